@@ -1,0 +1,1 @@
+"""Checkpoint tables: defined by the checkpointer work (placeholder)."""

@@ -1,0 +1,202 @@
+"""Tables of the API resources. Checkpoint tables live in ``checkpoint_tables.py``.
+
+These definitions are the target of Alembic autogenerate; the migrations in ``migrations/``
+are the only thing that creates schema. Repositories query with asyncpg and plain SQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
+
+from app.db.meta import metadata
+
+NOW = text("now()")
+EMPTY_OBJECT = text("'{}'::jsonb")
+
+
+def _ts(name: str, *, nullable: bool = False, comment: str | None = None) -> Column[object]:
+    return Column(
+        name,
+        TIMESTAMP(timezone=True),
+        nullable=nullable,
+        server_default=None if nullable else NOW,
+        comment=comment,
+    )
+
+
+assistants = Table(
+    "assistants",
+    metadata,
+    Column("assistant_id", UUID(as_uuid=True), primary_key=True),
+    Column("graph_id", Text, nullable=False, comment="Key of the graph in langgraph.json."),
+    Column("config", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    Column("context", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    Column("metadata", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column(
+        "version",
+        Integer,
+        nullable=False,
+        server_default=text("1"),
+        comment="The version currently served; its row is in assistant_versions.",
+    ),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Index("ix_assistants_graph_id", "graph_id"),
+    Index("ix_assistants_metadata", "metadata", postgresql_using="gin"),
+    comment="Assistants: a graph plus configuration. One system assistant per graph "
+    "(id = uuid5 of the graph id, metadata.created_by = 'system').",
+)
+
+assistant_versions = Table(
+    "assistant_versions",
+    metadata,
+    Column(
+        "assistant_id",
+        UUID(as_uuid=True),
+        ForeignKey("assistants.assistant_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("version", Integer, nullable=False),
+    Column("graph_id", Text, nullable=False),
+    Column("config", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    Column("context", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    Column("metadata", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    _ts("created_at"),
+    PrimaryKeyConstraint("assistant_id", "version"),
+    comment="Every version of every assistant; PATCH adds one, set_latest points back at one.",
+)
+
+THREAD_STATUSES = ("idle", "busy", "interrupted", "error")
+
+threads = Table(
+    "threads",
+    metadata,
+    Column("thread_id", UUID(as_uuid=True), primary_key=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("state_updated_at", comment="When the thread's values last changed (run end, state update)."),
+    Column("metadata", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    Column(
+        "status",
+        Text,
+        nullable=False,
+        server_default=text("'idle'"),
+        comment="idle | busy (a run is pending, queued or running) | interrupted | error.",
+    ),
+    Column("config", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    Column("values", JSONB, nullable=True, comment="Channel values of the latest checkpoint."),
+    Column(
+        "interrupts",
+        JSONB,
+        nullable=False,
+        server_default=EMPTY_OBJECT,
+        comment="Pending interrupts keyed by task id: {task_id: [{id, value}]}.",
+    ),
+    Column("error", JSONB, nullable=True, comment="{error, message} of the last failed run."),
+    CheckConstraint(f"status IN {THREAD_STATUSES!r}", name="status"),
+    Index("ix_threads_metadata", "metadata", postgresql_using="gin"),
+    Index("ix_threads_status", "status"),
+    Index("ix_threads_created_at", "created_at"),
+    comment="Threads: a conversation whose state lives in the checkpoint tables.",
+)
+
+RUN_STATUSES = ("pending", "queued", "running", "success", "error", "timeout", "interrupted")
+ACTIVE_RUN_STATUSES = ("pending", "running")
+MULTITASK_STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
+
+# The name the error translator keys on (DESIGN I1): a second active run on a thread
+# violates this index, and that becomes ThreadBusy, then HTTP 409.
+ONE_ACTIVE_RUN_INDEX = "uq_runs_one_active_per_thread"
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "thread_id",
+        UUID(as_uuid=True),
+        ForeignKey("threads.thread_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("assistant_id", UUID(as_uuid=True), nullable=False),
+    Column(
+        "status",
+        Text,
+        nullable=False,
+        comment="pending (may start now) | queued (waits behind the thread's active run; "
+        "shown as pending) | running | success | error | timeout | interrupted.",
+    ),
+    Column("multitask_strategy", Text, nullable=False, server_default=text("'enqueue'")),
+    Column("metadata", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    Column(
+        "kwargs",
+        JSONB,
+        nullable=False,
+        server_default=EMPTY_OBJECT,
+        comment="What the run was asked to do: input, command, config, context, stream_mode...",
+    ),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("started_at", nullable=True),
+    _ts("ended_at", nullable=True),
+    Column(
+        "attempt",
+        Integer,
+        nullable=False,
+        server_default=text("0"),
+        comment="How many times a worker has claimed this run.",
+    ),
+    Column("lease_owner", Text, nullable=True, comment="Worker holding the run (host:pid:n)."),
+    Column(
+        "lease_epoch",
+        BigInteger,
+        nullable=False,
+        server_default=text("0"),
+        comment="Bumped at every claim; writes for the run are fenced by it.",
+    ),
+    _ts("lease_expires_at", nullable=True, comment="Lease end unless renewed by a heartbeat."),
+    Column(
+        "cancel_action",
+        Text,
+        nullable=True,
+        comment="Set when cancellation was requested: interrupt | rollback.",
+    ),
+    Column("error", JSONB, nullable=True, comment="{error, message} when status = error."),
+    Column("temporary", Boolean, nullable=False, server_default=text("false"),
+           comment="Stateless run: its thread is deleted when it ends (on_completion=delete)."),
+    CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
+    CheckConstraint(f"multitask_strategy IN {MULTITASK_STRATEGIES!r}", name="multitask_strategy"),
+    Index(
+        ONE_ACTIVE_RUN_INDEX,
+        "thread_id",
+        unique=True,
+        postgresql_where=text("status IN ('pending', 'running')"),
+    ),
+    Index("ix_runs_thread_id_created_at", "thread_id", "created_at"),
+    Index("ix_runs_pending", "created_at", postgresql_where=text("status = 'pending'")),
+    Index(
+        "ix_runs_queued",
+        "thread_id",
+        "created_at",
+        postgresql_where=text("status = 'queued'"),
+    ),
+    Index("ix_runs_lease_expires_at", "lease_expires_at", postgresql_where=text("status = 'running'")),
+    comment="Runs. At most one pending-or-running run per thread (uq_runs_one_active_per_thread).",
+)

@@ -1,0 +1,73 @@
+"""Alembic environment: async engine on asyncpg, migrations serialised by an advisory lock.
+
+The URL comes from ``config.attributes["database_url"]`` (set by ``turnstile db`` and by
+``turnstile serve``), else from ``DATABASE_URL`` for a bare ``alembic`` invocation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from alembic import context
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.db.schema import metadata
+from app.db.urls import sqlalchemy_url
+
+# Several `turnstile serve` processes may start at once: the first takes this lock and
+# migrates, the others wait and then find nothing left to do.
+MIGRATION_LOCK_KEY = 7_135_422_917
+
+config = context.config
+
+
+def _url() -> str:
+    url = config.attributes.get("database_url") or os.environ.get("DATABASE_URL")
+    if not url:
+        raise RuntimeError("No database URL: set DATABASE_URL or use `turnstile db ...`")
+    return sqlalchemy_url(url)
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        compare_type=True,
+        transaction_per_migration=True,
+    )
+    connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+    connection.commit()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        connection.commit()
+
+
+async def _run_online() -> None:
+    engine = create_async_engine(_url())
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+    finally:
+        await engine.dispose()
+
+
+def run_offline() -> None:
+    context.configure(url=_url(), target_metadata=metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    existing = config.attributes.get("connection")
+    if existing is not None:
+        _run(existing)
+    else:
+        asyncio.run(_run_online())

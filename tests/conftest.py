@@ -1,0 +1,47 @@
+"""Shared fixtures: a real PostgreSQL, a migrated template database, one clone per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from app.db import migrate
+from tests.pg import create_database, drop_database, find_server
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    with find_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def template_database(pg_admin_url: str) -> Iterator[str]:
+    """A database migrated to head once per session; tests get clones of it."""
+    url = create_database(pg_admin_url, prefix="ts_tmpl")
+    try:
+        migrate.upgrade(url)
+        yield url.rsplit("/", 1)[1].split("?", 1)[0]
+    finally:
+        drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str, template_database: str) -> Iterator[str]:
+    """A migrated database of this test's own."""
+    url = create_database(pg_admin_url, template=template_database)
+    try:
+        yield url
+    finally:
+        drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+def empty_database_url(pg_admin_url: str) -> Iterator[str]:
+    """An empty database with no schema at all (migration tests)."""
+    url = create_database(pg_admin_url)
+    try:
+        yield url
+    finally:
+        drop_database(pg_admin_url, url)
