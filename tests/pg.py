@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import tempfile
 import threading
 import uuid
@@ -43,7 +44,7 @@ def run_sync(coro: Any) -> Any:
 async def _can_connect(url: str) -> bool:
     try:
         conn = await asyncpg.connect(plain_url(url), timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True
@@ -78,13 +79,17 @@ def find_server() -> Iterator[str]:
         return
     from app.db.embedded import EmbeddedPostgres
 
-    with tempfile.TemporaryDirectory(prefix="turnstile-test-pg-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pgdata")
-        server.start()
-        try:
-            yield server.url("postgres")
-        finally:
-            server.stop()
+    # As root the server runs as an unprivileged user, who must be able to reach the data
+    # directory: a directory of our own, opened to others for traversal only.
+    tmp = tempfile.mkdtemp(prefix="turnstile-test-pg-", dir="/tmp")
+    os.chmod(tmp, 0o755)
+    server = EmbeddedPostgres(Path(tmp) / "pgdata")
+    server.start()
+    try:
+        yield server.url("postgres")
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def _admin(admin_url: str, sql: str) -> None:

@@ -91,7 +91,9 @@ threads = Table(
     Column("thread_id", UUID(as_uuid=True), primary_key=True),
     _ts("created_at"),
     _ts("updated_at"),
-    _ts("state_updated_at", comment="When the thread's values last changed (run end, state update)."),
+    _ts(
+        "state_updated_at", comment="When the thread's values last changed (run end, state update)."
+    ),
     Column("metadata", JSONB, nullable=False, server_default=EMPTY_OBJECT),
     Column(
         "status",
@@ -179,8 +181,13 @@ runs = Table(
         comment="Set when cancellation was requested: interrupt | rollback.",
     ),
     Column("error", JSONB, nullable=True, comment="{error, message} when status = error."),
-    Column("temporary", Boolean, nullable=False, server_default=text("false"),
-           comment="Stateless run: its thread is deleted when it ends (on_completion=delete)."),
+    Column(
+        "temporary",
+        Boolean,
+        nullable=False,
+        server_default=text("false"),
+        comment="Stateless run: its thread is deleted when it ends (on_completion=delete).",
+    ),
     CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
     CheckConstraint(f"multitask_strategy IN {MULTITASK_STRATEGIES!r}", name="multitask_strategy"),
     Index(
@@ -197,6 +204,8 @@ runs = Table(
         "created_at",
         postgresql_where=text("status = 'queued'"),
     ),
-    Index("ix_runs_lease_expires_at", "lease_expires_at", postgresql_where=text("status = 'running'")),
+    Index(
+        "ix_runs_lease_expires_at", "lease_expires_at", postgresql_where=text("status = 'running'")
+    ),
     comment="Runs. At most one pending-or-running run per thread (uq_runs_one_active_per_thread).",
 )

@@ -1,0 +1,59 @@
+"""Request decoding and JSON responses shared by the controllers."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Request, Response
+
+from app.core import jsonable
+from app.core.errors import InvalidInput
+
+T = TypeVar("T")
+
+TRUE_VALUES = frozenset({"true", "True", "yes", "1"})
+
+
+async def decode(request: Request[Any, Any, Any], schema: type[T]) -> T:
+    """The body as ``schema``; malformed JSON and schema violations answer 422."""
+    raw = await request.body()
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        return msgspec.json.decode(raw, type=schema)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(str(exc)) from None
+    except msgspec.DecodeError:
+        raise InvalidInput("Invalid JSON in request body") from None
+
+
+def json(
+    content: Any, *, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response[bytes]:
+    return Response(
+        content=jsonable.dumps(content),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def empty(status_code: int = 204) -> Response[bytes]:
+    return Response(content=b"", status_code=status_code)
+
+
+def flag(request: Request[Any, Any, Any], name: str, default: bool = False) -> bool:
+    """A boolean query flag as httpx sends it (``true``/``false``, ``1``/``0``)."""
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return default
+    return value in TRUE_VALUES
+
+
+def paged(items: list[Any], total: int, offset: int) -> Response[bytes]:
+    """A bare array with the pagination headers of API.md §8 (the total is exact)."""
+    headers = {"X-Pagination-Total": str(total)}
+    if offset + len(items) < total:
+        headers["X-Pagination-Next"] = str(offset + len(items))
+    return json(items, headers=headers)

@@ -1,0 +1,33 @@
+"""What controllers need from the app: the services container and the caller's access."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+
+from app.db.access import ALL, Access
+from app.graphs.registry import GraphRegistry
+from app.services.assistants import AssistantService
+from app.services.state import StateService
+from app.services.threads import ThreadService
+
+
+@dataclass
+class Services:
+    registry: GraphRegistry
+    threads: ThreadService
+    assistants: AssistantService
+    state: StateService
+    pool: Any
+
+
+def services(request: Request[Any, Any, Any]) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+def access(request: Request[Any, Any, Any]) -> Access:
+    """The caller's access filter (I9). Custom auth will set it on the request scope."""
+    return request.scope.get("state", {}).get("access", ALL)  # type: ignore[no-any-return]

@@ -1,0 +1,60 @@
+"""The one place where errors become HTTP responses (DESIGN I8): ``{"detail": "..."}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from app.api.body import json
+from app.core.errors import (
+    BadRequest,
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    NotSupported,
+)
+
+log = logging.getLogger("turnstile.api")
+
+STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    BadRequest: 400,
+    NotSupported: 501,
+}
+
+
+def domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return json({"detail": exc.detail}, status_code=STATUS_BY_ERROR[cls])
+    return json({"detail": exc.detail}, status_code=400)
+
+
+def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    if status == 400 and "JSON" in str(exc.detail):
+        status = 422
+    return json({"detail": exc.detail}, status_code=status, headers=exc.headers)
+
+
+def value_error(_: Request[Any, Any, Any], exc: ValueError) -> Response[bytes]:
+    return json({"detail": str(exc)}, status_code=400)
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return json({"detail": "Internal Server Error"}, status_code=500)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error,
+    HTTPException: http_error,
+    ValueError: value_error,
+    Exception: internal_error,
+}

@@ -1,0 +1,89 @@
+"""Wire schemas: request bodies as msgspec Structs named after the SDK's types.
+
+Unknown fields are accepted (the reference server's schemas are open).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Limit = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+Offset = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class ThreadCreate(msgspec.Struct, kw_only=True):
+    thread_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+    ttl: Any = None
+    supersteps: list[dict[str, Any]] | None = None
+
+
+class ThreadPatch(msgspec.Struct, kw_only=True):
+    metadata: dict[str, Any] | None = None
+    ttl: Any = None
+
+
+class ThreadSearch(msgspec.Struct, kw_only=True):
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    ids: list[str] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    limit: Limit = 10
+    offset: Offset = 0
+    sort_by: str | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+    select: list[str] | None = None
+    extract: dict[str, str] | None = None
+
+
+class ThreadCount(msgspec.Struct, kw_only=True):
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+
+
+class Checkpoint(msgspec.Struct, kw_only=True):
+    thread_id: str | None = None
+    checkpoint_ns: str | None = None
+    checkpoint_id: str | None = None
+    checkpoint_map: dict[str, Any] | None = None
+
+
+class StateAtCheckpoint(msgspec.Struct, kw_only=True):
+    checkpoint: Checkpoint
+    subgraphs: bool = False
+    select: Any = None
+
+
+class HistoryQuery(msgspec.Struct, kw_only=True):
+    limit: Limit = 10
+    before: str | Checkpoint | None = None
+    metadata: dict[str, Any] | None = None
+    checkpoint: Checkpoint | None = None
+    select: Any = None
+
+
+class AssistantSearch(msgspec.Struct, kw_only=True):
+    metadata: dict[str, Any] | None = None
+    graph_id: str | None = None
+    name: str | None = None
+    limit: Limit = 10
+    offset: Offset = 0
+    sort_by: str | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+    select: list[str] | None = None
+
+
+class AssistantCount(msgspec.Struct, kw_only=True):
+    metadata: dict[str, Any] | None = None
+    graph_id: str | None = None
+    name: str | None = None
+
+
+def checkpoint_dict(cp: Checkpoint | None) -> dict[str, Any] | None:
+    if cp is None:
+        return None
+    return {k: v for k, v in msgspec.structs.asdict(cp).items() if v is not None}

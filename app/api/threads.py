@@ -1,0 +1,197 @@
+"""Thread endpoints (API.md §2.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, delete, get, patch, post
+
+from app.api import schemas
+from app.api.body import decode, empty, flag, json, paged
+from app.api.deps import access, services
+from app.core.errors import InvalidInput
+from app.core.ids import parse_uuid
+
+Req = Request[Any, Any, Any]
+
+
+def _later(field: str, issue: str) -> InvalidInput:
+    return InvalidInput(f"'{field}' is not supported by this server yet ({issue}).")
+
+
+@post("/threads", status_code=200)
+async def create_thread(request: Req) -> Response[bytes]:
+    body = await decode(request, schemas.ThreadCreate)
+    if body.ttl is not None:
+        raise _later("ttl", "thread TTL")
+    if body.supersteps:
+        raise _later("supersteps", "pre-populated state")
+    thread_id = parse_uuid(body.thread_id, "thread") if body.thread_id else None
+    thread = await services(request).threads.create(
+        access(request), thread_id=thread_id, metadata=body.metadata, if_exists=body.if_exists
+    )
+    return json(thread)
+
+
+@get("/threads/{thread_id:str}")
+async def get_thread(request: Req, thread_id: str) -> Response[bytes]:
+    thread = await services(request).threads.get(access(request), parse_uuid(thread_id, "thread"))
+    return json(thread)
+
+
+@patch("/threads/{thread_id:str}")
+async def patch_thread(request: Req, thread_id: str) -> Response[bytes]:
+    tid = parse_uuid(thread_id, "thread")
+    body = await decode(request, schemas.ThreadPatch)
+    if body.ttl is not None:
+        raise _later("ttl", "thread TTL")
+    thread = await services(request).threads.update(access(request), tid, body.metadata)
+    if "return=minimal" in request.headers.get("prefer", ""):
+        return empty(204)
+    return json(thread)
+
+
+@delete("/threads/{thread_id:str}", status_code=204)
+async def delete_thread(request: Req, thread_id: str) -> None:
+    await services(request).threads.delete(access(request), parse_uuid(thread_id, "thread"))
+
+
+@post("/threads/search", status_code=200)
+async def search_threads(request: Req) -> Response[bytes]:
+    body = await decode(request, schemas.ThreadSearch)
+    items, total = await services(request).threads.search(
+        access(request),
+        metadata=body.metadata,
+        values=body.values,
+        status=body.status,
+        ids=body.ids,
+        limit=body.limit,
+        offset=body.offset,
+        sort_by=body.sort_by,
+        sort_order=body.sort_order,
+        select=body.select,
+    )
+    if body.extract:
+        for item in items:
+            item["extracted"] = {
+                alias: _extract(item, path) for alias, path in body.extract.items()
+            }
+    return paged(items, total, body.offset)
+
+
+@post("/threads/count", status_code=200)
+async def count_threads(request: Req) -> Response[bytes]:
+    body = await decode(request, schemas.ThreadCount)
+    n = await services(request).threads.count(
+        access(request), metadata=body.metadata, values=body.values, status=body.status
+    )
+    return json(n)
+
+
+@get("/threads/{thread_id:str}/state")
+async def get_state(request: Req, thread_id: str) -> Response[bytes]:
+    tid = parse_uuid(thread_id, "thread")
+    state = await services(request).state.get_state(
+        access(request), tid, subgraphs=flag(request, "subgraphs")
+    )
+    return json(state)
+
+
+@get("/threads/{thread_id:str}/state/{checkpoint_id:str}")
+async def get_state_at(request: Req, thread_id: str, checkpoint_id: str) -> Response[bytes]:
+    tid = parse_uuid(thread_id, "thread")
+    state = await services(request).state.get_state(
+        access(request),
+        tid,
+        checkpoint={"checkpoint_id": checkpoint_id},
+        subgraphs=flag(request, "subgraphs"),
+    )
+    return json(state)
+
+
+@post("/threads/{thread_id:str}/state/checkpoint", status_code=200)
+async def post_state_at(request: Req, thread_id: str) -> Response[bytes]:
+    tid = parse_uuid(thread_id, "thread")
+    body = await decode(request, schemas.StateAtCheckpoint)
+    state = await services(request).state.get_state(
+        access(request),
+        tid,
+        checkpoint=schemas.checkpoint_dict(body.checkpoint),
+        subgraphs=body.subgraphs,
+    )
+    return json(state)
+
+
+@post("/threads/{thread_id:str}/history", status_code=200)
+async def post_history(request: Req, thread_id: str) -> Response[bytes]:
+    tid = parse_uuid(thread_id, "thread")
+    body = await decode(request, schemas.HistoryQuery)
+    before = body.before
+    before_cp = (
+        {"checkpoint_id": before} if isinstance(before, str) else schemas.checkpoint_dict(before)
+    )
+    states = await services(request).state.history(
+        access(request),
+        tid,
+        limit=body.limit,
+        before=before_cp,
+        metadata=body.metadata,
+        checkpoint=schemas.checkpoint_dict(body.checkpoint),
+    )
+    return json(states)
+
+
+@get("/threads/{thread_id:str}/history")
+async def get_history(request: Req, thread_id: str) -> Response[bytes]:
+    tid = parse_uuid(thread_id, "thread")
+    raw_limit = request.query_params.get("limit") or "1"
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        raise InvalidInput(f"Invalid limit: {raw_limit!r}") from None
+    if limit < 1:
+        raise InvalidInput("limit must be a positive integer")
+    before = request.query_params.get("before")
+    states = await services(request).state.history(
+        access(request),
+        tid,
+        limit=limit,
+        before={"checkpoint_id": before} if before else None,
+        metadata=None,
+        checkpoint=None,
+    )
+    return json(states)
+
+
+def _extract(item: dict[str, Any], path: str) -> Any:
+    """Follow ``values.items[0].name``-style paths; missing parts give None."""
+    current: Any = item
+    for part in path.replace("]", "").split("."):
+        name, _, index = part.partition("[")
+        if name:
+            if not isinstance(current, dict):
+                return None
+            current = current.get(name)
+        if index:
+            if not isinstance(current, list):
+                return None
+            try:
+                current = current[int(index)]
+            except (ValueError, IndexError):
+                return None
+    return current
+
+
+ROUTES = [
+    create_thread,
+    search_threads,
+    count_threads,
+    get_thread,
+    patch_thread,
+    delete_thread,
+    get_state,
+    get_state_at,
+    post_state_at,
+    post_history,
+    get_history,
+]

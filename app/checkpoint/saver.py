@@ -1,0 +1,434 @@
+"""A LangGraph checkpoint saver on asyncpg, over the tables of ``app.db.checkpoint_tables``.
+
+Table layout (created by the Alembic migration ``0002_checkpoints``, no foreign keys):
+
+* ``checkpoints`` (thread_id, checkpoint_ns, checkpoint_id) -> parent_checkpoint_id, run_id,
+  checkpoint JSONB (the Checkpoint without ``channel_values``), metadata JSONB.
+* ``checkpoint_blobs`` (thread_id, checkpoint_ns, channel, version) -> type, blob: a channel's
+  serialized value at one version. ``aput`` writes blobs only for ``new_versions``; a
+  checkpoint finds its values by joining its ``channel_versions`` to this table, so an
+  unchanged channel is stored once however many checkpoints name it.
+* ``checkpoint_writes`` (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) -> channel,
+  type, blob, task_path, run_id: pending writes of the tasks that follow a checkpoint.
+
+Values are serialized with ``self.serde`` (JsonPlusSerializer by default) as (type, bytes).
+
+What each method does and guarantees (every statement runs in its own implicit transaction;
+nothing is locked beyond the rows a statement writes):
+
+* ``aput``: one statement (blobs + checkpoint, data-modifying CTE), atomic; re-putting a
+  checkpoint id replaces its document and metadata; existing blobs are never rewritten.
+* ``aput_writes``: one ``INSERT ... SELECT unnest(...)``; regular writes keep the first value
+  stored for (task_id, idx) (idempotent retries), special writes (error, interrupt, resume,
+  scheduled; negative idx) are replaced.
+* ``aget_tuple``: one query returning the checkpoint, its blobs and its pending writes
+  (ordered by ``writes_sort_key``: task_path, task_id, idx).
+* ``alist``: newest first (checkpoint_id descending), metadata filter by JSONB ``@>``,
+  ``before``/``limit``; fetched in pages of ``LIST_PAGE_SIZE`` rows (keyset pagination), so
+  rows are not one snapshot across pages.
+* ``adelete_thread``, ``aprune(strategy="delete")``: one statement deleting every row of the
+  threads in all three tables.
+* ``adelete_for_runs``: one statement deleting the runs' checkpoints, their writes, writes
+  the runs made elsewhere, and blobs no remaining checkpoint names; ``thread_id=`` scopes
+  it to one thread (a copied thread keeps the run ids of its source).
+* ``aprune(strategy="keep_latest")``: keeps the newest checkpoint per (thread, namespace)
+  with its writes; deletes the rest and the blobs only they named.
+* ``acopy_thread``: one statement copying checkpoints, blobs and writes to the target
+  thread (rows the target already has are kept).
+
+The blob sweep of ``adelete_for_runs``/``aprune`` assumes no run writes those threads at the
+same time (the server runs one run per thread; rollback happens after the run stopped).
+``aprune`` and ``adelete_for_runs`` are not DeltaChannel-aware (see BaseCheckpointSaver.prune).
+
+The sync methods run the async ones on the saver's event loop from another thread (as
+LangGraph's async savers do) and refuse to run on the loop's own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, cast
+
+import orjson
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    get_checkpoint_id,
+    get_serializable_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from app.checkpoint import sql
+
+LIST_PAGE_SIZE = 100
+EMPTY = "empty"  # blob type: the channel had no value at this version
+
+__all__ = ["LIST_PAGE_SIZE", "PostgresSaver"]
+
+
+def _dumps_json(obj: Any) -> str:
+    text = orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
+    if "\\u0000" in text:  # PostgreSQL's jsonb cannot hold NUL characters
+        text = orjson.dumps(_strip_nul(obj), option=orjson.OPT_NON_STR_KEYS).decode()
+    return text
+
+
+def _strip_nul(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return obj.replace("\x00", "")
+    if isinstance(obj, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_strip_nul(v) for v in obj]
+    return obj
+
+
+def _run_id(config: RunnableConfig) -> str | None:
+    """The run a config belongs to: metadata.run_id, else configurable.run_id."""
+    value = (config.get("metadata") or {}).get("run_id") or config.get("configurable", {}).get(
+        "run_id"
+    )
+    return None if value is None else str(value)
+
+
+class PostgresSaver(BaseCheckpointSaver[str]):
+    """Checkpoint saver storing in PostgreSQL through an ``asyncpg.Pool``.
+
+    Construct it on the event loop that owns the pool: ``PostgresSaver(pool)``.
+    """
+
+    def __init__(self, pool: Any, serde: SerializerProtocol | None = None) -> None:
+        super().__init__(serde=serde)
+        self.pool = pool
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = getattr(pool, "_loop", None)
+            if loop is None:
+                raise RuntimeError(
+                    "PostgresSaver must be created on the event loop of its asyncpg pool"
+                ) from None
+            self.loop = loop
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        checkpoint_ns = configurable.get("checkpoint_ns") or ""
+        if checkpoint_id := get_checkpoint_id(config):
+            row = await self.pool.fetchrow(sql.GET_BY_ID, thread_id, checkpoint_ns, checkpoint_id)
+        else:
+            row = await self.pool.fetchrow(sql.GET_LATEST, thread_id, checkpoint_ns)
+        return None if row is None else self._to_tuple(row)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        where: list[str] = []
+        args: list[Any] = []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if config is not None:
+            configurable = config["configurable"]
+            if configurable.get("thread_id") is not None:
+                where.append(f"c.thread_id = {arg(str(configurable['thread_id']))}")
+            if configurable.get("checkpoint_ns") is not None:
+                where.append(f"c.checkpoint_ns = {arg(configurable['checkpoint_ns'])}")
+            if checkpoint_id := get_checkpoint_id(config):
+                where.append(f"c.checkpoint_id = {arg(checkpoint_id)}")
+        if filter:
+            where.append(f"c.metadata @> {arg(_dumps_json(filter))}::text::jsonb")
+        if before is not None and (before_id := get_checkpoint_id(before)):
+            where.append(f"c.checkpoint_id < {arg(before_id)}")
+
+        remaining = limit
+        cursor: tuple[str, str, str] | None = None
+        while remaining is None or remaining > 0:
+            page = LIST_PAGE_SIZE if remaining is None else min(remaining, LIST_PAGE_SIZE)
+            page_args = list(args)
+            conditions = list(where)
+            if cursor is not None:
+                n = len(page_args)
+                page_args.extend(cursor)
+                conditions.append(
+                    f"c.checkpoint_id <= ${n + 1} AND "
+                    f"(c.checkpoint_id, c.thread_id, c.checkpoint_ns) < (${n + 1}, ${n + 2}, ${n + 3})"
+                )
+            query = sql.SELECT_TUPLES
+            if conditions:
+                query += "WHERE " + " AND ".join(conditions)
+            query += f"{sql.LIST_ORDER} LIMIT {page}"
+            rows = await self.pool.fetch(query, *page_args)
+            for row in rows:
+                yield self._to_tuple(row)
+            if len(rows) < page:
+                return
+            if remaining is not None:
+                remaining -= len(rows)
+            last = rows[-1]
+            cursor = (last["checkpoint_id"], last["thread_id"], last["checkpoint_ns"])
+
+    def _to_tuple(self, row: Any) -> CheckpointTuple:
+        loads = self.serde.loads_typed
+        thread_id: str = row["thread_id"]
+        checkpoint_ns: str = row["checkpoint_ns"]
+        checkpoint = orjson.loads(row["checkpoint"])
+        values: dict[str, Any] = {}
+        if row["blob_channels"] is not None:
+            for channel, type_, blob in zip(
+                row["blob_channels"], row["blob_types"], row["blob_values"], strict=True
+            ):
+                values[channel] = loads((type_, blob))
+        checkpoint["channel_values"] = values
+        writes: list[PendingWrite] = []
+        if row["write_task_ids"] is not None:
+            for task_id, channel, type_, blob in zip(
+                row["write_task_ids"],
+                row["write_channels"],
+                row["write_types"],
+                row["write_values"],
+                strict=True,
+            ):
+                writes.append((task_id, channel, loads((type_, blob))))
+        parent_id: str | None = row["parent_checkpoint_id"]
+        return CheckpointTuple(
+            config={
+                "configurable": {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": checkpoint_ns,
+                    "checkpoint_id": row["checkpoint_id"],
+                }
+            },
+            checkpoint=cast(Checkpoint, checkpoint),
+            metadata=cast(CheckpointMetadata, orjson.loads(row["metadata"])),
+            parent_config=(
+                {
+                    "configurable": {
+                        "thread_id": thread_id,
+                        "checkpoint_ns": checkpoint_ns,
+                        "checkpoint_id": parent_id,
+                    }
+                }
+                if parent_id
+                else None
+            ),
+            pending_writes=writes,
+        )
+
+    # --- writing ------------------------------------------------------------------------
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        checkpoint_ns = configurable.get("checkpoint_ns") or ""
+        document = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+        values = checkpoint["channel_values"]
+        channels: list[str] = []
+        versions: list[str] = []
+        types: list[str] = []
+        blobs: list[bytes | None] = []
+        for channel, version in new_versions.items():
+            channels.append(channel)
+            versions.append(str(version))
+            if channel in values:
+                type_, blob = self.serde.dumps_typed(values[channel])
+                types.append(type_)
+                blobs.append(blob)
+            else:
+                types.append(EMPTY)
+                blobs.append(None)
+        meta = get_serializable_checkpoint_metadata(config, metadata)
+        run_id = meta.get("run_id")
+        await sql.put_checkpoint(
+            self.pool,
+            thread_id=thread_id,
+            checkpoint_ns=checkpoint_ns,
+            checkpoint_id=checkpoint["id"],
+            parent_checkpoint_id=configurable.get("checkpoint_id"),
+            run_id=None if run_id is None else str(run_id),
+            checkpoint_json=_dumps_json(document),
+            metadata_json=_dumps_json(meta),
+            blob_channels=channels,
+            blob_versions=versions,
+            blob_types=types,
+            blob_values=blobs,
+        )
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        if not writes:
+            return
+        configurable = config["configurable"]
+        idxs: list[int] = []
+        channels: list[str] = []
+        types: list[str] = []
+        blobs: list[bytes] = []
+        for i, (channel, value) in enumerate(writes):
+            type_, blob = self.serde.dumps_typed(value)
+            idxs.append(WRITES_IDX_MAP.get(channel, i))
+            channels.append(channel)
+            types.append(type_)
+            blobs.append(blob)
+        await sql.put_writes(
+            self.pool,
+            thread_id=str(configurable["thread_id"]),
+            checkpoint_ns=configurable.get("checkpoint_ns") or "",
+            checkpoint_id=configurable["checkpoint_id"],
+            task_id=task_id,
+            task_path=task_path,
+            run_id=_run_id(config),
+            idxs=idxs,
+            channels=channels,
+            types=types,
+            values=blobs,
+        )
+
+    # --- deleting and copying -----------------------------------------------------------
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await sql.delete_threads(self.pool, [str(thread_id)])
+
+    async def adelete_for_runs(
+        self, run_ids: Sequence[str], *, thread_id: str | None = None
+    ) -> None:
+        """Delete the runs' checkpoints and writes (optionally only on ``thread_id``)."""
+        if run_ids:
+            await sql.delete_for_runs(
+                self.pool, [str(r) for r in run_ids], None if thread_id is None else str(thread_id)
+            )
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        if str(source_thread_id) != str(target_thread_id):
+            await sql.copy_thread(self.pool, str(source_thread_id), str(target_thread_id))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        if strategy not in ("keep_latest", "delete"):
+            raise ValueError(f"unknown prune strategy {strategy!r}: keep_latest | delete")
+        ids = [str(t) for t in thread_ids]
+        if not ids:
+            return
+        if strategy == "delete":
+            await sql.delete_threads(self.pool, ids)
+        else:
+            await sql.prune_keep_latest(self.pool, ids)
+
+    # --- versions -----------------------------------------------------------------------
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Monotonic "<counter>.<random>" versions, as LangGraph's own savers use.
+
+        The random part keeps versions of forked histories apart, so a (channel, version)
+        blob always names one value.
+        """
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(current.split(".")[0])
+        return f"{current_v + 1:032}.{random.random():016}"
+
+    # --- sync API: the async methods, run on the saver's loop from another thread --------
+
+    def _run(self, coro: Any) -> Any:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            coro.close()
+            raise asyncio.InvalidStateError(
+                "Synchronous calls to PostgresSaver are only allowed from a different "
+                "thread than its event loop's. From the loop, use the async API "
+                "(e.g. `await graph.ainvoke(...)`, `checkpointer.aget_tuple(...)`)."
+            )
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return cast(CheckpointTuple | None, self._run(self.aget_tuple(config)))
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return cast(
+            RunnableConfig, self._run(self.aput(config, checkpoint, metadata, new_versions))
+        )
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self._run(self.aput_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._run(self.adelete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str], *, thread_id: str | None = None) -> None:
+        self._run(self.adelete_for_runs(run_ids, thread_id=thread_id))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._run(self.acopy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._run(self.aprune(thread_ids, strategy=strategy))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        iterator = self.alist(config, filter=filter, before=before, limit=limit)
+
+        async def step() -> CheckpointTuple:
+            return await anext(iterator)
+
+        while True:
+            try:
+                yield cast(CheckpointTuple, self._run(step()))
+            except StopAsyncIteration:
+                break

@@ -1,0 +1,131 @@
+"""Command line: ``turnstile serve`` and ``turnstile db upgrade|downgrade|current|history``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+
+from app.settings import Settings
+
+
+def _progress(message: str) -> None:
+    print(f"turnstile: {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The database URL to use: DATABASE_URL, or an embedded server started (and stopped)
+    here, in ``settings.data_dir`` or the per-user default data directory."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from app.db.embedded import EmbeddedPostgres, default_data_dir
+
+    data_dir = Path(settings.data_dir) if settings.data_dir else default_data_dir()
+    server = EmbeddedPostgres(data_dir, progress=_progress)
+    server.start()
+    try:
+        server.ensure_database("turnstile")
+        yield server.url("turnstile")
+    finally:
+        server.stop()
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from app.db import migrate
+    from app.graphs.config import apply_environment, load_config
+    from app.graphs.registry import GraphRegistry
+    from app.main import create_app
+
+    config = load_config(settings.config_path)
+    apply_environment(config)
+    with database(settings) as url:
+        if settings.migrate:
+            _progress("applying migrations")
+            migrate.upgrade(url)
+        registry = GraphRegistry.load(config)
+        _progress(f"graphs: {', '.join(registry.ids)}")
+        app = create_app(msgspec.structs.replace(settings, database_url=url), registry)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level,
+                loop="uvloop" if sys.platform != "win32" else "asyncio",
+                http="httptools",
+                lifespan="on",
+                access_log=settings.log_level == "debug",
+            )
+        )
+        _progress(f"serving on http://{settings.host}:{settings.port}")
+        server.run()
+    return 0
+
+
+def db_command(settings: Settings, action: str, revision: str | None) -> int:
+    from app.db import migrate
+
+    with database(settings) as url:
+        if action == "upgrade":
+            migrate.upgrade(url, revision or "head")
+        elif action == "downgrade":
+            if not revision:
+                print("turnstile db downgrade needs a revision (e.g. -1 or base)", file=sys.stderr)
+                return 2
+            migrate.downgrade(url, revision)
+        elif action == "current":
+            migrate.current(url)
+        else:
+            migrate.history(url)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="turnstile", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the HTTP API and the in-process workers")
+    s.add_argument(
+        "--config", help="path of langgraph.json (default: ./langgraph.json or the demo)"
+    )
+    s.add_argument("--host", help="bind address (default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (default 8123)")
+    s.add_argument("--workers", type=int, help="concurrent runs in this process (default 10)")
+    s.add_argument("--data-dir", help="embedded PostgreSQL data directory")
+    s.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    d = sub.add_parser("db", help="database migrations (Alembic)")
+    d.add_argument("action", choices=["upgrade", "downgrade", "current", "history"])
+    d.add_argument("revision", nargs="?", help="target revision (upgrade: default head)")
+    d.add_argument("--data-dir", help="embedded PostgreSQL data directory")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        settings = Settings.from_env(
+            os.environ,
+            config_path=args.config,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            data_dir=args.data_dir,
+            migrate=False if args.no_migrate else None,
+        )
+        return serve(settings)
+    settings = Settings.from_env(os.environ, data_dir=args.data_dir)
+    return db_command(settings, args.action, args.revision)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

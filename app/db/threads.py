@@ -1,0 +1,124 @@
+"""Thread rows. Callers own the transaction; every function takes an ``Access``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from app.db import paging
+from app.db.access import Access, Where
+from app.db.types import Conn
+
+COLUMNS = (
+    "thread_id, created_at, updated_at, state_updated_at, metadata, status, config, "
+    '"values", interrupts, error'
+)
+
+
+def to_wire(row: asyncpg.Record) -> dict[str, Any]:
+    """A thread row as the API shows it."""
+    out = dict(row)
+    for key in ("created_at", "updated_at", "state_updated_at"):
+        if key in out and out[key] is not None:
+            out[key] = out[key].isoformat()
+    if "thread_id" in out:
+        out["thread_id"] = str(out["thread_id"])
+    return out
+
+
+async def insert(
+    conn: Conn, thread_id: uuid.UUID, metadata: dict[str, Any], config: dict[str, Any] | None = None
+) -> asyncpg.Record | None:
+    """Insert a thread; None when that id already exists (nothing is changed then)."""
+    return await conn.fetchrow(
+        f"""INSERT INTO threads (thread_id, metadata, config) VALUES ($1, $2, $3)
+            ON CONFLICT (thread_id) DO NOTHING RETURNING {COLUMNS}""",
+        thread_id,
+        metadata,
+        config or {},
+    )
+
+
+async def get(
+    conn: Conn, thread_id: uuid.UUID, access: Access, *, lock: bool = False
+) -> asyncpg.Record | None:
+    where = Where()
+    where.add(f"thread_id = {where.param(thread_id)}")
+    access.apply(where)
+    suffix = " FOR UPDATE" if lock else ""
+    return await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM threads WHERE {where.sql()}{suffix}", *where.params
+    )
+
+
+async def merge_metadata(
+    conn: Conn, thread_id: uuid.UUID, metadata: dict[str, Any], access: Access
+) -> asyncpg.Record | None:
+    """Shallow-merge ``metadata`` into the thread's; None when not found."""
+    where = Where()
+    patch = where.param(metadata)
+    where.add(f"thread_id = {where.param(thread_id)}")
+    access.apply(where)
+    return await conn.fetchrow(
+        f"""UPDATE threads SET metadata = metadata || {patch}::jsonb, updated_at = now()
+            WHERE {where.sql()} RETURNING {COLUMNS}""",
+        *where.params,
+    )
+
+
+async def delete(conn: Conn, thread_id: uuid.UUID, access: Access) -> bool:
+    """Delete the thread (its runs go by cascade); False when not found."""
+    where = Where()
+    where.add(f"thread_id = {where.param(thread_id)}")
+    access.apply(where)
+    row = await conn.fetchrow(
+        f"DELETE FROM threads WHERE {where.sql()} RETURNING thread_id", *where.params
+    )
+    return row is not None
+
+
+def filters(
+    where: Where,
+    *,
+    metadata: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+    status: str | None = None,
+    ids: list[uuid.UUID] | None = None,
+) -> None:
+    if metadata:
+        where.add(f"metadata @> {where.param(metadata)}::jsonb")
+    if values:
+        where.add(f'"values" @> {where.param(values)}::jsonb')
+    if status:
+        where.add(f"status = {where.param(status)}")
+    if ids is not None:
+        where.add(f"thread_id = ANY({where.param(ids)}::uuid[])")
+
+
+async def search(
+    conn: Conn,
+    where: Where,
+    *,
+    columns: str,
+    sort_by: str,
+    sort_order: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[asyncpg.Record], int]:
+    """One page of matching threads and the total number of matches."""
+    order = "ASC" if sort_order == "asc" else "DESC"
+    return await paging.page(
+        conn,
+        "threads",
+        where,
+        columns=columns,
+        order_by=f"{sort_by} {order}, thread_id {order}",
+        limit=limit,
+        offset=offset,
+    )
+
+
+async def count(conn: Conn, where: Where) -> int:
+    return await paging.count(conn, "threads", where)

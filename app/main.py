@@ -1,0 +1,68 @@
+"""The Litestar application: lifespan (pool, checkpointer, graphs), routes, error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+
+from app.api import assistants, meta, threads
+from app.api.deps import Services
+from app.api.errors import EXCEPTION_HANDLERS
+from app.checkpoint.saver import PostgresSaver
+from app.db.pool import create_pool
+from app.graphs.config import load_config
+from app.graphs.registry import GraphRegistry
+from app.services.assistants import AssistantService
+from app.services.state import StateService
+from app.services.threads import ThreadService
+from app.settings import Settings
+
+EXPOSED_HEADERS = ["x-pagination-total", "x-pagination-next", "content-location", "location"]
+
+
+def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Litestar:
+    """The HTTP app. ``settings.database_url`` must be set (the CLI resolves the embedded
+    server before calling this); ``registry`` defaults to the graphs of the config file."""
+    if settings.database_url is None:
+        raise ValueError("create_app needs settings.database_url")
+    database_url = settings.database_url
+    graphs = registry or GraphRegistry.load(load_config(settings.config_path))
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = await create_pool(
+            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+        )
+        try:
+            saver = PostgresSaver(pool)
+            svc = Services(
+                registry=graphs,
+                threads=ThreadService(pool),
+                assistants=AssistantService(pool, graphs),
+                state=StateService(pool, graphs, saver),
+                pool=pool,
+            )
+            await svc.assistants.ensure_system_assistants()
+            app.state.services = svc
+            yield
+        finally:
+            await pool.close()
+
+    routes: list[Any] = [*meta.ROUTES, *threads.ROUTES, *assistants.ROUTES]
+    return Litestar(
+        route_handlers=routes,
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        cors_config=CORSConfig(
+            allow_origins=["*"],
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=EXPOSED_HEADERS,
+        ),
+        openapi_config=None,
+        request_max_body_size=10 * 1024 * 1024,
+    )

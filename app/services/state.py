@@ -1,0 +1,198 @@
+"""Thread state and history (API.md §7), read through the graph and our checkpointer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import StateSnapshot
+
+from app.core.errors import NotFound
+from app.core.jsonable import plain
+from app.db import threads as thread_rows
+from app.db.access import Access
+from app.graphs.registry import GraphRegistry
+from app.services.threads import not_found
+
+EMPTY_STATE: dict[str, Any] = {
+    "values": {},
+    "next": [],
+    "tasks": [],
+    "metadata": None,
+    "created_at": None,
+    "checkpoint": None,
+    "parent_checkpoint": None,
+    "interrupts": [],
+    "checkpoint_id": None,
+    "parent_checkpoint_id": None,
+}
+
+
+def _checkpoint(config: RunnableConfig | None) -> dict[str, Any] | None:
+    if not config:
+        return None
+    conf = config.get("configurable", {})
+    if not conf.get("checkpoint_id"):
+        return None
+    out = {
+        "thread_id": conf.get("thread_id"),
+        "checkpoint_ns": conf.get("checkpoint_ns", ""),
+        "checkpoint_id": conf.get("checkpoint_id"),
+    }
+    if conf.get("checkpoint_map"):
+        out["checkpoint_map"] = conf["checkpoint_map"]
+    return out
+
+
+def _interrupt(intr: Any) -> dict[str, Any]:
+    return {"id": getattr(intr, "id", None), "value": getattr(intr, "value", intr)}
+
+
+def snapshot_to_wire(snapshot: StateSnapshot) -> dict[str, Any]:
+    """A LangGraph StateSnapshot in the reference server's ThreadState shape."""
+    tasks = []
+    for task in snapshot.tasks:
+        nested = task.state
+        tasks.append(
+            {
+                "id": task.id,
+                "name": task.name,
+                "path": list(task.path),
+                "error": None if task.error is None else repr(task.error),
+                "interrupts": [_interrupt(i) for i in task.interrupts],
+                "checkpoint": _checkpoint(nested) if isinstance(nested, dict) else None,
+                "state": snapshot_to_wire(nested) if isinstance(nested, StateSnapshot) else None,
+                "result": task.result,
+            }
+        )
+    metadata = dict(snapshot.metadata) if snapshot.metadata is not None else None
+    if metadata is not None and not metadata.get("checkpoint_ns"):
+        metadata.pop("checkpoint_ns", None)
+    checkpoint = _checkpoint(snapshot.config)
+    parent = _checkpoint(snapshot.parent_config)
+    return plain(
+        {
+            "values": snapshot.values,
+            "next": list(snapshot.next),
+            "tasks": tasks,
+            "metadata": metadata,
+            "created_at": snapshot.created_at,
+            "checkpoint": checkpoint,
+            "parent_checkpoint": parent,
+            "interrupts": [_interrupt(i) for i in snapshot.interrupts],
+            "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
+            "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
+        }
+    )
+
+
+class StateService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        registry: GraphRegistry,
+        saver: BaseCheckpointSaver[Any],
+    ) -> None:
+        self.pool = pool
+        self.registry = registry
+        self.saver = saver
+
+    async def _thread(self, access: Access, thread_id: uuid.UUID) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            row = await thread_rows.get(conn, thread_id, access)
+        if row is None:
+            raise not_found(thread_id)
+        return dict(row)
+
+    def _config(self, thread_id: uuid.UUID, checkpoint: dict[str, Any] | None) -> RunnableConfig:
+        conf: dict[str, Any] = {"thread_id": str(thread_id), "checkpoint_ns": ""}
+        if checkpoint:
+            conf.update({k: v for k, v in checkpoint.items() if v is not None})
+            conf["thread_id"] = str(thread_id)
+        return {"configurable": conf}
+
+    async def _graph_for(self, thread: dict[str, Any]) -> Any | None:
+        graph_id = (thread.get("metadata") or {}).get("graph_id")
+        if graph_id is None or graph_id not in self.registry:
+            return None
+        return await self.registry.get(graph_id, checkpointer=self.saver)
+
+    async def get_state(
+        self,
+        access: Access,
+        thread_id: uuid.UUID,
+        *,
+        checkpoint: dict[str, Any] | None = None,
+        subgraphs: bool = False,
+    ) -> dict[str, Any]:
+        """The state at the latest (or the given) checkpoint; the empty form when none."""
+        thread = await self._thread(access, thread_id)
+        config = self._config(thread_id, checkpoint)
+        graph = await self._graph_for(thread)
+        if graph is None:
+            saved = await self.saver.aget_tuple(config)
+            if saved is None and checkpoint and checkpoint.get("checkpoint_id"):
+                raise NotFound(f"Checkpoint {checkpoint['checkpoint_id']} not found")
+            if saved is None:
+                return dict(EMPTY_STATE)
+            return _raw_state(saved)
+        snapshot = await graph.aget_state(config, subgraphs=subgraphs)
+        if snapshot.config is None or not snapshot.config.get("configurable", {}).get(
+            "checkpoint_id"
+        ):
+            if checkpoint and checkpoint.get("checkpoint_id"):
+                raise NotFound(f"Checkpoint {checkpoint['checkpoint_id']} not found")
+            return dict(EMPTY_STATE)
+        return snapshot_to_wire(snapshot)
+
+    async def history(
+        self,
+        access: Access,
+        thread_id: uuid.UUID,
+        *,
+        limit: int,
+        before: dict[str, Any] | None,
+        metadata: dict[str, Any] | None,
+        checkpoint: dict[str, Any] | None,
+    ) -> list[dict[str, Any]]:
+        """States newest first, at most ``limit``, optionally before a checkpoint."""
+        thread = await self._thread(access, thread_id)
+        config = self._config(thread_id, checkpoint)
+        before_config = self._config(thread_id, before) if before else None
+        graph = await self._graph_for(thread)
+        out: list[dict[str, Any]] = []
+        if graph is None:
+            async for saved in self.saver.alist(
+                config, filter=metadata or None, before=before_config, limit=limit
+            ):
+                out.append(_raw_state(saved))
+            return out
+        async for snapshot in graph.aget_state_history(
+            config, filter=metadata or None, before=before_config, limit=limit
+        ):
+            out.append(snapshot_to_wire(snapshot))
+        return out
+
+
+def _raw_state(saved: Any) -> dict[str, Any]:
+    """State from a bare checkpoint when the thread's graph is unknown (no graph_id yet)."""
+    values = saved.checkpoint.get("channel_values", {})
+    checkpoint = _checkpoint(saved.config)
+    parent = _checkpoint(saved.parent_config)
+    return plain(
+        {
+            "values": {k: v for k, v in values.items() if not k.startswith("branch:")},
+            "next": [],
+            "tasks": [],
+            "metadata": saved.metadata,
+            "created_at": saved.checkpoint.get("ts"),
+            "checkpoint": checkpoint,
+            "parent_checkpoint": parent,
+            "interrupts": [],
+            "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
+            "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
+        }
+    )

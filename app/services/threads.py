@@ -1,0 +1,158 @@
+"""Thread use cases. Each method owns its transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from app.core.enums import RESERVED_METADATA_KEYS, THREAD_SELECT_FIELDS, THREAD_SORT_FIELDS
+from app.core.errors import BadRequest, Conflict, InvalidInput, NotFound
+from app.core.ids import parse_uuid, uuid7
+from app.db import checkpoints as checkpoint_rows
+from app.db import threads as rows
+from app.db.access import Access, Where
+
+
+def clean_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """Client metadata without the keys the server owns (API.md §1)."""
+    return {k: v for k, v in (metadata or {}).items() if k not in RESERVED_METADATA_KEYS}
+
+
+def not_found(thread_id: uuid.UUID) -> NotFound:
+    return NotFound(f"Thread with ID {thread_id} not found")
+
+
+class ThreadService:
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self.pool = pool
+
+    async def create(
+        self,
+        access: Access,
+        *,
+        thread_id: uuid.UUID | None,
+        metadata: dict[str, Any] | None,
+        if_exists: str,
+    ) -> dict[str, Any]:
+        """Insert a thread (``uuid7`` id unless given). With ``if_exists="do_nothing"`` an
+        existing thread is returned unchanged; otherwise it raises Conflict."""
+        tid = thread_id or uuid7()
+        async with self.pool.acquire() as conn:
+            row = await rows.insert(conn, tid, clean_metadata(metadata))
+            if row is not None:
+                return rows.to_wire(row)
+            if if_exists == "do_nothing":
+                existing = await rows.get(conn, tid, access)
+                if existing is not None:
+                    return rows.to_wire(existing)
+        raise Conflict(f"Thread with ID {tid} already exists")
+
+    async def get(self, access: Access, thread_id: uuid.UUID) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            row = await rows.get(conn, thread_id, access)
+        if row is None:
+            raise not_found(thread_id)
+        return rows.to_wire(row)
+
+    async def update(
+        self, access: Access, thread_id: uuid.UUID, metadata: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            row = await rows.merge_metadata(conn, thread_id, clean_metadata(metadata), access)
+        if row is None:
+            raise not_found(thread_id)
+        return rows.to_wire(row)
+
+    async def delete(self, access: Access, thread_id: uuid.UUID) -> None:
+        """Delete the thread, its runs and its checkpoints in one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await rows.delete(conn, thread_id, access):
+                raise not_found(thread_id)
+            await checkpoint_rows.delete_thread(conn, str(thread_id))
+
+    async def search(
+        self,
+        access: Access,
+        *,
+        metadata: dict[str, Any] | None,
+        values: dict[str, Any] | None,
+        status: str | None,
+        ids: list[str] | None,
+        limit: int,
+        offset: int,
+        sort_by: str | None,
+        sort_order: str | None,
+        select: list[str] | None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        where = self._where(access, metadata=metadata, values=values, status=status, ids=ids)
+        sort = sort_by or "created_at"
+        if sort not in THREAD_SORT_FIELDS:
+            raise InvalidInput(
+                f"Invalid sort_by: {sort!r}. Expected one of {list(THREAD_SORT_FIELDS)}"
+            )
+        columns = _select_columns(select)
+        async with self.pool.acquire() as conn:
+            found, total = await rows.search(
+                conn,
+                where,
+                columns=columns,
+                sort_by=sort,
+                sort_order=sort_order or "desc",
+                limit=limit,
+                offset=offset,
+            )
+        out = []
+        for row in found:
+            item = rows.to_wire(row)
+            item.pop("_total", None)
+            out.append(item)
+        return out, total
+
+    async def count(
+        self,
+        access: Access,
+        *,
+        metadata: dict[str, Any] | None,
+        values: dict[str, Any] | None,
+        status: str | None,
+    ) -> int:
+        where = self._where(access, metadata=metadata, values=values, status=status, ids=None)
+        async with self.pool.acquire() as conn:
+            return await rows.count(conn, where)
+
+    @staticmethod
+    def _where(
+        access: Access,
+        *,
+        metadata: dict[str, Any] | None,
+        values: dict[str, Any] | None,
+        status: str | None,
+        ids: list[str] | None,
+    ) -> Where:
+        where = Where()
+        parsed: list[uuid.UUID] | None = None
+        if ids is not None:
+            try:
+                parsed = [parse_uuid(i, "thread") for i in ids]
+            except InvalidInput as exc:
+                raise BadRequest(exc.detail) from None
+        rows.filters(where, metadata=metadata, values=values, status=status, ids=parsed)
+        access.apply(where)
+        return where
+
+
+def _select_columns(select: list[str] | None) -> str:
+    if not select:
+        return rows.COLUMNS
+    fields = []
+    for name in select:
+        if name == "context":  # listed by the SDK, not a thread column: ignored (API.md §13)
+            continue
+        if name not in THREAD_SELECT_FIELDS:
+            raise InvalidInput(
+                f"Invalid select field: {name!r}. Expected one of {list(THREAD_SELECT_FIELDS)}"
+            )
+        fields.append(f'"{name}"')
+    return ", ".join(fields) if fields else "thread_id"

@@ -1,0 +1,57 @@
+"""Settings: one frozen struct, built once in the entry point and passed down.
+
+Nothing reads the environment at import time; ``Settings.from_env`` is called by the CLI,
+and tests construct ``Settings(...)`` directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str | None = None
+    """PostgreSQL URL; None means: start the embedded server in ``data_dir``."""
+    host: str = "127.0.0.1"
+    port: int = 8123
+    config_path: str | None = None
+    """Path of langgraph.json; None means the bundled demo graph."""
+    workers: int = 10
+    """In-process workers (concurrent runs) started by ``serve``."""
+    migrate: bool = True
+    """Apply migrations at start."""
+    data_dir: str | None = None
+    """Data directory of the embedded PostgreSQL (None: the per-user default)."""
+    pool_min_size: int = 2
+    pool_max_size: int = 20
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: object) -> Settings:
+        """Settings from environment variables, then CLI flags (``overrides``, None = unset)."""
+        values: dict[str, object] = {}
+        if env.get("DATABASE_URL"):
+            values["database_url"] = env["DATABASE_URL"]
+        if env.get("TURNSTILE_HOST"):
+            values["host"] = env["TURNSTILE_HOST"]
+        if env.get("PORT"):
+            values["port"] = int(env["PORT"])
+        if env.get("LANGGRAPH_CONFIG"):
+            values["config_path"] = env["LANGGRAPH_CONFIG"]
+        if env.get("N_JOBS_PER_WORKER"):
+            values["workers"] = int(env["N_JOBS_PER_WORKER"])
+        if env.get("TURNSTILE_WORKERS"):
+            values["workers"] = int(env["TURNSTILE_WORKERS"])
+        if env.get("TURNSTILE_DATA_DIR"):
+            values["data_dir"] = env["TURNSTILE_DATA_DIR"]
+        if env.get("TURNSTILE_POOL_SIZE"):
+            values["pool_max_size"] = int(env["TURNSTILE_POOL_SIZE"])
+        if env.get("LOG_LEVEL"):
+            values["log_level"] = env["LOG_LEVEL"].lower()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "config_path" not in values and Path("langgraph.json").is_file():
+            values["config_path"] = "langgraph.json"
+        return msgspec.convert(values, cls)

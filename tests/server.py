@@ -1,0 +1,71 @@
+"""A real ``turnstile serve`` process on loopback, for contract tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_server(
+    database_url: str | None,
+    *,
+    config: str | None = None,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Iterator[str]:
+    """Start ``python -m app serve`` and yield its base URL once ``/ok`` answers."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "app", "serve", "--port", str(port), *extra_args]
+    if config:
+        cmd += ["--config", config]
+    proc_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if database_url:
+        proc_env["DATABASE_URL"] = database_url
+    proc_env.update(env or {})
+    log = open(ROOT / f".pytest_cache/server-{port}.log", "w+")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=proc_env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read()[-4000:]}")
+            try:
+                if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"server did not answer in {timeout}s:\n{log.read()[-4000:]}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
