@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,10 @@ from pathlib import Path
 import msgspec
 
 from app.settings import Settings
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _progress(message: str) -> None:
@@ -68,6 +73,10 @@ def serve(settings: Settings) -> int:
             )
         )
         _progress(f"serving on http://{settings.host}:{settings.port}")
+        # uvicorn re-raises the signal after its graceful shutdown; exit normally instead,
+        # so the embedded database is stopped by the context manager.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _exit_cleanly)
         server.run()
     return 0
 

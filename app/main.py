@@ -9,17 +9,21 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
-from app.api import assistants, meta, threads
+from app.api import assistants, meta, runs, threads
 from app.api.deps import Services
 from app.api.errors import EXCEPTION_HANDLERS
 from app.checkpoint.saver import PostgresSaver
+from app.db.notify import Hub
 from app.db.pool import create_pool
 from app.graphs.config import load_config
 from app.graphs.registry import GraphRegistry
 from app.services.assistants import AssistantService
+from app.services.runs import RunService
 from app.services.state import StateService
 from app.services.threads import ThreadService
 from app.settings import Settings
+from app.worker.executor import Executor
+from app.worker.pool import WorkerPool
 
 EXPOSED_HEADERS = ["x-pagination-total", "x-pagination-next", "content-location", "location"]
 
@@ -37,22 +41,35 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
         pool = await create_pool(
             database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
+        hub = Hub(database_url)
+        workers: WorkerPool | None = None
         try:
+            await hub.start()
             saver = PostgresSaver(pool)
             svc = Services(
                 registry=graphs,
                 threads=ThreadService(pool),
                 assistants=AssistantService(pool, graphs),
                 state=StateService(pool, graphs, saver),
+                runs=RunService(pool, graphs, hub),
+                hub=hub,
                 pool=pool,
             )
             await svc.assistants.ensure_system_assistants()
+            if settings.workers > 0:
+                workers = WorkerPool(
+                    pool, Executor(pool, graphs, saver, hub), hub, concurrency=settings.workers
+                )
+                await workers.start()
             app.state.services = svc
             yield
         finally:
+            if workers is not None:
+                await workers.stop()
+            await hub.close()
             await pool.close()
 
-    routes: list[Any] = [*meta.ROUTES, *threads.ROUTES, *assistants.ROUTES]
+    routes: list[Any] = [*meta.ROUTES, *threads.ROUTES, *runs.ROUTES, *assistants.ROUTES]
     return Litestar(
         route_handlers=routes,
         lifespan=[lifespan],

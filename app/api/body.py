@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request, Response
 
+from app.api.lenient_json import repair
 from app.core import jsonable
 from app.core.errors import InvalidInput
 
@@ -25,7 +26,18 @@ async def decode(request: Request[Any, Any, Any], schema: type[T]) -> T:
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc)) from None
     except msgspec.DecodeError:
-        raise InvalidInput("Invalid JSON in request body") from None
+        pass
+    # Be lenient with two hand-written mistakes (``\'`` escapes, trailing commas), as in
+    # shell curl snippets; anything else stays invalid.
+    repaired = repair(raw)
+    if repaired != raw:
+        try:
+            return msgspec.json.decode(repaired, type=schema)
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(str(exc)) from None
+        except msgspec.DecodeError:
+            pass
+    raise InvalidInput("Invalid JSON in request body")
 
 
 def json(

@@ -8,8 +8,10 @@ from typing import Any
 from litestar import Request
 
 from app.db.access import ALL, Access
+from app.db.notify import Hub
 from app.graphs.registry import GraphRegistry
 from app.services.assistants import AssistantService
+from app.services.runs import RunService
 from app.services.state import StateService
 from app.services.threads import ThreadService
 
@@ -20,6 +22,8 @@ class Services:
     threads: ThreadService
     assistants: AssistantService
     state: StateService
+    runs: RunService
+    hub: Hub
     pool: Any
 
 

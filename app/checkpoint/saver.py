@@ -174,7 +174,8 @@ class PostgresSaver(BaseCheckpointSaver[str]):
             query = sql.SELECT_TUPLES
             if conditions:
                 query += "WHERE " + " AND ".join(conditions)
-            query += f"{sql.LIST_ORDER} LIMIT {page}"
+            page_args.append(page)
+            query += f"{sql.LIST_ORDER} LIMIT ${len(page_args)}"
             rows = await self.pool.fetch(query, *page_args)
             for row in rows:
                 yield self._to_tuple(row)

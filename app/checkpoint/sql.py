@@ -41,10 +41,15 @@ CROSS JOIN LATERAL (
     SELECT array_agg(b.channel) AS channels, array_agg(b.type) AS types,
            array_agg(b.blob) AS blobs
     FROM jsonb_each_text(c.checkpoint -> 'channel_versions') AS v(channel, version)
-    JOIN checkpoint_blobs b
-      ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
-     AND b.channel = v.channel AND b.version = v.version
-    WHERE b.type <> 'empty'
+    CROSS JOIN LATERAL (
+        -- LIMIT 1 (the key is unique anyway) keeps this a primary-key probe per channel
+        -- instead of a join the planner may turn into a scan of the thread's blobs.
+        SELECT b.channel, b.type, b.blob
+        FROM checkpoint_blobs b
+        WHERE b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
+          AND b.channel = v.channel AND b.version = v.version AND b.type <> 'empty'
+        LIMIT 1
+    ) b
 ) bl
 CROSS JOIN LATERAL (
     SELECT array_agg(w.task_id ORDER BY w.task_path, w.task_id, w.idx) AS task_ids,
@@ -180,14 +185,16 @@ WITH latest AS (
 doomed AS (
     DELETE FROM checkpoints c
     USING latest l
-    WHERE c.thread_id = l.thread_id AND c.checkpoint_ns = l.checkpoint_ns
+    WHERE c.thread_id = ANY($1::text[])
+      AND c.thread_id = l.thread_id AND c.checkpoint_ns = l.checkpoint_ns
       AND c.checkpoint_id < l.checkpoint_id
     RETURNING c.thread_id, c.checkpoint_ns, c.checkpoint_id
 ),
 stale_writes AS (
     DELETE FROM checkpoint_writes w
     USING latest l
-    WHERE w.thread_id = l.thread_id AND w.checkpoint_ns = l.checkpoint_ns
+    WHERE w.thread_id = ANY($1::text[])
+      AND w.thread_id = l.thread_id AND w.checkpoint_ns = l.checkpoint_ns
       AND w.checkpoint_id < l.checkpoint_id
 ),
 """

@@ -182,6 +182,13 @@ runs = Table(
     ),
     Column("error", JSONB, nullable=True, comment="{error, message} when status = error."),
     Column(
+        "output",
+        JSONB,
+        nullable=True,
+        comment="What join/wait return once the run ended: final values (+ __interrupt__) "
+        "or {__error__}.",
+    ),
+    Column(
         "temporary",
         Boolean,
         nullable=False,

@@ -122,3 +122,46 @@ async def search(
 
 async def count(conn: Conn, where: Where) -> int:
     return await paging.count(conn, "threads", where)
+
+
+async def mark_busy(conn: Conn, thread_id: uuid.UUID, graph_id: str, assistant_id: str) -> None:
+    """A run was queued on the thread: status busy, metadata names its graph and assistant."""
+    await conn.execute(
+        """UPDATE threads SET status = 'busy', updated_at = now(),
+               metadata = metadata || jsonb_build_object('graph_id', $2::text,
+                                                         'assistant_id', $3::text)
+           WHERE thread_id = $1""",
+        thread_id,
+        graph_id,
+        assistant_id,
+    )
+
+
+async def set_status(conn: Conn, thread_id: uuid.UUID, status: str) -> None:
+    await conn.execute(
+        "UPDATE threads SET status = $2, updated_at = now() WHERE thread_id = $1",
+        thread_id,
+        status,
+    )
+
+
+async def set_state(
+    conn: Conn,
+    thread_id: uuid.UUID,
+    *,
+    status: str,
+    values: Any,
+    interrupts: dict[str, Any],
+    error: Any,
+) -> None:
+    """Refresh the thread from its latest checkpoint after a run ended."""
+    await conn.execute(
+        """UPDATE threads SET status = $2, "values" = $3, interrupts = $4, error = $5,
+                              updated_at = now(), state_updated_at = now()
+           WHERE thread_id = $1""",
+        thread_id,
+        status,
+        values,
+        interrupts,
+        error,
+    )

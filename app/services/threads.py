@@ -7,12 +7,13 @@ from typing import Any
 
 import asyncpg
 
+from app.checkpoint import sql as checkpoint_sql
 from app.core.enums import RESERVED_METADATA_KEYS, THREAD_SELECT_FIELDS, THREAD_SORT_FIELDS
 from app.core.errors import BadRequest, Conflict, InvalidInput, NotFound
 from app.core.ids import parse_uuid, uuid7
-from app.db import checkpoints as checkpoint_rows
 from app.db import threads as rows
 from app.db.access import Access, Where
+from app.db.notify import RUN_CANCEL, notify
 
 
 def clean_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
@@ -68,9 +69,14 @@ class ThreadService:
     async def delete(self, access: Access, thread_id: uuid.UUID) -> None:
         """Delete the thread, its runs and its checkpoints in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
+            running = await conn.fetch(
+                "SELECT run_id FROM runs WHERE thread_id = $1 AND status = 'running'", thread_id
+            )
             if not await rows.delete(conn, thread_id, access):
                 raise not_found(thread_id)
-            await checkpoint_rows.delete_thread(conn, str(thread_id))
+            await checkpoint_sql.delete_threads(conn, [str(thread_id)])
+            for run in running:  # their workers stop; their finish finds no run to update
+                await notify(conn, RUN_CANCEL, str(run["run_id"]))
 
     async def search(
         self,

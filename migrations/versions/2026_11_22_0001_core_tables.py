@@ -86,6 +86,7 @@ def upgrade() -> None:
     sa.Column('lease_expires_at', postgresql.TIMESTAMP(timezone=True), nullable=True, comment='Lease end unless renewed by a heartbeat.'),
     sa.Column('cancel_action', sa.Text(), nullable=True, comment='Set when cancellation was requested: interrupt | rollback.'),
     sa.Column('error', postgresql.JSONB(astext_type=sa.Text()), nullable=True, comment='{error, message} when status = error.'),
+    sa.Column('output', postgresql.JSONB(astext_type=sa.Text()), nullable=True, comment='What join/wait return once the run ended: final values (+ __interrupt__) or {__error__}.'),
     sa.Column('temporary', sa.Boolean(), server_default=sa.text('false'), nullable=False, comment='Stateless run: its thread is deleted when it ends (on_completion=delete).'),
     sa.CheckConstraint("multitask_strategy IN ('reject', 'interrupt', 'rollback', 'enqueue')", name=op.f('ck_runs_multitask_strategy')),
     sa.CheckConstraint("status IN ('pending', 'queued', 'running', 'success', 'error', 'timeout', 'interrupted')", name=op.f('ck_runs_status')),

@@ -65,7 +65,8 @@ def test_upgrade_no_drift_downgrade_upgrade(empty_database_url: str) -> None:
     index = run_sync(_index_def(url, ONE_ACTIVE_RUN_INDEX))
     assert index is not None
     assert "UNIQUE" in index
-    assert "pending" in index and "running" in index
+    assert "pending" in index
+    assert "running" in index
 
     migrate.downgrade(url, "base")
     assert run_sync(_tables(url)) <= {"alembic_version"}

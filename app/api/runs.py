@@ -1,0 +1,170 @@
+"""Run endpoints (API.md §2.3): create, wait, join, list, get, delete, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, Response, delete, get, post
+from litestar.response import Stream
+
+from app.api.body import decode, empty, flag, json
+from app.api.deps import Services, access, services
+from app.core import jsonable
+from app.core.errors import InvalidInput
+from app.core.ids import parse_uuid
+from app.core.runs import RunCreate
+
+Req = Request[Any, Any, Any]
+KEEPALIVE_SECONDS = 5.0
+RUN_NOT_FOUND = {"__error__": {"error": "HTTPException", "message": "404: Run not found"}}
+
+
+def _paths(run: dict[str, Any], stateless: bool) -> tuple[str, str]:
+    """(Content-Location, the run's own path prefix for Location)."""
+    if stateless:
+        path = f"/runs/{run['run_id']}"
+        return path, f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+    path = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+    return path, path
+
+
+async def output_stream(
+    svc: Services, run_id: uuid.UUID, *, after: Any = None
+) -> AsyncIterator[bytes]:
+    """Wait for the run to end, writing ``\\n`` every 5 s, then its output as JSON (§5.4)."""
+    with svc.hub.watch_done(run_id) as done:
+        while True:
+            done.clear()
+            ended, output = await svc.runs.outcome(run_id)
+            if ended:
+                break
+            try:
+                await asyncio.wait_for(done.wait(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield b"\n"
+    if after is not None:
+        await after()
+    yield jsonable.dumps(output if output is not None else {})
+
+
+def _stream(body: AsyncIterator[bytes], headers: dict[str, str]) -> Stream:
+    return Stream(body, media_type="application/json", headers=headers, status_code=200)
+
+
+@post("/threads/{thread_id:str}/runs", status_code=200)
+async def create_run(request: Req, thread_id: str) -> Response[bytes]:
+    tid = parse_uuid(thread_id, "thread")
+    body = await decode(request, RunCreate)
+    run = await services(request).runs.create(access(request), tid, body)
+    location, _ = _paths(run, False)
+    return json(run, headers={"Content-Location": location})
+
+
+@post("/runs", status_code=200)
+async def create_stateless_run(request: Req) -> Response[bytes]:
+    body = await decode(request, RunCreate)
+    run = await services(request).runs.create(access(request), None, body)
+    location, _ = _paths(run, True)
+    return json(run, headers={"Content-Location": location})
+
+
+@post("/threads/{thread_id:str}/runs/wait", status_code=200)
+async def wait_run(request: Req, thread_id: str) -> Stream:
+    tid = parse_uuid(thread_id, "thread")
+    body = await decode(request, RunCreate)
+    svc = services(request)
+    run = await svc.runs.create(access(request), tid, body)
+    location, path = _paths(run, False)
+    headers = {"Content-Location": location, "Location": f"{path}/join"}
+    return _stream(output_stream(svc, uuid.UUID(run["run_id"])), headers)
+
+
+@post("/runs/wait", status_code=200)
+async def wait_stateless_run(request: Req) -> Stream:
+    body = await decode(request, RunCreate)
+    svc = services(request)
+    run = await svc.runs.create(access(request), None, body, waited=True)
+    location, path = _paths(run, True)
+    headers = {"Content-Location": location, "Location": f"{path}/join"}
+    after = None
+    if (body.on_completion or "delete") == "delete":
+        thread_id = uuid.UUID(run["thread_id"])
+
+        async def after() -> None:
+            await svc.runs.discard_temporary(thread_id)
+
+    return _stream(output_stream(svc, uuid.UUID(run["run_id"]), after=after), headers)
+
+
+@get("/threads/{thread_id:str}/runs")
+async def list_runs(request: Req, thread_id: str) -> Response[bytes]:
+    tid = parse_uuid(thread_id, "thread")
+    q = request.query_params
+    try:
+        limit = int(q.get("limit") or 10)
+        offset = int(q.get("offset") or 0)
+    except ValueError:
+        raise InvalidInput("limit and offset must be integers") from None
+    if limit < 1 or offset < 0:
+        raise InvalidInput("limit must be positive and offset not negative")
+    runs = await services(request).runs.list(
+        access(request),
+        tid,
+        limit=limit,
+        offset=offset,
+        status=q.get("status") or None,
+        select=q.getall("select", []) or None,
+    )
+    return json(runs)
+
+
+@get("/threads/{thread_id:str}/runs/{run_id:str}")
+async def get_run(request: Req, thread_id: str, run_id: str) -> Response[bytes]:
+    tid, rid = parse_uuid(thread_id, "thread"), parse_uuid(run_id, "run")
+    return json(await services(request).runs.get(access(request), tid, rid))
+
+
+@delete("/threads/{thread_id:str}/runs/{run_id:str}", status_code=204)
+async def delete_run(request: Req, thread_id: str, run_id: str) -> None:
+    tid, rid = parse_uuid(thread_id, "thread"), parse_uuid(run_id, "run")
+    await services(request).runs.delete(access(request), tid, rid)
+
+
+@get("/threads/{thread_id:str}/runs/{run_id:str}/join")
+async def join_run(request: Req, thread_id: str, run_id: str) -> Response[bytes] | Stream:
+    tid, rid = parse_uuid(thread_id, "thread"), parse_uuid(run_id, "run")
+    svc = services(request)
+    if not await svc.runs.exists(access(request), tid, rid):
+        return json(RUN_NOT_FOUND)
+    path = f"/threads/{tid}/runs/{rid}"
+    headers = {"Content-Location": path, "Location": f"{path}/join"}
+    return _stream(output_stream(svc, rid), headers)
+
+
+@post("/threads/{thread_id:str}/runs/{run_id:str}/cancel", status_code=202)
+async def cancel_run(request: Req, thread_id: str, run_id: str) -> Response[bytes] | Stream:
+    tid, rid = parse_uuid(thread_id, "thread"), parse_uuid(run_id, "run")
+    svc = services(request)
+    action = request.query_params.get("action") or "interrupt"
+    await svc.runs.cancel(access(request), tid, rid, action)
+    if not flag(request, "wait"):
+        return empty(202)
+    path = f"/threads/{tid}/runs/{rid}"
+    headers = {"Content-Location": path, "Location": f"{path}/join"}
+    return _stream(output_stream(svc, rid), headers)
+
+
+ROUTES = [
+    create_run,
+    create_stateless_run,
+    wait_run,
+    wait_stateless_run,
+    list_runs,
+    get_run,
+    delete_run,
+    join_run,
+    cancel_run,
+]

@@ -1,0 +1,261 @@
+"""Run rows: insert under the one-active-run index, claim, finish, promote, cancel.
+
+Callers own the transaction. Creating and finishing a run both lock the thread row first
+(``threads.get(..., lock=True)``), so a promotion is never missed (DESIGN I2).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from app.db import paging
+from app.db.access import Access, Where
+from app.db.types import Conn
+
+COLUMNS = (
+    "run_id, thread_id, assistant_id, status, multitask_strategy, metadata, kwargs, "
+    "created_at, updated_at"
+)
+TERMINAL = ("success", "error", "timeout", "interrupted")
+
+
+def to_wire(row: asyncpg.Record) -> dict[str, Any]:
+    """A run as the API shows it (``queued`` is an internal state, shown as ``pending``)."""
+    out = dict(row)
+    for key in ("run_id", "thread_id", "assistant_id"):
+        if out.get(key) is not None:
+            out[key] = str(out[key])
+    for key in ("created_at", "updated_at"):
+        if out.get(key) is not None:
+            out[key] = out[key].isoformat()
+    if out.get("status") == "queued":
+        out["status"] = "pending"
+    out.pop("_total", None)
+    return out
+
+
+async def insert(
+    conn: Conn,
+    *,
+    run_id: uuid.UUID,
+    thread_id: uuid.UUID,
+    assistant_id: uuid.UUID,
+    status: str,
+    multitask_strategy: str,
+    metadata: dict[str, Any],
+    kwargs: dict[str, Any],
+    temporary: bool,
+) -> asyncpg.Record:
+    """Insert a run. With ``status='pending'`` a second active run on the thread violates
+    ``uq_runs_one_active_per_thread`` (translated to ThreadBusy by the caller)."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO runs (run_id, thread_id, assistant_id, status, multitask_strategy,
+                              metadata, kwargs, temporary)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}""",
+        run_id,
+        thread_id,
+        assistant_id,
+        status,
+        multitask_strategy,
+        metadata,
+        kwargs,
+        temporary,
+    )
+    assert row is not None
+    return row
+
+
+async def has_active(conn: Conn, thread_id: uuid.UUID) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1 "
+            "AND status IN ('pending', 'running'))",
+            thread_id,
+        )
+    )
+
+
+async def has_inflight(conn: Conn, thread_id: uuid.UUID) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1 "
+            "AND status IN ('pending', 'running', 'queued'))",
+            thread_id,
+        )
+    )
+
+
+async def inflight(conn: Conn, thread_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The thread's pending, queued and running runs, oldest first (rows locked)."""
+    return list(
+        await conn.fetch(
+            "SELECT run_id, status FROM runs WHERE thread_id = $1 "
+            "AND status IN ('pending', 'running', 'queued') ORDER BY created_at FOR UPDATE",
+            thread_id,
+        )
+    )
+
+
+async def get(
+    conn: Conn, thread_id: uuid.UUID, run_id: uuid.UUID, access: Access
+) -> asyncpg.Record | None:
+    where = Where()
+    where.add(f"r.run_id = {where.param(run_id)}")
+    where.add(f"r.thread_id = {where.param(thread_id)}")
+    access.apply(where, "t.metadata")
+    cols = ", ".join(f"r.{c.strip()}" for c in COLUMNS.split(","))
+    return await conn.fetchrow(
+        f"""SELECT {cols}, r.output, r.error FROM runs r JOIN threads t USING (thread_id)
+            WHERE {where.sql()}""",
+        *where.params,
+    )
+
+
+async def list_for_thread(
+    conn: Conn,
+    thread_id: uuid.UUID,
+    *,
+    columns: str,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> list[asyncpg.Record]:
+    where = Where()
+    where.add(f"thread_id = {where.param(thread_id)}")
+    if status == "pending":
+        where.add("status IN ('pending', 'queued')")
+    elif status:
+        where.add(f"status = {where.param(status)}")
+    rows, _ = await paging.page(
+        conn,
+        "runs",
+        where,
+        columns=columns,
+        order_by="created_at DESC, run_id DESC",
+        limit=limit,
+        offset=offset,
+    )
+    return rows
+
+
+async def delete(conn: Conn, run_id: uuid.UUID) -> None:
+    await conn.execute("DELETE FROM runs WHERE run_id = $1", run_id)
+
+
+async def mark_cancelled(conn: Conn, run_ids: list[uuid.UUID]) -> None:
+    """Not-yet-started runs cancelled with action interrupt end ``interrupted`` at once."""
+    await conn.execute(
+        """UPDATE runs SET status = 'interrupted', ended_at = now(), updated_at = now(),
+                           output = '{}'::jsonb
+           WHERE run_id = ANY($1::uuid[])""",
+        run_ids,
+    )
+
+
+async def request_cancel(conn: Conn, run_id: uuid.UUID, action: str) -> None:
+    """Ask the worker running ``run_id`` to stop; it finishes the run itself."""
+    await conn.execute(
+        "UPDATE runs SET cancel_action = $2, updated_at = now() WHERE run_id = $1",
+        run_id,
+        action,
+    )
+
+
+async def promote_next(conn: Conn, thread_id: uuid.UUID) -> uuid.UUID | None:
+    """Make the oldest queued run of the thread ``pending``, if the thread has no active
+    run. Caller holds the thread row lock."""
+    value = await conn.fetchval(
+        """UPDATE runs SET status = 'pending', updated_at = now()
+           WHERE run_id = (
+             SELECT run_id FROM runs WHERE thread_id = $1 AND status = 'queued'
+             ORDER BY created_at, run_id LIMIT 1)
+             AND NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1
+                             AND status IN ('pending', 'running'))
+           RETURNING run_id""",
+        thread_id,
+    )
+    return value  # type: ignore[no-any-return]
+
+
+async def claim(conn: Conn, owner: str, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
+    """Claim up to ``limit`` pending runs (oldest first) for ``owner``: status ``running``,
+    a new lease epoch, attempt + 1. Rows other workers hold are skipped, not waited for."""
+    return list(
+        await conn.fetch(
+            """UPDATE runs r SET status = 'running', attempt = r.attempt + 1,
+                   lease_owner = $1, lease_epoch = r.lease_epoch + 1,
+                   lease_expires_at = now() + make_interval(secs => $3),
+                   started_at = coalesce(r.started_at, now()), updated_at = now()
+               FROM (SELECT run_id FROM runs WHERE status = 'pending'
+                     ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) picked
+               WHERE r.run_id = picked.run_id
+               RETURNING r.run_id, r.thread_id, r.assistant_id, r.kwargs, r.metadata,
+                         r.attempt, r.lease_epoch, r.temporary, r.cancel_action""",
+            owner,
+            limit,
+            lease_seconds,
+        )
+    )
+
+
+async def renew_leases(conn: Conn, owner: str, lease_seconds: float) -> None:
+    await conn.execute(
+        """UPDATE runs SET lease_expires_at = now() + make_interval(secs => $2)
+           WHERE lease_owner = $1 AND status = 'running'""",
+        owner,
+        lease_seconds,
+    )
+
+
+async def finish(
+    conn: Conn,
+    run_id: uuid.UUID,
+    epoch: int,
+    *,
+    status: str,
+    output: Any,
+    error: Any,
+) -> bool:
+    """Write the terminal status, fenced by the lease epoch; False if the lease was lost."""
+    row = await conn.fetchval(
+        """UPDATE runs SET status = $3, output = $4, error = $5, ended_at = now(),
+                           updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
+           WHERE run_id = $1 AND lease_epoch = $2 AND status = 'running'
+           RETURNING run_id""",
+        run_id,
+        epoch,
+        status,
+        output,
+        error,
+    )
+    return row is not None
+
+
+async def lease_held(conn: Conn, run_id: uuid.UUID, epoch: int) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = $1 AND lease_epoch = $2 "
+            "AND status = 'running')",
+            run_id,
+            epoch,
+        )
+    )
+
+
+async def status_of(conn: Conn, run_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT status, output, cancel_action, temporary FROM runs WHERE run_id = $1", run_id
+    )
+
+
+async def requeue_expired(conn: Conn) -> list[uuid.UUID]:
+    """Runs whose lease expired go back to ``pending`` (resumed from their checkpoint)."""
+    rows = await conn.fetch(
+        """UPDATE runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+                           updated_at = now()
+           WHERE status = 'running' AND lease_expires_at < now() RETURNING run_id"""
+    )
+    return [r["run_id"] for r in rows]

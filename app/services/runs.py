@@ -1,0 +1,321 @@
+"""Run use cases: create under the multitask rules (API.md §5.1), read, list, cancel, delete.
+
+Invariants kept here (DESIGN I1-I3): a ``reject`` is a plain insert of an active run whose
+unique violation becomes ThreadBusy; ``enqueue`` and the new run of ``interrupt``/``rollback``
+wait as ``queued`` while the thread has an active run; every create locks the thread row, as
+every finish does, so no promotion is missed; the run row is committed before we answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from app.checkpoint import sql as checkpoint_sql
+from app.core import runs as rules
+from app.core.errors import InvalidInput, NotFound
+from app.core.ids import system_assistant_id, uuid7
+from app.core.runs import RunCreate
+from app.db import assistants as assistant_rows
+from app.db import runs as rows
+from app.db import threads as thread_rows
+from app.db.access import Access
+from app.db.errors import translated
+from app.db.notify import RUN_CANCEL, RUN_DONE, RUN_READY, Hub, notify
+from app.db.types import Conn
+from app.graphs.registry import GraphRegistry
+from app.services.threads import clean_metadata
+
+NOT_FOUND = "Thread or assistant not found."
+NO_RUN_TO_CANCEL = "No matching runs to cancel. The run may have already finished."
+TERMINAL = frozenset(rows.TERMINAL)
+RUN_SELECT_FIELDS = (
+    "run_id",
+    "thread_id",
+    "assistant_id",
+    "status",
+    "metadata",
+    "kwargs",
+    "multitask_strategy",
+    "created_at",
+    "updated_at",
+)
+
+
+class RunService:
+    def __init__(self, pool: asyncpg.Pool[Any], registry: GraphRegistry, hub: Hub) -> None:
+        self.pool = pool
+        self.registry = registry
+        self.hub = hub
+
+    async def _assistant(self, conn: Conn, access: Access, assistant_id: str) -> asyncpg.Record:
+        if assistant_id in self.registry:
+            aid = system_assistant_id(assistant_id)
+        else:
+            try:
+                aid = uuid.UUID(assistant_id)
+            except ValueError:
+                raise InvalidInput(
+                    f"Invalid assistant: '{assistant_id}'. Must be either: a valid assistant "
+                    f"UUID or one of the registered graphs: {self.registry.ids}"
+                ) from None
+        row = await assistant_rows.get(conn, aid, access, self.registry.ids)
+        if row is None:
+            raise NotFound(NOT_FOUND)
+        return row
+
+    async def create(
+        self,
+        access: Access,
+        thread_id: uuid.UUID | None,
+        body: RunCreate,
+        *,
+        waited: bool = False,
+    ) -> dict[str, Any]:
+        """Create a run; ``thread_id=None`` makes a stateless run on a temporary thread.
+
+        Raises ThreadBusy (reject on a busy thread), NotFound, InvalidInput, BadRequest.
+        """
+        stateless = thread_id is None
+        rules.validate(body, stateless=stateless)
+        strategy = "enqueue" if stateless else (body.multitask_strategy or "enqueue")
+        if_not_exists = "create" if stateless else (body.if_not_exists or "reject")
+        tid = thread_id or uuid7()
+        run_id = uuid7()
+        cancel_running: list[uuid.UUID] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            assistant = await self._assistant(conn, access, body.assistant_id)
+            thread = await thread_rows.get(conn, tid, access, lock=True)
+            if thread is None:
+                if if_not_exists != "create":
+                    raise NotFound(NOT_FOUND)
+                thread = await thread_rows.insert(conn, tid, {})
+                if thread is None:  # exists but hidden from this caller
+                    raise NotFound(NOT_FOUND)
+            if strategy == "reject":
+                status = "pending"
+            elif strategy == "enqueue":
+                status = "queued" if await rows.has_active(conn, tid) else "pending"
+            else:
+                cancel_running = await self._supersede(conn, tid, strategy)
+                status = "queued" if cancel_running else "pending"
+            graph_id = assistant["graph_id"]
+            kwargs = self._kwargs(body, assistant, tid, run_id, stateless, waited)
+            metadata = {
+                **(assistant["metadata"] or {}),
+                **(thread["metadata"] or {}),
+                **((body.config or {}).get("metadata") or {}),
+                **clean_metadata(body.metadata),
+                "assistant_id": str(assistant["assistant_id"]),
+            }
+            with translated():
+                row = await rows.insert(
+                    conn,
+                    run_id=run_id,
+                    thread_id=tid,
+                    assistant_id=assistant["assistant_id"],
+                    status=status,
+                    multitask_strategy=strategy,
+                    metadata=metadata,
+                    kwargs=kwargs,
+                    temporary=stateless,
+                )
+            await thread_rows.mark_busy(conn, tid, graph_id, str(assistant["assistant_id"]))
+            if status == "pending":
+                await notify(conn, RUN_READY)
+        if status == "pending":
+            self.hub.signal_ready()
+        for rid in cancel_running:
+            self.hub.signal_cancel(rid)
+        return rows.to_wire(row)
+
+    async def _supersede(self, conn: Conn, thread_id: uuid.UUID, action: str) -> list[uuid.UUID]:
+        """Cancel every inflight run of the thread for a new interrupt/rollback run.
+
+        Runs not started end at once (interrupt: ``interrupted``; rollback: deleted with
+        their checkpoints); running ones are asked to stop and return here, so the new run
+        waits behind them. Caller holds the thread lock.
+        """
+        inflight = await rows.inflight(conn, thread_id)
+        waiting = [r["run_id"] for r in inflight if r["status"] != "running"]
+        running = [r["run_id"] for r in inflight if r["status"] == "running"]
+        if waiting:
+            await self._end_not_started(conn, thread_id, waiting, action)
+        for rid in running:
+            await rows.request_cancel(conn, rid, action)
+            await notify(conn, RUN_CANCEL, str(rid))
+        return running
+
+    async def _end_not_started(
+        self, conn: Conn, thread_id: uuid.UUID, run_ids: list[uuid.UUID], action: str
+    ) -> None:
+        if action == "rollback":
+            await checkpoint_sql.delete_for_runs(conn, [str(r) for r in run_ids], str(thread_id))
+            for rid in run_ids:
+                await rows.delete(conn, rid)
+        else:
+            await rows.mark_cancelled(conn, run_ids)
+        for rid in run_ids:
+            await notify(conn, RUN_DONE, str(rid))
+
+    def _kwargs(
+        self,
+        body: RunCreate,
+        assistant: asyncpg.Record,
+        thread_id: uuid.UUID,
+        run_id: uuid.UUID,
+        stateless: bool,
+        waited: bool,
+    ) -> dict[str, Any]:
+        config = rules.merge_config(assistant["config"] or {}, body.config)
+        configurable = config["configurable"]
+        context = {**(assistant["context"] or {}), **(body.context or {})}
+        configurable.update(
+            {
+                "run_id": str(run_id),
+                "thread_id": str(thread_id),
+                "graph_id": assistant["graph_id"],
+                "assistant_id": str(assistant["assistant_id"]),
+            }
+        )
+        checkpoint = body.checkpoint
+        if checkpoint is not None:
+            for key in ("checkpoint_ns", "checkpoint_id", "checkpoint_map"):
+                value = getattr(checkpoint, key)
+                if value is not None:
+                    configurable[key] = value
+        if body.checkpoint_id:
+            configurable["checkpoint_id"] = body.checkpoint_id
+        if configurable.get("checkpoint_id"):
+            try:
+                uuid.UUID(str(configurable["checkpoint_id"]))
+            except ValueError:
+                raise InvalidInput("Invalid checkpoint_id: must be a UUID") from None
+        return {
+            "input": body.input,
+            "command": body.command,
+            "config": config,
+            "context": context,
+            "stream_mode": rules.stream_modes(body),
+            "interrupt_before": body.interrupt_before,
+            "interrupt_after": body.interrupt_after,
+            "webhook": body.webhook,
+            "feedback_keys": body.feedback_keys,
+            "temporary": stateless,
+            "subgraphs": bool(body.stream_subgraphs),
+            "resumable": bool(body.stream_resumable),
+            "checkpoint_during": body.checkpoint_during,
+            "durability": rules.durability(body),
+            "on_completion": (body.on_completion or "delete") if stateless else None,
+            "waited": waited,
+        }
+
+    async def get(self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            row = await rows.get(conn, thread_id, run_id, access)
+        if row is None:
+            raise NotFound("Not Found")
+        out = rows.to_wire(row)
+        out.pop("output", None)
+        out.pop("error", None)
+        return out
+
+    async def list(
+        self,
+        access: Access,
+        thread_id: uuid.UUID,
+        *,
+        limit: int,
+        offset: int,
+        status: str | None,
+        select: list[str] | None,
+    ) -> list[dict[str, Any]]:
+        columns = rows.COLUMNS
+        if select:
+            wanted = [s for s in select if s != "cancel_reason"]
+            bad = [s for s in wanted if s not in RUN_SELECT_FIELDS]
+            if bad:
+                raise InvalidInput(
+                    f"Invalid select field: {bad[0]!r}. Expected one of {list(RUN_SELECT_FIELDS)}"
+                )
+            columns = ", ".join([*wanted, "status"] if "status" not in wanted else wanted)
+        async with self.pool.acquire() as conn:
+            if await thread_rows.get(conn, thread_id, access) is None:
+                raise NotFound(f"Thread with ID {thread_id} not found")
+            found = await rows.list_for_thread(
+                conn, thread_id, columns=columns, status=status, limit=limit, offset=offset
+            )
+        out = [rows.to_wire(r) for r in found]
+        if select and "status" not in select:
+            for item in out:
+                item.pop("status", None)
+        return out
+
+    async def delete(self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        """Delete a run that is not active, and the checkpoints it wrote."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await rows.get(conn, thread_id, run_id, access)
+            if row is None:
+                raise NotFound("Not Found")
+            if row["status"] in ("pending", "running", "queued"):
+                raise InvalidInput("Cannot delete an active run. Cancel it first.")
+            await checkpoint_sql.delete_for_runs(conn, [str(run_id)], str(thread_id))
+            await rows.delete(conn, run_id)
+
+    async def cancel(
+        self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID, action: str
+    ) -> None:
+        """Cancel a pending or running run (API.md §5.5). A run not started ends now; a
+        running one is asked to stop at its next await point, by whichever worker has it."""
+        if action not in ("interrupt", "rollback"):
+            raise InvalidInput(f"Invalid action: {action!r}. Expected 'interrupt' or 'rollback'")
+        signal_cancel = signal_ready = False
+        async with self.pool.acquire() as conn, conn.transaction():
+            thread = await thread_rows.get(conn, thread_id, access, lock=True)
+            row = await rows.get(conn, thread_id, run_id, access) if thread else None
+            if row is None or row["status"] in TERMINAL:
+                raise NotFound(NO_RUN_TO_CANCEL)
+            if row["status"] == "running":
+                await rows.request_cancel(conn, run_id, action)
+                await notify(conn, RUN_CANCEL, str(run_id))
+                signal_cancel = True
+            else:
+                await self._end_not_started(conn, thread_id, [run_id], action)
+                if await rows.promote_next(conn, thread_id) is not None:
+                    await notify(conn, RUN_READY)
+                    signal_ready = True
+                if not await rows.has_inflight(conn, thread_id):
+                    status = "interrupted" if thread and thread["interrupts"] else "idle"
+                    await thread_rows.set_status(conn, thread_id, status)
+        if signal_cancel:
+            self.hub.signal_cancel(run_id)
+        else:
+            self.hub.signal_done(run_id)
+        if signal_ready:
+            self.hub.signal_ready()
+
+    async def outcome(self, run_id: uuid.UUID) -> tuple[bool, Any]:
+        """(ended, output) of a run; a run that no longer exists counts as ended with ``None``."""
+        async with self.pool.acquire() as conn:
+            row = await rows.status_of(conn, run_id)
+        if row is None:
+            return True, None
+        if row["status"] in TERMINAL:
+            return True, row["output"] if row["output"] is not None else {}
+        return False, None
+
+    async def exists(self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID) -> bool:
+        async with self.pool.acquire() as conn:
+            return await rows.get(conn, thread_id, run_id, access) is not None
+
+    async def discard_temporary(self, thread_id: uuid.UUID) -> None:
+        """Delete a stateless run's thread (on_completion=delete) once its output was read."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM threads WHERE thread_id = $1 AND NOT EXISTS (SELECT 1 FROM runs "
+                "WHERE thread_id = $1 AND status IN ('pending', 'running', 'queued'))",
+                thread_id,
+            )
+            await checkpoint_sql.delete_threads(conn, [str(thread_id)])

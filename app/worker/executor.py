@@ -1,0 +1,248 @@
+"""Running one claimed run: the graph on our checkpointer, then one finishing transaction.
+
+The finishing transaction locks the thread row, writes the run's terminal status (fenced by
+its lease epoch, DESIGN I4), refreshes the thread's status and values, promotes the next
+queued run and NOTIFYs, so a joiner never sees a finished run on a busy-looking thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command, Send
+
+from app.checkpoint import sql as checkpoint_sql
+from app.core.jsonable import plain
+from app.db import runs as run_rows
+from app.db import threads as thread_rows
+from app.db.access import ALL as _ALL
+from app.db.notify import RUN_DONE, RUN_READY, Hub, notify
+from app.graphs.registry import GraphRegistry
+
+log = logging.getLogger("turnstile.worker")
+
+
+@dataclass
+class ClaimedRun:
+    run_id: uuid.UUID
+    thread_id: uuid.UUID
+    assistant_id: uuid.UUID
+    kwargs: dict[str, Any]
+    metadata: dict[str, Any]
+    attempt: int
+    epoch: int
+    temporary: bool
+    cancel_action: str | None = None
+    """Set when a cancel arrives; the task is then cancelled."""
+    shutdown: bool = False
+    cancel_requested: bool = False
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> ClaimedRun:
+        return cls(
+            run_id=row["run_id"],
+            thread_id=row["thread_id"],
+            assistant_id=row["assistant_id"],
+            kwargs=row["kwargs"],
+            metadata=row["metadata"],
+            attempt=row["attempt"],
+            epoch=row["lease_epoch"],
+            temporary=row["temporary"],
+            cancel_action=row["cancel_action"],
+        )
+
+
+def _command(raw: dict[str, Any]) -> Command[Any]:
+    goto = raw.get("goto")
+    if isinstance(goto, dict):
+        goto = Send(goto["node"], goto.get("input"))
+    elif isinstance(goto, list):
+        goto = [Send(g["node"], g.get("input")) if isinstance(g, dict) else g for g in goto]
+    kwargs: dict[str, Any] = {}
+    if "resume" in raw:
+        kwargs["resume"] = raw["resume"]
+    if raw.get("update") is not None:
+        update = raw["update"]
+        kwargs["update"] = [tuple(u) for u in update] if isinstance(update, list) else update
+    if goto is not None:
+        kwargs["goto"] = goto
+    return Command(**kwargs)
+
+
+def _interrupt(intr: Any) -> dict[str, Any]:
+    return {"value": getattr(intr, "value", intr), "id": getattr(intr, "id", None)}
+
+
+class Executor:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        registry: GraphRegistry,
+        saver: BaseCheckpointSaver[Any],
+        hub: Hub,
+    ) -> None:
+        self.pool = pool
+        self.registry = registry
+        self.saver = saver
+        self.hub = hub
+
+    async def execute(self, run: ClaimedRun) -> None:
+        """Run the graph to the end (or until cancelled) and record the outcome."""
+        kwargs = run.kwargs
+        config: dict[str, Any] = dict(kwargs.get("config") or {})
+        configurable = dict(config.get("configurable") or {})
+        graph_id = configurable.get("graph_id")
+        config["configurable"] = configurable
+        config["metadata"] = {
+            **(config.get("metadata") or {}),
+            **run.metadata,
+            "run_id": str(run.run_id),
+            "thread_id": str(run.thread_id),
+            "graph_id": graph_id,
+            "assistant_id": str(run.assistant_id),
+            "run_attempt": run.attempt,
+        }
+        error: dict[str, Any] | None = None
+        cancelled = False
+        graph = None
+        try:
+            if run.cancel_action:
+                raise asyncio.CancelledError
+            graph = await self.registry.get(graph_id, config=config, checkpointer=self.saver)  # type: ignore[arg-type]
+            if kwargs.get("command"):
+                graph_input: Any = _command(kwargs["command"])
+            else:
+                graph_input = kwargs.get("input")
+            stream_kwargs: dict[str, Any] = {
+                "stream_mode": "values",
+                "durability": kwargs.get("durability") or "async",
+            }
+            if kwargs.get("interrupt_before"):
+                stream_kwargs["interrupt_before"] = kwargs["interrupt_before"]
+            if kwargs.get("interrupt_after"):
+                stream_kwargs["interrupt_after"] = kwargs["interrupt_after"]
+            if kwargs.get("context"):
+                stream_kwargs["context"] = kwargs["context"]
+            async for _ in graph.astream(graph_input, config, **stream_kwargs):
+                pass
+        except asyncio.CancelledError:
+            if run.shutdown:
+                await self._hand_back(run)
+                raise
+            cancelled = True
+        except Exception as exc:
+            log.info("run %s failed: %r", run.run_id, exc)
+            error = {"error": type(exc).__name__, "message": str(exc)}
+        await self._finish(run, graph, error=error, cancelled=cancelled)
+
+    async def _state(self, graph: Any, thread_id: uuid.UUID) -> tuple[Any, dict[str, Any], bool]:
+        """(values, interrupts by task id, has next) at the thread's latest checkpoint."""
+        if graph is None:
+            return None, {}, False
+        snapshot = await graph.aget_state(
+            {"configurable": {"thread_id": str(thread_id), "checkpoint_ns": ""}}
+        )
+        interrupts = {
+            task.id: [_interrupt(i) for i in task.interrupts]
+            for task in snapshot.tasks
+            if task.interrupts
+        }
+        return plain(snapshot.values), plain(interrupts), bool(snapshot.next)
+
+    async def _finish(
+        self,
+        run: ClaimedRun,
+        graph: Any,
+        *,
+        error: dict[str, Any] | None,
+        cancelled: bool,
+    ) -> None:
+        if cancelled:
+            # The action comes from the row: the cancel may have reached us as a bare signal.
+            async with self.pool.acquire() as conn:
+                action = await conn.fetchval(
+                    "SELECT cancel_action FROM runs WHERE run_id = $1", run.run_id
+                )
+            run.cancel_action = action or run.cancel_action or "interrupt"
+        rollback = cancelled and run.cancel_action == "rollback"
+        values: Any = None
+        interrupts: dict[str, Any] = {}
+        has_next = False
+        if not rollback:
+            values, interrupts, has_next = await self._state(graph, run.thread_id)
+        if error is not None:
+            status, output = "error", {"__error__": error}
+        elif cancelled:
+            status, output = "interrupted", {}
+        else:
+            status = "success"
+            output = values if values is not None else {}
+            flat = [i for items in interrupts.values() for i in items]
+            if flat and isinstance(output, dict):
+                output = {**output, "__interrupt__": flat}
+        promoted = False
+        async with self.pool.acquire() as conn, conn.transaction():
+            thread = await thread_rows.get(conn, run.thread_id, _ALL, lock=True)
+            if not await run_rows.lease_held(conn, run.run_id, run.epoch):
+                log.warning("run %s: lease lost before finishing; leaving it", run.run_id)
+                return
+            if rollback:
+                await checkpoint_sql.delete_for_runs(conn, [str(run.run_id)], str(run.thread_id))
+                await run_rows.delete(conn, run.run_id)
+            else:
+                await run_rows.finish(
+                    conn, run.run_id, run.epoch, status=status, output=output, error=error
+                )
+            promoted = await run_rows.promote_next(conn, run.thread_id) is not None
+            if promoted:
+                await notify(conn, RUN_READY)
+            if thread is not None:
+                busy = promoted or await run_rows.has_inflight(conn, run.thread_id)
+                if rollback:
+                    thread_status = "interrupted" if thread["interrupts"] else "idle"
+                    if not busy:
+                        await thread_rows.set_status(conn, run.thread_id, thread_status)
+                else:
+                    if error is not None:
+                        thread_status = "error"
+                    elif has_next:
+                        thread_status = "interrupted"
+                    else:
+                        thread_status = "idle"
+                    await thread_rows.set_state(
+                        conn,
+                        run.thread_id,
+                        status="busy" if busy else thread_status,
+                        values=values,
+                        interrupts=interrupts,
+                        error=error,
+                    )
+            if (
+                run.temporary
+                and run.kwargs.get("on_completion") == "delete"
+                and not run.kwargs.get("waited")
+            ):
+                await conn.execute("DELETE FROM threads WHERE thread_id = $1", run.thread_id)
+                await checkpoint_sql.delete_threads(conn, [str(run.thread_id)])
+            await notify(conn, RUN_DONE, str(run.run_id))
+        self.hub.signal_done(run.run_id)
+        if promoted:
+            self.hub.signal_ready()
+
+    async def _hand_back(self, run: ClaimedRun) -> None:
+        """Shutdown: give the run back as pending, not counted as an attempt."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """UPDATE runs SET status = 'pending', attempt = greatest(attempt - 1, 0),
+                       lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+                   WHERE run_id = $1 AND lease_epoch = $2 AND status = 'running'""",
+                run.run_id,
+                run.epoch,
+            )
+            await notify(conn, RUN_READY)
