@@ -296,13 +296,14 @@ async def test_100_concurrent_enqueues(client: LangGraphClient, module_database_
     tid = (await client.threads.create())["thread_id"]
     labels = [f"r{i:03d}" for i in range(100)]
     conn = await asyncpg.connect(module_database_url)
+    sampler_conn = await asyncpg.connect(module_database_url)
     max_running = 0
     stop = asyncio.Event()
 
     async def sample() -> None:
         nonlocal max_running
         while not stop.is_set():
-            n = await conn.fetchval(
+            n = await sampler_conn.fetchval(
                 "SELECT count(*) FROM runs WHERE thread_id = $1 AND status = 'running'",
                 uuid.UUID(tid),
             )
@@ -330,6 +331,7 @@ async def test_100_concurrent_enqueues(client: LangGraphClient, module_database_
     finally:
         stop.set()
         await conn.close()
+        await sampler_conn.close()
     assert max_running == 1
     state = await client.threads.get_state(tid)
     executed = [entry for entry in state["values"]["log"] if not entry.startswith("done:")]
