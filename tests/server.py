@@ -41,7 +41,9 @@ def running_server(
     if database_url:
         proc_env["DATABASE_URL"] = database_url
     proc_env.update(env or {})
-    log = open(ROOT / f".pytest_cache/server-{port}.log", "w+")  # noqa: SIM115
+    log_dir = ROOT / ".pytest_cache" / "servers"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / f"server-{port}.log", "w+")  # noqa: SIM115
     proc = subprocess.Popen(cmd, cwd=ROOT, env=proc_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
