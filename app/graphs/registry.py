@@ -24,12 +24,14 @@ from langgraph.pregel import Pregel
 from app.core.errors import NotFound
 from app.graphs.config import ConfigError, GraphEntry, GraphsConfig
 
+AnyGraph = Pregel[Any, Any, Any, Any]
+
 
 @dataclass(frozen=True)
 class LoadedGraph:
     graph_id: str
     description: str | None
-    graph: Pregel | None
+    graph: AnyGraph | None
     """The compiled graph, or None when the variable is a factory."""
     factory: Callable[..., Any] | None
 
@@ -110,7 +112,7 @@ class GraphRegistry:
         config: RunnableConfig | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         store: Any = None,
-    ) -> Pregel:
+    ) -> AnyGraph:
         """A graph ready to run: a copy bound to ``checkpointer`` and ``store``."""
         entry = self.entry(graph_id)
         graph = entry.graph

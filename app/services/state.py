@@ -73,7 +73,7 @@ def snapshot_to_wire(snapshot: StateSnapshot) -> dict[str, Any]:
         metadata.pop("checkpoint_ns", None)
     checkpoint = _checkpoint(snapshot.config)
     parent = _checkpoint(snapshot.parent_config)
-    return plain(
+    return plain(  # type: ignore[no-any-return]
         {
             "values": snapshot.values,
             "next": list(snapshot.next),
@@ -182,7 +182,7 @@ def _raw_state(saved: Any) -> dict[str, Any]:
     values = saved.checkpoint.get("channel_values", {})
     checkpoint = _checkpoint(saved.config)
     parent = _checkpoint(saved.parent_config)
-    return plain(
+    return plain(  # type: ignore[no-any-return]
         {
             "values": {k: v for k, v in values.items() if not k.startswith("branch:")},
             "next": [],

@@ -110,7 +110,7 @@ class Executor:
         }
         error: dict[str, Any] | None = None
         cancelled = False
-        graph = None
+        graph: Any = None
         try:
             if run.cancel_action:
                 raise asyncio.CancelledError
@@ -176,6 +176,7 @@ class Executor:
         has_next = False
         if not rollback:
             values, interrupts, has_next = await self._state(graph, run.thread_id)
+        output: Any
         if error is not None:
             status, output = "error", {"__error__": error}
         elif cancelled:
