@@ -19,6 +19,7 @@ COLUMNS = (
 
 def to_wire(row: asyncpg.Record) -> dict[str, Any]:
     out = dict(row)
+    out.pop("_total", None)  # the window count of a search page
     for key in ("created_at", "updated_at"):
         if out.get(key) is not None:
             out[key] = out[key].isoformat()

@@ -20,6 +20,7 @@ COLUMNS = (
 def to_wire(row: asyncpg.Record) -> dict[str, Any]:
     """A thread row as the API shows it."""
     out = dict(row)
+    out.pop("_total", None)  # the window count of a search page
     for key in ("created_at", "updated_at", "state_updated_at"):
         if key in out and out[key] is not None:
             out[key] = out[key].isoformat()

@@ -109,12 +109,7 @@ class ThreadService:
                 limit=limit,
                 offset=offset,
             )
-        out = []
-        for row in found:
-            item = rows.to_wire(row)
-            item.pop("_total", None)
-            out.append(item)
-        return out, total
+        return [rows.to_wire(row) for row in found], total
 
     async def count(
         self,
