@@ -336,3 +336,33 @@ async def test_100_concurrent_enqueues(client: LangGraphClient, module_database_
     state = await client.threads.get_state(tid)
     executed = [entry for entry in state["values"]["log"] if not entry.startswith("done:")]
     assert executed == expected
+
+
+async def test_fork_from_checkpoint_metadata_and_command(client: LangGraphClient) -> None:
+    tid = (await client.threads.create(metadata={"owner": "ann"}))["thread_id"]
+    await client.runs.wait(tid, "steps", input={"label": "a"})
+    await client.runs.wait(tid, "steps", input={"label": "b"})
+    history = await client.threads.get_history(tid, limit=50)
+    after_a = next(
+        h for h in history if h["values"].get("log") == ["a", "done:a"] and not h["next"]
+    )
+    forked = await client.runs.wait(
+        tid, "steps", input={"label": "c"}, checkpoint_id=after_a["checkpoint_id"]
+    )
+    assert forked["log"] == ["a", "done:a", "c", "done:c"]
+
+    run = await client.runs.create(
+        tid, "steps", input={"label": "m"}, metadata={"source": "test"}, config={"tags": ["t1"]}
+    )
+    assert run["metadata"]["source"] == "test"
+    assert run["metadata"]["owner"] == "ann"
+    assert run["metadata"]["assistant_id"] == run["assistant_id"]
+    assert run["kwargs"]["config"]["tags"] == ["t1"]
+    assert run["kwargs"]["stream_mode"] == ["values"]
+    await client.runs.join(tid, run["run_id"])
+
+    # command.update writes state without input; goto jumps to a node
+    updated = await client.runs.wait(
+        tid, "steps", command={"update": {"log": ["u"]}, "goto": "finish"}
+    )
+    assert updated["log"][-2:] == ["u", "done:m"]

@@ -12,7 +12,7 @@ from app.core.errors import NotFound
 from app.graphs.config import ConfigError, apply_environment, load_config
 from app.graphs.registry import GraphRegistry
 
-GRAPH_MODULE = '''
+GRAPH_MODULE = """
 from typing_extensions import TypedDict
 from langgraph.graph import StateGraph, START
 from helper import suffix  # a sibling module, importable through "dependencies"
@@ -35,7 +35,7 @@ def factory(config):
 
 async def async_factory():
     return builder.compile()
-'''
+"""
 
 
 @pytest.fixture
