@@ -7,10 +7,11 @@ from typing import Any
 
 import asyncpg
 
-from app.db import paging
 from app.db.access import Access, Where
 from app.db.types import Conn
 
+TABLE = "assistants"
+KEY = "assistant_id"
 COLUMNS = (
     "assistant_id, graph_id, config, context, metadata, name, description, version, "
     "created_at, updated_at"
@@ -96,30 +97,3 @@ def filters(
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-async def search(
-    conn: Conn,
-    where: Where,
-    *,
-    columns: str,
-    sort_by: str,
-    sort_order: str,
-    limit: int,
-    offset: int,
-) -> tuple[list[asyncpg.Record], int]:
-    """One page of matching assistants and the total number of matches."""
-    order = "ASC" if sort_order == "asc" else "DESC"
-    return await paging.page(
-        conn,
-        "assistants",
-        where,
-        columns=columns,
-        order_by=f"{sort_by} {order}, assistant_id {order}",
-        limit=limit,
-        offset=offset,
-    )
-
-
-async def count(conn: Conn, where: Where) -> int:
-    return await paging.count(conn, "assistants", where)

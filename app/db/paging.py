@@ -12,18 +12,25 @@ from app.db.access import Where
 async def page(
     conn: Any,
     table: str,
+    key: str,
     where: Where,
     *,
     columns: str,
-    order_by: str,
+    sort_by: str,
+    sort_order: str,
     limit: int,
     offset: int,
 ) -> tuple[list[asyncpg.Record], int]:
     """Rows ``offset..offset+limit`` of ``table`` matching ``where``, and the exact total.
 
+    Ordered by ``sort_by`` then the primary ``key`` (a stable order across pages). The
+    caller has checked ``sort_by`` and ``columns`` against the resource's allowed fields.
+
     The total comes from a window count on the same scan; only an empty page past the end
     needs a second (count) query.
     """
+    order = "ASC" if sort_order == "asc" else "DESC"
+    order_by = f"{sort_by} {order}, {key} {order}"
     n_filter_params = len(where.params)
     lim, off = where.param(limit), where.param(offset)
     rows = await conn.fetch(

@@ -132,9 +132,11 @@ async def list_for_thread(
     rows, _ = await paging.page(
         conn,
         "runs",
+        "run_id",
         where,
         columns=columns,
-        order_by="created_at DESC, run_id DESC",
+        sort_by="created_at",
+        sort_order="desc",
         limit=limit,
         offset=offset,
     )

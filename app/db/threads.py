@@ -7,10 +7,11 @@ from typing import Any
 
 import asyncpg
 
-from app.db import paging
 from app.db.access import Access, Where
 from app.db.types import Conn
 
+TABLE = "threads"
+KEY = "thread_id"
 COLUMNS = (
     "thread_id, created_at, updated_at, state_updated_at, metadata, status, config, "
     '"values", interrupts, error'
@@ -96,33 +97,6 @@ def filters(
         where.add(f"status = {where.param(status)}")
     if ids is not None:
         where.add(f"thread_id = ANY({where.param(ids)}::uuid[])")
-
-
-async def search(
-    conn: Conn,
-    where: Where,
-    *,
-    columns: str,
-    sort_by: str,
-    sort_order: str,
-    limit: int,
-    offset: int,
-) -> tuple[list[asyncpg.Record], int]:
-    """One page of matching threads and the total number of matches."""
-    order = "ASC" if sort_order == "asc" else "DESC"
-    return await paging.page(
-        conn,
-        "threads",
-        where,
-        columns=columns,
-        order_by=f"{sort_by} {order}, thread_id {order}",
-        limit=limit,
-        offset=offset,
-    )
-
-
-async def count(conn: Conn, where: Where) -> int:
-    return await paging.count(conn, "threads", where)
 
 
 async def mark_busy(conn: Conn, thread_id: uuid.UUID, graph_id: str, assistant_id: str) -> None:

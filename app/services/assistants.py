@@ -8,9 +8,11 @@ from typing import Any
 import asyncpg
 
 from app.core.enums import ASSISTANT_SELECT_FIELDS, ASSISTANT_SORT_FIELDS
-from app.core.errors import InvalidInput, NotFound
+from app.core.errors import NotFound
+from app.core.fields import selected, sort_field
 from app.core.ids import system_assistant_id
 from app.db import assistants as rows
+from app.db import paging
 from app.db.access import Access, Where
 from app.graphs.registry import GraphRegistry
 
@@ -55,23 +57,13 @@ class AssistantService:
         if graph_id is not None and graph_id not in self.registry:
             self.registry.entry(graph_id)  # raises NotFound with the expected ids
         where = self._where(access, metadata=metadata, graph_id=graph_id, name=name)
-        sort = sort_by or "created_at"
-        if sort not in ASSISTANT_SORT_FIELDS:
-            raise InvalidInput(
-                f"Invalid sort_by: {sort!r}. Expected one of {list(ASSISTANT_SORT_FIELDS)}"
-            )
-        if select:
-            bad = [s for s in select if s not in ASSISTANT_SELECT_FIELDS]
-            if bad:
-                raise InvalidInput(
-                    f"Invalid select field: {bad[0]!r}. Expected one of {list(ASSISTANT_SELECT_FIELDS)}"
-                )
-            columns = ", ".join(select)
-        else:
-            columns = rows.COLUMNS
+        sort = sort_field(sort_by, ASSISTANT_SORT_FIELDS)
+        columns = ", ".join(selected(select, ASSISTANT_SELECT_FIELDS)) if select else rows.COLUMNS
         async with self.pool.acquire() as conn:
-            found, total = await rows.search(
+            found, total = await paging.page(
                 conn,
+                rows.TABLE,
+                rows.KEY,
                 where,
                 columns=columns,
                 sort_by=sort,
@@ -91,7 +83,7 @@ class AssistantService:
     ) -> int:
         where = self._where(access, metadata=metadata, graph_id=graph_id, name=name)
         async with self.pool.acquire() as conn:
-            return await rows.count(conn, where)
+            return await paging.count(conn, rows.TABLE, where)
 
     def _where(
         self,

@@ -16,6 +16,7 @@ import asyncpg
 from app.checkpoint import sql as checkpoint_sql
 from app.core import runs as rules
 from app.core.errors import InvalidInput, NotFound
+from app.core.fields import selected
 from app.core.ids import system_assistant_id, uuid7
 from app.core.runs import RunCreate
 from app.db import assistants as assistant_rows
@@ -234,12 +235,8 @@ class RunService:
     ) -> list[dict[str, Any]]:
         columns = rows.COLUMNS
         if select:
-            wanted = [s for s in select if s != "cancel_reason"]
-            bad = [s for s in wanted if s not in RUN_SELECT_FIELDS]
-            if bad:
-                raise InvalidInput(
-                    f"Invalid select field: {bad[0]!r}. Expected one of {list(RUN_SELECT_FIELDS)}"
-                )
+            # "cancel_reason" is in the SDK's list but not a run field: ignored (API.md §13).
+            wanted = selected(select, RUN_SELECT_FIELDS, ignored=("cancel_reason",))
             columns = ", ".join([*wanted, "status"] if "status" not in wanted else wanted)
         async with self.pool.acquire() as conn:
             if await thread_rows.get(conn, thread_id, access) is None:

@@ -10,7 +10,9 @@ import asyncpg
 from app.checkpoint import sql as checkpoint_sql
 from app.core.enums import RESERVED_METADATA_KEYS, THREAD_SELECT_FIELDS, THREAD_SORT_FIELDS
 from app.core.errors import BadRequest, Conflict, InvalidInput, NotFound
+from app.core.fields import selected, sort_field
 from app.core.ids import parse_uuid, uuid7
+from app.db import paging
 from app.db import threads as rows
 from app.db.access import Access, Where
 from app.db.notify import RUN_CANCEL, notify
@@ -93,15 +95,17 @@ class ThreadService:
         select: list[str] | None,
     ) -> tuple[list[dict[str, Any]], int]:
         where = self._where(access, metadata=metadata, values=values, status=status, ids=ids)
-        sort = sort_by or "created_at"
-        if sort not in THREAD_SORT_FIELDS:
-            raise InvalidInput(
-                f"Invalid sort_by: {sort!r}. Expected one of {list(THREAD_SORT_FIELDS)}"
-            )
-        columns = _select_columns(select)
+        sort = sort_field(sort_by, THREAD_SORT_FIELDS)
+        columns = rows.COLUMNS
+        if select:
+            # "context" is in the SDK's list but is no thread column: ignored (API.md §13).
+            fields = selected(select, THREAD_SELECT_FIELDS, ignored=("context",))
+            columns = ", ".join(f'"{name}"' for name in fields) or rows.KEY
         async with self.pool.acquire() as conn:
-            found, total = await rows.search(
+            found, total = await paging.page(
                 conn,
+                rows.TABLE,
+                rows.KEY,
                 where,
                 columns=columns,
                 sort_by=sort,
@@ -121,7 +125,7 @@ class ThreadService:
     ) -> int:
         where = self._where(access, metadata=metadata, values=values, status=status, ids=None)
         async with self.pool.acquire() as conn:
-            return await rows.count(conn, where)
+            return await paging.count(conn, rows.TABLE, where)
 
     @staticmethod
     def _where(
@@ -142,18 +146,3 @@ class ThreadService:
         rows.filters(where, metadata=metadata, values=values, status=status, ids=parsed)
         access.apply(where)
         return where
-
-
-def _select_columns(select: list[str] | None) -> str:
-    if not select:
-        return rows.COLUMNS
-    fields = []
-    for name in select:
-        if name == "context":  # listed by the SDK, not a thread column: ignored (API.md §13)
-            continue
-        if name not in THREAD_SELECT_FIELDS:
-            raise InvalidInput(
-                f"Invalid select field: {name!r}. Expected one of {list(THREAD_SELECT_FIELDS)}"
-            )
-        fields.append(f'"{name}"')
-    return ", ".join(fields) if fields else "thread_id"
