@@ -52,9 +52,13 @@ async def insert(
     """Insert a run. With ``status='pending'`` a second active run on the thread violates
     ``uq_runs_one_active_per_thread`` (translated to ThreadBusy by the caller)."""
     row = await conn.fetchrow(
+        # clock_timestamp(), not now(): the caller holds the thread lock, so this is the
+        # order in which runs were queued (now() is when the transaction began, which can
+        # be before an earlier-queued run's), and FIFO promotion follows created_at.
         f"""INSERT INTO runs (run_id, thread_id, assistant_id, status, multitask_strategy,
-                              metadata, kwargs, temporary)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}""",
+                              metadata, kwargs, temporary, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp(), clock_timestamp())
+            RETURNING {COLUMNS}""",
         run_id,
         thread_id,
         assistant_id,
