@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
-from app.api import assistants, meta, runs, threads
+from app.api import assistants, meta, runs, streams, threads
 from app.api.deps import Services
 from app.api.errors import EXCEPTION_HANDLERS
 from app.checkpoint.saver import PostgresSaver
@@ -20,6 +20,7 @@ from app.graphs.registry import GraphRegistry
 from app.services.assistants import AssistantService
 from app.services.runs import RunService
 from app.services.state import StateService
+from app.services.streams import StreamService
 from app.services.threads import ThreadService
 from app.settings import Settings
 from app.worker.executor import Executor
@@ -52,13 +53,18 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
                 assistants=AssistantService(pool, graphs),
                 state=StateService(pool, graphs, saver),
                 runs=RunService(pool, graphs, hub),
+                streams=StreamService(pool, hub),
                 hub=hub,
                 pool=pool,
             )
             await svc.assistants.ensure_system_assistants()
             if settings.workers > 0:
                 workers = WorkerPool(
-                    pool, Executor(pool, graphs, saver, hub), hub, concurrency=settings.workers
+                    pool,
+                    Executor(pool, graphs, saver, hub),
+                    hub,
+                    concurrency=settings.workers,
+                    stream_ttl_seconds=settings.stream_ttl_seconds,
                 )
                 await workers.start()
             app.state.services = svc
@@ -69,7 +75,13 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
             await hub.close()
             await pool.close()
 
-    routes: list[Any] = [*meta.ROUTES, *threads.ROUTES, *runs.ROUTES, *assistants.ROUTES]
+    routes: list[Any] = [
+        *meta.ROUTES,
+        *threads.ROUTES,
+        *runs.ROUTES,
+        *streams.ROUTES,
+        *assistants.ROUTES,
+    ]
     return Litestar(
         route_handlers=routes,
         lifespan=[lifespan],

@@ -28,6 +28,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_min_size: int = 2
     pool_max_size: int = 20
     log_level: str = "info"
+    stream_ttl_seconds: float = 120.0
+    """How long a run's stream events are kept after it ends (Last-Event-ID replay window)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: object) -> Settings:
@@ -49,6 +51,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             values["data_dir"] = env["TURNSTILE_DATA_DIR"]
         if env.get("TURNSTILE_POOL_SIZE"):
             values["pool_max_size"] = int(env["TURNSTILE_POOL_SIZE"])
+        ttl = env.get("TURNSTILE_STREAM_TTL_SECONDS") or env.get("RESUMABLE_STREAM_TTL_SECONDS")
+        if ttl:
+            values["stream_ttl_seconds"] = float(ttl)
         if env.get("LOG_LEVEL"):
             values["log_level"] = env["LOG_LEVEL"].lower()
         values.update({k: v for k, v in overrides.items() if v is not None})

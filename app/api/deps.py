@@ -13,6 +13,7 @@ from app.graphs.registry import GraphRegistry
 from app.services.assistants import AssistantService
 from app.services.runs import RunService
 from app.services.state import StateService
+from app.services.streams import StreamService
 from app.services.threads import ThreadService
 
 
@@ -23,6 +24,7 @@ class Services:
     assistants: AssistantService
     state: StateService
     runs: RunService
+    streams: StreamService
     hub: Hub
     pool: Any
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response, delete, get, post
@@ -12,6 +12,7 @@ from litestar.response import Stream
 
 from app.api.body import decode, empty, flag, json
 from app.api.deps import Services, access, services
+from app.api.sse import guarded
 from app.core import jsonable
 from app.core.errors import InvalidInput
 from app.core.ids import parse_uuid
@@ -50,8 +51,27 @@ async def output_stream(
     yield jsonable.dumps(output if output is not None else {})
 
 
-def _stream(body: AsyncIterator[bytes], headers: dict[str, str]) -> Stream:
-    return Stream(body, media_type="application/json", headers=headers, status_code=200)
+def _stream(
+    body: AsyncIterator[bytes],
+    headers: dict[str, str],
+    on_disconnect: Callable[[], Awaitable[Any]] | None = None,
+) -> Stream:
+    return Stream(
+        guarded(body, sse=False, on_disconnect=on_disconnect),
+        media_type="application/json",
+        headers=headers,
+        status_code=200,
+    )
+
+
+def _cancel_if(
+    body: RunCreate, svc: Services, request: Req, run: dict[str, Any]
+) -> Callable[[], Awaitable[Any]] | None:
+    """``on_disconnect=cancel``: what to do when the waiting client goes away."""
+    if body.on_disconnect != "cancel":
+        return None
+    acc, tid, rid = access(request), uuid.UUID(run["thread_id"]), uuid.UUID(run["run_id"])
+    return lambda: svc.runs.cancel(acc, tid, rid, "interrupt")
 
 
 @post("/threads/{thread_id:str}/runs", status_code=200)
@@ -79,7 +99,9 @@ async def wait_run(request: Req, thread_id: str) -> Stream:
     run = await svc.runs.create(access(request), tid, body)
     location, path = _paths(run, False)
     headers = {"Content-Location": location, "Location": f"{path}/join"}
-    return _stream(output_stream(svc, uuid.UUID(run["run_id"])), headers)
+    return _stream(
+        output_stream(svc, uuid.UUID(run["run_id"])), headers, _cancel_if(body, svc, request, run)
+    )
 
 
 @post("/runs/wait", status_code=200)
@@ -96,7 +118,11 @@ async def wait_stateless_run(request: Req) -> Stream:
         async def after() -> None:
             await svc.runs.discard_temporary(thread_id)
 
-    return _stream(output_stream(svc, uuid.UUID(run["run_id"]), after=after), headers)
+    return _stream(
+        output_stream(svc, uuid.UUID(run["run_id"]), after=after),
+        headers,
+        _cancel_if(body, svc, request, run),
+    )
 
 
 @get("/threads/{thread_id:str}/runs")

@@ -75,10 +75,6 @@ def _not_yet(field: str) -> InvalidInput:
 
 def validate(body: RunCreate, *, stateless: bool) -> None:
     """Reject what cannot be honoured; 422 names a field this server does not offer yet."""
-    if body.stream_resumable:
-        raise _not_yet("stream_resumable")
-    if body.on_disconnect == "cancel":
-        raise _not_yet("on_disconnect")
     if body.webhook:
         raise _not_yet("webhook")
     if body.after_seconds:

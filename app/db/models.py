@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -19,7 +20,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
+from sqlalchemy.dialects.postgresql import JSON, JSONB, TIMESTAMP, UUID
 
 from app.db.meta import metadata
 
@@ -215,4 +216,50 @@ runs = Table(
         "ix_runs_lease_expires_at", "lease_expires_at", postgresql_where=text("status = 'running'")
     ),
     comment="Runs. At most one pending-or-running run per thread (uq_runs_one_active_per_thread).",
+)
+
+run_events = Table(
+    "run_events",
+    metadata,
+    Column(
+        "event_id",
+        BigInteger,
+        Identity(always=True),
+        primary_key=True,
+        comment="Global, increasing. The wire id is '<created ms>-<event_id>'; a thread has one "
+        "writer at a time, so ids grow in commit order within a run and a thread.",
+    ),
+    Column(
+        "thread_id",
+        UUID(as_uuid=True),
+        ForeignKey("threads.thread_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "run_id",
+        UUID(as_uuid=True),
+        ForeignKey("runs.run_id", ondelete="CASCADE"),
+        nullable=True,
+        comment="The run that produced the event; NULL for thread-level events "
+        "(run_done, state_update) shown only on the thread stream.",
+    ),
+    Column(
+        "event",
+        Text,
+        nullable=False,
+        comment="SSE event name: metadata, values, updates, messages, messages/partial, "
+        "custom, debug, ..., error; subgraph events add '|<node>:<task id>'.",
+    ),
+    Column("data", JSON, nullable=False, comment="The event's data, as sent on the wire."),
+    Column(
+        "created_at",
+        TIMESTAMP(timezone=True),
+        nullable=False,
+        server_default=text("clock_timestamp()"),
+    ),
+    Index("ix_run_events_run_id_event_id", "run_id", "event_id"),
+    Index("ix_run_events_thread_id_event_id", "thread_id", "event_id"),
+    Index("ix_run_events_created_at", "created_at"),
+    comment="Stream events of runs (the SSE log): replayed with Last-Event-ID, read by any API "
+    "process; deleted a while after the run ends (TURNSTILE_STREAM_TTL_SECONDS).",
 )

@@ -4,6 +4,8 @@ Channels (payloads carry ids only):
 * ``turnstile_run_ready``  — a run became ``pending`` (created or promoted): wake workers.
 * ``turnstile_run_done``   — ``<run_id>`` reached a terminal state: wake joiners and waiters.
 * ``turnstile_run_cancel`` — ``<run_id>``: the worker running it should stop.
+* ``turnstile_run_events`` — ``<run_id or ->:<thread_id>``: stream events were committed;
+  wake the streams reading that run or thread (they then read ``run_events``).
 
 The enqueue's NOTIFY is sent in the same transaction as the insert, so it is delivered only
 if the run is committed. In-process listeners are also signalled directly after commit, so a
@@ -17,7 +19,7 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -30,6 +32,8 @@ log = logging.getLogger("turnstile.notify")
 RUN_READY = "turnstile_run_ready"
 RUN_DONE = "turnstile_run_done"
 RUN_CANCEL = "turnstile_run_cancel"
+RUN_EVENTS = "turnstile_run_events"
+CHANNELS = (RUN_READY, RUN_DONE, RUN_CANCEL, RUN_EVENTS)
 
 
 async def notify(conn: Conn, channel: str, payload: str = "") -> None:
@@ -44,6 +48,7 @@ class Hub:
         self.database_url = database_url
         self.run_ready = asyncio.Event()
         self._done: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
+        self._events: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
         self._cancel_handlers: list[Callable[[uuid.UUID], None]] = []
         self._conn: asyncpg.Connection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -55,9 +60,8 @@ class Hub:
 
     async def _connect(self) -> None:
         conn = await asyncpg.connect(plain_url(self.database_url))
-        await conn.add_listener(RUN_READY, self._on_notification)
-        await conn.add_listener(RUN_DONE, self._on_notification)
-        await conn.add_listener(RUN_CANCEL, self._on_notification)
+        for channel in CHANNELS:
+            await conn.add_listener(channel, self._on_notification)
         self._conn = conn
 
     async def _keepalive(self) -> None:
@@ -70,9 +74,10 @@ class Hub:
             try:
                 await self._connect()
                 self.run_ready.set()  # we may have missed wake-ups
-                for events in self._done.values():
-                    for event in events:
-                        event.set()
+                for watchers in (self._done, self._events):
+                    for events in watchers.values():
+                        for event in events:
+                            event.set()
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("LISTEN connection lost, retrying: %s", exc)
 
@@ -89,6 +94,12 @@ class Hub:
         if channel == RUN_READY:
             self.run_ready.set()
             return
+        if channel == RUN_EVENTS:
+            run_part, _, thread_part = payload.partition(":")
+            for part in (run_part, thread_part):
+                with contextlib.suppress(ValueError):
+                    self.signal_events(uuid.UUID(part))
+            return
         try:
             run_id = uuid.UUID(payload)
         except ValueError:
@@ -103,7 +114,13 @@ class Hub:
         self.run_ready.set()
 
     def signal_done(self, run_id: uuid.UUID) -> None:
-        for event in self._done.get(run_id, ()):
+        for watchers in (self._done, self._events):  # a stream ends when its run does
+            for event in watchers.get(run_id, ()):
+                event.set()
+
+    def signal_events(self, key: uuid.UUID) -> None:
+        """New events of run or thread ``key`` are committed."""
+        for event in self._events.get(key, ()):
             event.set()
 
     def signal_cancel(self, run_id: uuid.UUID) -> None:
@@ -113,16 +130,27 @@ class Hub:
     def on_cancel(self, handler: Callable[[uuid.UUID], None]) -> None:
         self._cancel_handlers.append(handler)
 
-    @contextlib.contextmanager
-    def watch_done(self, run_id: uuid.UUID) -> Any:
+    def watch_done(self, run_id: uuid.UUID) -> contextlib.AbstractContextManager[asyncio.Event]:
         """An Event set when ``run_id`` is reported done; register before checking the row."""
-        event = asyncio.Event()
-        self._done[run_id].add(event)
-        try:
-            yield event
-        finally:
-            events = self._done.get(run_id)
-            if events is not None:
-                events.discard(event)
-                if not events:
-                    del self._done[run_id]
+        return _watch(self._done, run_id)
+
+    def watch_events(self, key: uuid.UUID) -> contextlib.AbstractContextManager[asyncio.Event]:
+        """An Event set when events of run or thread ``key`` are committed (also when it
+        ends: the finishing transaction writes events too); register before reading."""
+        return _watch(self._events, key)
+
+
+@contextlib.contextmanager
+def _watch(
+    watchers: dict[uuid.UUID, set[asyncio.Event]], key: uuid.UUID
+) -> Iterator[asyncio.Event]:
+    event = asyncio.Event()
+    watchers[key].add(event)
+    try:
+        yield event
+    finally:
+        events = watchers.get(key)
+        if events is not None:
+            events.discard(event)
+            if not events:
+                del watchers[key]

@@ -104,11 +104,14 @@ async def inflight(conn: Conn, thread_id: uuid.UUID) -> list[asyncpg.Record]:
 
 
 async def get(
-    conn: Conn, thread_id: uuid.UUID, run_id: uuid.UUID, access: Access
+    conn: Conn, thread_id: uuid.UUID | None, run_id: uuid.UUID, access: Access
 ) -> asyncpg.Record | None:
+    """The run (with its output), seen through its thread's access; any thread when
+    ``thread_id`` is None."""
     where = Where()
     where.add(f"r.run_id = {where.param(run_id)}")
-    where.add(f"r.thread_id = {where.param(thread_id)}")
+    if thread_id is not None:
+        where.add(f"r.thread_id = {where.param(thread_id)}")
     access.apply(where, "t.metadata")
     cols = ", ".join(f"r.{c.strip()}" for c in COLUMNS.split(","))
     return await conn.fetchrow(

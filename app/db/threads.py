@@ -49,7 +49,9 @@ async def get(
     where = Where()
     where.add(f"thread_id = {where.param(thread_id)}")
     access.apply(where)
-    suffix = " FOR UPDATE" if lock else ""
+    # NO KEY UPDATE: serialises run create/finish on the thread without blocking the
+    # KEY SHARE locks that inserts referencing the thread (run_events, runs) take.
+    suffix = " FOR NO KEY UPDATE" if lock else ""
     return await conn.fetchrow(
         f"SELECT {COLUMNS} FROM threads WHERE {where.sql()}{suffix}", *where.params
     )

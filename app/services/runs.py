@@ -20,6 +20,7 @@ from app.core.fields import selected
 from app.core.ids import system_assistant_id, uuid7
 from app.core.runs import RunCreate
 from app.db import assistants as assistant_rows
+from app.db import events as event_rows
 from app.db import runs as rows
 from app.db import threads as thread_rows
 from app.db.access import Access
@@ -160,6 +161,7 @@ class RunService:
             await rows.mark_cancelled(conn, run_ids)
         for rid in run_ids:
             await notify(conn, RUN_DONE, str(rid))
+        await event_rows.append(conn, thread_id, None, [event_rows.run_done(r) for r in run_ids])
 
     def _kwargs(
         self,
@@ -302,6 +304,14 @@ class RunService:
         if row["status"] in TERMINAL:
             return True, row["output"] if row["output"] is not None else {}
         return False, None
+
+    async def find(
+        self, access: Access, thread_id: uuid.UUID | None, run_id: uuid.UUID
+    ) -> dict[str, Any] | None:
+        """The run (on that thread, or any thread when None) as the wire shows it, or None."""
+        async with self.pool.acquire() as conn:
+            row = await rows.get(conn, thread_id, run_id, access)
+        return None if row is None else rows.to_wire(row)
 
     async def exists(self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID) -> bool:
         async with self.pool.acquire() as conn:

@@ -19,11 +19,14 @@ from langgraph.types import Command, Send
 
 from app.checkpoint import sql as checkpoint_sql
 from app.core.jsonable import plain
+from app.db import events as event_rows
 from app.db import runs as run_rows
 from app.db import threads as thread_rows
 from app.db.access import ALL as _ALL
 from app.db.notify import RUN_DONE, RUN_READY, Hub, notify
 from app.graphs.registry import GraphRegistry
+from app.worker.chunks import StreamMapper
+from app.worker.events import EventWriter
 
 log = logging.getLogger("turnstile.worker")
 
@@ -93,7 +96,8 @@ class Executor:
         self.hub = hub
 
     async def execute(self, run: ClaimedRun) -> None:
-        """Run the graph to the end (or until cancelled) and record the outcome."""
+        """Run the graph to the end (or until cancelled), streaming its events to the log,
+        and record the outcome."""
         kwargs = run.kwargs
         config: dict[str, Any] = dict(kwargs.get("config") or {})
         configurable = dict(config.get("configurable") or {})
@@ -108,6 +112,12 @@ class Executor:
             "assistant_id": str(run.assistant_id),
             "run_attempt": run.attempt,
         }
+        config["run_id"] = run.run_id  # the root callback run: LangSmith and astream_events
+        mapper = StreamMapper(
+            kwargs.get("stream_mode") or ["values"], subgraphs=bool(kwargs.get("subgraphs"))
+        )
+        writer = EventWriter(self.pool, run.run_id, run.thread_id, run.epoch)
+        writer.add("metadata", {"run_id": str(run.run_id), "attempt": run.attempt})
         error: dict[str, Any] | None = None
         cancelled = False
         graph: Any = None
@@ -115,31 +125,63 @@ class Executor:
             if run.cancel_action:
                 raise asyncio.CancelledError
             graph = await self.registry.get(graph_id, config=config, checkpointer=self.saver)  # type: ignore[arg-type]
-            if kwargs.get("command"):
-                graph_input: Any = _command(kwargs["command"])
-            else:
-                graph_input = kwargs.get("input")
-            stream_kwargs: dict[str, Any] = {
-                "stream_mode": "values",
-                "durability": kwargs.get("durability") or "async",
-            }
-            if kwargs.get("interrupt_before"):
-                stream_kwargs["interrupt_before"] = kwargs["interrupt_before"]
-            if kwargs.get("interrupt_after"):
-                stream_kwargs["interrupt_after"] = kwargs["interrupt_after"]
-            if kwargs.get("context"):
-                stream_kwargs["context"] = kwargs["context"]
-            async for _ in graph.astream(graph_input, config, **stream_kwargs):
-                pass
+            await self._stream(graph, run, config, mapper, writer)
         except asyncio.CancelledError:
             if run.shutdown:
+                await writer.close()
                 await self._hand_back(run)
                 raise
             cancelled = True
         except Exception as exc:
             log.info("run %s failed: %r", run.run_id, exc)
             error = {"error": type(exc).__name__, "message": str(exc)}
-        await self._finish(run, graph, error=error, cancelled=cancelled)
+            writer.add("error", error)
+        except BaseException:
+            await writer.close()
+            raise
+        events = await writer.close()
+        await self._finish(run, graph, error=error, cancelled=cancelled, events=events)
+
+    async def _stream(
+        self,
+        graph: Any,
+        run: ClaimedRun,
+        config: dict[str, Any],
+        mapper: StreamMapper,
+        writer: EventWriter,
+    ) -> None:
+        kwargs = run.kwargs
+        if kwargs.get("command"):
+            graph_input: Any = _command(kwargs["command"])
+        else:
+            graph_input = kwargs.get("input")
+        options: dict[str, Any] = {
+            "stream_mode": mapper.graph_modes(),
+            "subgraphs": mapper.subgraphs,
+            "durability": kwargs.get("durability") or "async",
+        }
+        for key in ("interrupt_before", "interrupt_after", "context"):
+            if kwargs.get(key):
+                options[key] = kwargs[key]
+
+        def emit(item: Any) -> None:
+            if mapper.subgraphs:
+                namespace, mode, chunk = item
+            else:
+                (mode, chunk), namespace = item, ()
+            for name, data in mapper.map(tuple(namespace), mode, chunk):
+                writer.add(name, data)
+
+        if not mapper.events_requested:
+            async for item in graph.astream(graph_input, config, **options):
+                emit(item)
+            return
+        root = str(run.run_id)
+        async for event in graph.astream_events(graph_input, config, version="v2", **options):
+            if event["event"] == "on_chain_stream" and event["run_id"] == root:
+                emit(event["data"]["chunk"])
+            elif "langsmith:hidden" not in (event.get("tags") or ()):
+                writer.add("events", event)
 
     async def _state(self, graph: Any, thread_id: uuid.UUID) -> tuple[Any, dict[str, Any], bool]:
         """(values, interrupts by task id, has next) at the thread's latest checkpoint."""
@@ -162,6 +204,7 @@ class Executor:
         *,
         error: dict[str, Any] | None,
         cancelled: bool,
+        events: list[tuple[str, str]],
     ) -> None:
         if cancelled:
             # The action comes from the row: the cancel may have reached us as a bare signal.
@@ -197,6 +240,9 @@ class Executor:
                 await checkpoint_sql.delete_for_runs(conn, [str(run.run_id)], str(run.thread_id))
                 await run_rows.delete(conn, run.run_id)
             else:
+                # The last events commit with the status: a reader that sees the run ended
+                # has every event of it (DESIGN I3).
+                await event_rows.append(conn, run.thread_id, run.run_id, events)
                 await run_rows.finish(
                     conn, run.run_id, run.epoch, status=status, output=output, error=error
                 )
@@ -231,6 +277,10 @@ class Executor:
             ):
                 await conn.execute("DELETE FROM threads WHERE thread_id = $1", run.thread_id)
                 await checkpoint_sql.delete_threads(conn, [str(run.thread_id)])
+            elif thread is not None:
+                await event_rows.append(
+                    conn, run.thread_id, None, [event_rows.run_done(run.run_id)]
+                )
             await notify(conn, RUN_DONE, str(run.run_id))
         self.hub.signal_done(run.run_id)
         if promoted:

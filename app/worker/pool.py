@@ -3,7 +3,8 @@
 One dispatcher claims pending runs with ``FOR UPDATE SKIP LOCKED`` whenever a slot is free
 and is woken at once by the hub (a local signal after commit, or NOTIFY from another
 process); the timed wait is only a fallback. A heartbeat renews this worker's leases, picks
-up cancel requests it may have missed, and re-queues runs whose lease expired elsewhere.
+up cancel requests it may have missed, re-queues runs whose lease expired elsewhere, and
+deletes stream events kept past their time (``stream_ttl_seconds`` after the run ended).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from app.checkpoint import sql as checkpoint_sql
+from app.db import events as event_rows
 from app.db import runs as run_rows
 from app.db.notify import RUN_READY, Hub, notify
 from app.worker.executor import ClaimedRun, Executor
@@ -38,11 +40,13 @@ class WorkerPool:
         hub: Hub,
         *,
         concurrency: int,
+        stream_ttl_seconds: float = 120.0,
     ) -> None:
         self.pool = pool
         self.executor = executor
         self.hub = hub
         self.concurrency = max(1, concurrency)
+        self.stream_ttl_seconds = stream_ttl_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._running: dict[uuid.UUID, tuple[ClaimedRun, asyncio.Task[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -136,6 +140,8 @@ class WorkerPool:
                         if await run_rows.requeue_expired(conn):
                             await notify(conn, RUN_READY)
                 await self._sweep_temporary()
+                async with self.pool.acquire() as conn:
+                    await event_rows.purge(conn, self.stream_ttl_seconds)
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("heartbeat failed: %s", exc)
 

@@ -55,3 +55,55 @@ ask_builder = StateGraph(State)
 ask_builder.add_node("ask", ask)
 ask_builder.add_edge(START, "ask")
 asking = ask_builder.compile()
+
+
+# A graph with a subgraph that streams custom data and LLM tokens, then an interrupt().
+def _talk(state: State) -> dict[str, Any]:
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+    from langgraph.config import get_stream_writer
+
+    get_stream_writer()({"progress": "talking"})
+    model = GenericFakeChatModel(messages=iter([AIMessage(content="hello from the inside")]))
+    reply = model.invoke("hi")
+    return {"log": ["talked:" + str(reply.content)]}
+
+
+inner_builder = StateGraph(State)
+inner_builder.add_node("talk", _talk)
+inner_builder.add_edge(START, "talk")
+inner = inner_builder.compile()
+
+nested_builder = StateGraph(State)
+nested_builder.add_node("inner", inner)
+nested_builder.add_node("ask", ask)
+nested_builder.add_edge(START, "inner")
+nested_builder.add_edge("inner", "ask")
+nested = nested_builder.compile()
+
+
+# One node, for latency figures (bench/stream.py).
+single_builder = StateGraph(State)
+single_builder.add_node("work", work)
+single_builder.add_edge(START, "work")
+single = single_builder.compile()
+
+
+class BurstState(TypedDict, total=False):
+    count: int
+
+
+def _burst(state: BurstState) -> dict[str, Any]:
+    """Write ``count`` custom stream events as fast as the node can (stream throughput)."""
+    from langgraph.config import get_stream_writer
+
+    write = get_stream_writer()
+    for i in range(state.get("count", 0)):
+        write({"i": i})
+    return {}
+
+
+burst_builder = StateGraph(BurstState)
+burst_builder.add_node("burst", _burst)
+burst_builder.add_edge(START, "burst")
+burst = burst_builder.compile()

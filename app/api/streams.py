@@ -1,0 +1,165 @@
+"""Streaming endpoints (API.md §6): create-and-stream, join a run's stream, thread stream."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.response import Stream
+
+from app.api import sse
+from app.api.body import decode, flag
+from app.api.deps import Services, access, services
+from app.core.errors import NotFound
+from app.core.ids import parse_uuid
+from app.core.runs import RunCreate
+from app.db.access import Access
+from app.services.streams import (
+    Cursor,
+    run_mode_filter,
+    thread_modes,
+    wanted_by_join,
+    wanted_by_thread,
+)
+
+Req = Request[Any, Any, Any]
+
+
+async def _run_frames(
+    svc: Services,
+    run_id: uuid.UUID,
+    cursor: Cursor,
+    *,
+    with_ids: bool,
+    modes: frozenset[str] | None = None,
+    after: Callable[[], Awaitable[None]] | None = None,
+) -> AsyncIterator[bytes]:
+    async for event in svc.streams.run_events(run_id, cursor):
+        if event is None:
+            yield sse.HEARTBEAT
+        elif wanted_by_join(event.event, modes):
+            yield sse.frame(event.event, event.data, event.wire_id if with_ids else None)
+    if after is not None:
+        await after()
+
+
+def _canceller(
+    svc: Services, acc: Access, thread_id: uuid.UUID, run_id: uuid.UUID
+) -> Callable[[], Awaitable[None]]:
+    async def cancel() -> None:
+        await svc.runs.cancel(acc, thread_id, run_id, "interrupt")
+
+    return cancel
+
+
+def _run_headers(run: dict[str, Any], *, stateless: bool) -> dict[str, str]:
+    path = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+    return {
+        "Content-Location": f"/runs/{run['run_id']}" if stateless else path,
+        "Location": f"{path}/stream",
+    }
+
+
+async def _create_and_stream(request: Req, thread_id: uuid.UUID | None) -> Stream:
+    body = await decode(request, RunCreate)
+    svc, acc = services(request), access(request)
+    stateless = thread_id is None
+    run = await svc.runs.create(acc, thread_id, body, waited=stateless)
+    rid, tid = uuid.UUID(run["run_id"]), uuid.UUID(run["thread_id"])
+    after = None
+    if stateless and (body.on_completion or "delete") == "delete":
+
+        async def after() -> None:
+            await svc.runs.discard_temporary(tid)
+
+    frames = _run_frames(
+        svc, rid, Cursor(after=0), with_ids=bool(body.stream_resumable), after=after
+    )
+    on_disconnect = _canceller(svc, acc, tid, rid) if body.on_disconnect == "cancel" else None
+    return sse.response(
+        frames, headers=_run_headers(run, stateless=stateless), on_disconnect=on_disconnect
+    )
+
+
+@post("/threads/{thread_id:str}/runs/stream", status_code=200)
+async def stream_run(request: Req, thread_id: str) -> Stream:
+    return await _create_and_stream(request, parse_uuid(thread_id, "thread"))
+
+
+@post("/runs/stream", status_code=200)
+async def stream_stateless_run(request: Req) -> Stream:
+    return await _create_and_stream(request, None)
+
+
+def _query_modes(request: Req, *names: str) -> list[str]:
+    """Mode query values: repeated keys, comma lists or a JSON array string (API.md §13)."""
+    out: list[str] = []
+    for name in names:
+        for value in request.query_params.getall(name, []):
+            value = value.strip()
+            if value.startswith("["):
+                try:
+                    out.extend(str(v) for v in msgspec.json.decode(value))
+                    continue
+                except msgspec.DecodeError:
+                    pass
+            out.extend(v.strip() for v in value.split(",") if v.strip())
+    return out
+
+
+async def _join(request: Req, thread_id: uuid.UUID | None, run_id: uuid.UUID) -> Stream:
+    svc, acc = services(request), access(request)
+    run = await svc.runs.find(acc, thread_id, run_id)
+    if run is None:
+        raise NotFound("Run not found")
+    tid = uuid.UUID(run["thread_id"])
+    cursor = Cursor.parse(request.headers.get("last-event-id"))
+    modes = run_mode_filter(_query_modes(request, "stream_mode"))
+    on_disconnect = (
+        _canceller(svc, acc, tid, run_id) if flag(request, "cancel_on_disconnect") else None
+    )
+    with_ids = bool((run.get("kwargs") or {}).get("resumable"))
+    frames = _run_frames(svc, run_id, cursor, with_ids=with_ids, modes=modes)
+    path = f"/threads/{tid}/runs/{run_id}"
+    headers = {"Content-Location": path, "Location": f"{path}/stream"}
+    return sse.response(frames, headers=headers, on_disconnect=on_disconnect)
+
+
+@get("/threads/{thread_id:str}/runs/{run_id:str}/stream")
+async def join_run_stream(request: Req, thread_id: str, run_id: str) -> Stream:
+    return await _join(request, parse_uuid(thread_id, "thread"), parse_uuid(run_id, "run"))
+
+
+@get("/runs/{run_id:str}/stream")
+async def join_stateless_run_stream(request: Req, run_id: str) -> Stream:
+    return await _join(request, None, parse_uuid(run_id, "run"))
+
+
+@get("/threads/{thread_id:str}/stream")
+async def thread_stream(request: Req, thread_id: str) -> Stream:
+    tid = parse_uuid(thread_id, "thread")
+    svc = services(request)
+    modes = thread_modes(_query_modes(request, "stream_modes", "stream_mode"))
+    cursor = Cursor.parse(request.headers.get("last-event-id"), strict=True)
+    await svc.threads.get(access(request), tid)  # 404 before the stream starts
+
+    async def frames() -> AsyncIterator[bytes]:
+        async for event in svc.streams.thread_events(tid, cursor):
+            if event is None:
+                yield sse.HEARTBEAT
+            elif wanted_by_thread(event, modes):
+                yield sse.frame(event.event, event.data, event.wire_id)
+
+    return sse.response(frames(), headers={"Content-Location": f"/threads/{tid}"})
+
+
+ROUTES = [
+    stream_run,
+    stream_stateless_run,
+    join_run_stream,
+    join_stateless_run_stream,
+    thread_stream,
+]

@@ -1,0 +1,200 @@
+"""Run events: the durable SSE log (DESIGN I7).
+
+Each row is one SSE event of a run (or a thread-level event with ``run_id`` NULL). Event ids
+come from one identity column; a thread has one writer at a time (the worker holding its
+active run, or the transaction that ends a run which never started), so ids grow in commit
+order within a run and within a thread, and "everything after id N" is a plain range read.
+The wire id is ``"<created ms>-<event_id>"``, shaped like the Redis stream ids the
+reference server sends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from app.db.notify import RUN_EVENTS
+from app.db.types import Conn
+
+_CREATED_MS = "(extract(epoch FROM e.created_at) * 1000)::bigint"
+
+
+class Event(NamedTuple):
+    event_id: int
+    created_ms: int
+    run_id: uuid.UUID | None
+    event: str
+    data: str
+    """The event's JSON, exactly as it goes on the wire."""
+
+    @property
+    def wire_id(self) -> str:
+        return f"{self.created_ms}-{self.event_id}"
+
+
+def run_done(run_id: uuid.UUID) -> tuple[str, str]:
+    """The thread stream's end-of-run event (a thread-level ``metadata`` event)."""
+    return "metadata", f'{{"status":"run_done","run_id":"{run_id}"}}'
+
+
+def events_payload(run_id: uuid.UUID | None, thread_id: uuid.UUID) -> str:
+    """NOTIFY payload on RUN_EVENTS: ``<run id or ->:<thread id>``."""
+    return f"{run_id or '-'}:{thread_id}"
+
+
+async def append_fenced(
+    conn: Conn,
+    run_id: uuid.UUID,
+    thread_id: uuid.UUID,
+    epoch: int,
+    events: Sequence[tuple[str, str]],
+) -> int:
+    """Append ``(event, json)`` pairs in order while the run is ``running`` under lease
+    ``epoch``, and NOTIFY listeners; one statement, one round trip. Returns rows written
+    (0 when the lease was lost: a worker that lost its run writes nothing more for it)."""
+    names = [e for e, _ in events]
+    datas = [d for _, d in events]
+    written = await conn.fetchval(
+        """WITH ins AS (
+             INSERT INTO run_events (run_id, thread_id, event, data)
+             SELECT $1, $2, e.event, e.data::json
+               FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS e(event, data, n)
+              WHERE EXISTS (SELECT 1 FROM runs
+                             WHERE run_id = $1 AND lease_epoch = $5 AND status = 'running')
+              ORDER BY e.n
+             RETURNING 1),
+           n AS (SELECT count(*) AS written FROM ins)
+           SELECT written, (SELECT count(*) FROM (SELECT pg_notify($6, $7) FROM n
+                                                   WHERE written > 0) x) AS notified
+             FROM n""",
+        run_id,
+        thread_id,
+        names,
+        datas,
+        epoch,
+        RUN_EVENTS,
+        events_payload(run_id, thread_id),
+    )
+    return int(written or 0)
+
+
+async def append(
+    conn: Conn,
+    thread_id: uuid.UUID,
+    run_id: uuid.UUID | None,
+    events: Sequence[tuple[str, str]],
+) -> None:
+    """Append events inside the caller's transaction (which holds the thread lock or the
+    run's lease) and queue the NOTIFY for its commit."""
+    if not events:
+        return
+    await conn.execute(
+        """INSERT INTO run_events (run_id, thread_id, event, data)
+           SELECT $1, $2, e.event, e.data::json
+             FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS e(event, data, n)
+            ORDER BY e.n""",
+        run_id,
+        thread_id,
+        [e for e, _ in events],
+        [d for _, d in events],
+    )
+    await conn.execute("SELECT pg_notify($1, $2)", RUN_EVENTS, events_payload(run_id, thread_id))
+
+
+async def read_run(
+    conn: Conn, run_id: uuid.UUID, after: int, limit: int
+) -> tuple[str | None, list[Event]]:
+    """(run status, its events after ``after``) read in one snapshot, so a terminal status
+    guarantees every event of the run is in the list or was read before. Status None: the
+    run does not exist (any more)."""
+    rows = await conn.fetch(
+        f"""SELECT r.status, e.event_id, {_CREATED_MS} AS created_ms, e.event, e.data::text
+              FROM runs r
+              LEFT JOIN LATERAL (
+                SELECT * FROM run_events
+                 WHERE run_id = r.run_id AND event_id > $2
+                 ORDER BY event_id LIMIT $3) e ON true
+             WHERE r.run_id = $1
+             ORDER BY e.event_id""",
+        run_id,
+        after,
+        limit,
+    )
+    if not rows:
+        return None, []
+    events = [
+        Event(r["event_id"], r["created_ms"], run_id, r["event"], r["data"])
+        for r in rows
+        if r["event_id"] is not None
+    ]
+    return rows[0]["status"], events
+
+
+async def read_thread(
+    conn: Conn, thread_id: uuid.UUID, after: int, limit: int
+) -> tuple[bool, list[Event]]:
+    """(thread exists, its events after ``after``), across runs, in id order."""
+    rows = await conn.fetch(
+        f"""SELECT e.event_id, {_CREATED_MS} AS created_ms, e.run_id, e.event, e.data::text
+              FROM threads t
+              LEFT JOIN LATERAL (
+                SELECT * FROM run_events
+                 WHERE thread_id = t.thread_id AND event_id > $2
+                 ORDER BY event_id LIMIT $3) e ON true
+             WHERE t.thread_id = $1
+             ORDER BY e.event_id""",
+        thread_id,
+        after,
+        limit,
+    )
+    if not rows:
+        return False, []
+    return True, [
+        Event(r["event_id"], r["created_ms"], r["run_id"], r["event"], r["data"])
+        for r in rows
+        if r["event_id"] is not None
+    ]
+
+
+async def last_id(conn: Conn, *, run_id: uuid.UUID | None = None, thread_id: Any = None) -> int:
+    """The newest event id of a run or a thread (0 if none): where a live-only reader starts."""
+    if run_id is not None:
+        sql = "SELECT max(event_id) FROM run_events WHERE run_id = $1"
+        key: Any = run_id
+    else:
+        sql = "SELECT max(event_id) FROM run_events WHERE thread_id = $1"
+        key = thread_id
+    return int(await conn.fetchval(sql, key) or 0)
+
+
+async def id_at_ms(
+    conn: Conn, ms: int, *, run_id: uuid.UUID | None = None, thread_id: Any = None
+) -> int:
+    """The newest event id created at or before ``ms`` (for a ``Last-Event-ID`` of bare ms)."""
+    column, key = ("run_id", run_id) if run_id is not None else ("thread_id", thread_id)
+    value = await conn.fetchval(
+        f"SELECT max(event_id) FROM run_events WHERE {column} = $1 "
+        "AND created_at <= to_timestamp($2::float8 / 1000)",
+        key,
+        ms,
+    )
+    return int(value or 0)
+
+
+async def purge(conn: Conn, ttl_seconds: float, batch: int = 10_000) -> int:
+    """Delete events of runs that ended more than ``ttl_seconds`` ago, and thread-level
+    events older than that. Events of active runs are kept however old they are."""
+    result = await conn.execute(
+        """DELETE FROM run_events WHERE event_id IN (
+             SELECT e.event_id FROM run_events e
+               LEFT JOIN runs r ON r.run_id = e.run_id
+              WHERE e.created_at < now() - make_interval(secs => $1)
+                AND (e.run_id IS NULL
+                     OR (r.status IN ('success', 'error', 'timeout', 'interrupted')
+                         AND r.ended_at < now() - make_interval(secs => $1)))
+              LIMIT $2)""",
+        ttl_seconds,
+        batch,
+    )
+    return int(result.split()[-1])

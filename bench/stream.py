@@ -1,0 +1,128 @@
+"""Streaming figures through the official SDK against a server (not a test; prints numbers).
+
+    uv run python bench/stream.py                 # starts its own server on a fresh database
+    uv run python bench/stream.py --url URL       # or measures a running server
+
+Figures, for ``client.runs.stream`` on a one-node graph (``single`` of tests/graphs),
+sequential, each on a new thread:
+* time to the first SSE byte (the response headers and the ``metadata`` event's start);
+* time to the first ``values`` event;
+* time to the end of the stream;
+and the events per second one stream sustains: a node writes N ``custom`` events as fast as
+it can (``burst``), measured from the first event to the last at the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from langgraph_sdk import get_client
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.pg import create_database, drop_database  # noqa: E402
+from tests.server import running_server  # noqa: E402
+
+GRAPHS = str(ROOT / "tests" / "graphs" / "langgraph.json")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def report(name: str, samples: list[float]) -> None:
+    ms = [s * 1000 for s in samples]
+    print(
+        f"{name:<34} n={len(ms):<5} p50={statistics.median(ms):7.2f} ms  p99={pct(ms, 0.99):7.2f} ms"
+    )
+
+
+async def first_byte(http: httpx.AsyncClient, n: int) -> None:
+    ttfb, first_values, total = [], [], []
+    for _ in range(n):
+        tid = (await http.post("/threads", json={})).json()["thread_id"]
+        body = {"assistant_id": "single", "input": {"label": "x"}, "stream_mode": "values"}
+        t0 = time.perf_counter()
+        async with http.stream("POST", f"/threads/{tid}/runs/stream", json=body) as res:
+            got_byte = got_values = False
+            async for chunk in res.aiter_bytes():
+                if not got_byte:
+                    ttfb.append(time.perf_counter() - t0)
+                    got_byte = True
+                if not got_values and b"event: values" in chunk:
+                    first_values.append(time.perf_counter() - t0)
+                    got_values = True
+        total.append(time.perf_counter() - t0)
+    report("first SSE byte", ttfb)
+    report("first values event", first_values)
+    report("whole stream (one-node graph)", total)
+
+
+async def throughput(url: str, count: int) -> None:
+    client = get_client(url=url)
+    tid = (await client.threads.create())["thread_id"]
+    start = end = 0.0
+    seen = 0
+    async for part in client.runs.stream(
+        tid, "burst", input={"count": count}, stream_mode="custom"
+    ):
+        if part.event == "custom":
+            if seen == 0:
+                start = time.perf_counter()
+            seen += 1
+            end = time.perf_counter()
+    rate = (seen - 1) / (end - start) if end > start else float("nan")
+    print(f"{'events/s, one stream (custom)':<34} n={seen:<5} {rate:10.0f} events/s")
+    if seen != count:
+        print(f"  !! expected {count} events, got {seen}")
+
+
+async def measure(url: str, n: int, burst: int) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        for _ in range(10):  # warm up
+            tid = (await http.post("/threads", json={})).json()["thread_id"]
+            await http.post(f"/threads/{tid}/runs/wait", json={"assistant_id": "single"})
+        await first_byte(http, n)
+    for _ in range(3):
+        await throughput(url, burst)
+
+
+@contextlib.contextmanager
+def own_server() -> Iterator[str]:
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database = create_database(admin, prefix="ts_bench")
+    from app.db import migrate
+
+    migrate.upgrade(database)
+    try:
+        with running_server(database, config=GRAPHS) as url:
+            yield url
+    finally:
+        drop_database(admin, database)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--url")
+    p.add_argument("-n", type=int, default=200)
+    p.add_argument("--burst", type=int, default=20000)
+    args = p.parse_args()
+    if args.url:
+        asyncio.run(measure(args.url, args.n, args.burst))
+        return
+    with own_server() as url:
+        asyncio.run(measure(url, args.n, args.burst))
+
+
+if __name__ == "__main__":
+    main()
