@@ -31,9 +31,11 @@ def running_server(
     extra_args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     timeout: float = 60.0,
+    port: int | None = None,
+    stop_signal: int = signal.SIGTERM,
 ) -> Iterator[str]:
     """Start ``python -m app serve`` and yield its base URL once ``/ok`` answers."""
-    port = free_port()
+    port = port or free_port()
     cmd = [sys.executable, "-m", "app", "serve", "--port", str(port), *extra_args]
     if config:
         cmd += ["--config", config]
@@ -64,7 +66,7 @@ def running_server(
         yield url
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(stop_signal)
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -19,8 +19,9 @@ and then answers "According to the search results, the current weather in San
 Francisco is ...", quoting the tool result. Its rule is simple: when the last
 message is from the user it searches, when the last message is a tool result it
 answers from it. Streamed, the answer arrives one word at a time (so
-``stream_mode="messages"`` shows many chunks); set ``TURNSTILE_DEMO_TOKEN_DELAY``
-(seconds, default ``0``) to slow the tokens down, e.g. to try double-texting.
+``stream_mode="messages"`` shows many chunks), a word every
+``TURNSTILE_DEMO_TOKEN_DELAY`` seconds (default ``0.03``, about the pace of a hosted
+model, so ``curl -N`` shows the answer being written; ``0`` for no delay).
 
 The search tool is always canned and offline, whichever model is used: it
 returns a fixed weather report for a few known cities (San Francisco, New York,
@@ -93,6 +94,7 @@ __all__ = [
 
 MODEL_ENV = "TURNSTILE_DEMO_MODEL"
 TOKEN_DELAY_ENV = "TURNSTILE_DEMO_TOKEN_DELAY"
+DEFAULT_TOKEN_DELAY = 0.03
 TOOL_NAME = "tavily_search_results_json"
 
 # --------------------------------------------------------------------------- #
@@ -425,7 +427,7 @@ def make_model() -> Runnable[LanguageModelInput, BaseMessage]:
     """The chat model for the ``agent`` node, chosen from the environment, bound to the tool."""
     spec = os.environ.get(MODEL_ENV, "").strip()
     if not spec:
-        delay_text = os.environ.get(TOKEN_DELAY_ENV, "").strip() or "0"
+        delay_text = os.environ.get(TOKEN_DELAY_ENV, "").strip() or str(DEFAULT_TOKEN_DELAY)
         try:
             delay = float(delay_text)
         except ValueError:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.schema import StreamPart
 
-from tests.server import running_server
+from tests.server import free_port, running_server
 
 GRAPHS = str(Path(__file__).resolve().parents[1] / "graphs" / "langgraph.json")
 QUESTION = {"messages": [{"role": "user", "content": "what's the weather in sf?"}]}
@@ -503,3 +505,69 @@ async def test_stream_served_by_another_process(
             assert (await other.runs.get(tid, blocker["run_id"]))["status"] == "success"
         finally:
             await other.http.client.aclose()
+
+
+async def test_wait_on_disconnect_cancel(server_url: str, client: LangGraphClient) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    body = {
+        "assistant_id": "steps",
+        "input": {"label": "w", "sleep": 30},
+        "on_disconnect": "cancel",
+    }
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post(f"/threads/{tid}/runs/wait", json=body, timeout=1.0)
+    (run,) = await client.runs.list(tid)
+    await _run_status(client, tid, run["run_id"], "interrupted")
+
+
+async def test_sdk_reconnects_after_the_api_process_restarts(
+    module_database_url: str, server_url: str
+) -> None:
+    """The SDK follows Location with Last-Event-ID when its API process dies mid-stream: it
+    receives every event once, in order, from the restarted process. (The module's server,
+    ``server_url``, executes the run; the killed one only serves its stream.)"""
+    port = free_port()
+    args = ("--workers", "0")
+    kill = signal.SIGKILL
+    stack = contextlib.ExitStack()
+    url = stack.enter_context(
+        running_server(
+            module_database_url, config=GRAPHS, extra_args=args, port=port, stop_signal=kill
+        )
+    )
+    client = get_client(url=url)
+    parts: list[StreamPart] = []
+
+    async def follow(thread_id: str) -> None:
+        nonlocal stack
+        async for part in client.runs.stream(
+            thread_id,
+            "ticker",
+            input={"ticks": 100, "interval": 0.05},
+            stream_mode="custom",
+            stream_resumable=True,
+        ):
+            parts.append(part)
+            if len(parts) == 5:
+                # Kill the API process under the open stream, and start a new one on the port.
+                await asyncio.to_thread(stack.close)
+                stack = contextlib.ExitStack()
+                await asyncio.to_thread(
+                    stack.enter_context,
+                    running_server(module_database_url, config=GRAPHS, extra_args=args, port=port),
+                )
+
+    try:
+        thread = await client.threads.create()
+        await asyncio.wait_for(follow(thread["thread_id"]), 90)
+        ticks = [p.data["tick"] for p in parts if p.event == "custom"]
+        assert ticks == list(range(100))
+        replay = await _collect(
+            client.runs.join_stream(thread["thread_id"], parts[0].data["run_id"], last_event_id="-")
+        )
+        assert [p.id for p in parts] == [p.id for p in replay]
+    finally:
+        await client.http.client.aclose()
+        stack.close()

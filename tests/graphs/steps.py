@@ -107,3 +107,25 @@ burst_builder = StateGraph(BurstState)
 burst_builder.add_node("burst", _burst)
 burst_builder.add_edge(START, "burst")
 burst = burst_builder.compile()
+
+
+class TickState(TypedDict, total=False):
+    ticks: int
+    interval: float
+
+
+async def _tick(state: TickState) -> dict[str, Any]:
+    """Write a custom event every ``interval`` seconds, ``ticks`` times (a long stream)."""
+    from langgraph.config import get_stream_writer
+
+    write = get_stream_writer()
+    for i in range(state.get("ticks", 0)):
+        write({"tick": i})
+        await asyncio.sleep(state.get("interval", 0.05))
+    return {}
+
+
+ticker_builder = StateGraph(TickState)
+ticker_builder.add_node("tick", _tick)
+ticker_builder.add_edge(START, "tick")
+ticker = ticker_builder.compile()

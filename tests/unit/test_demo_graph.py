@@ -228,6 +228,11 @@ def test_token_delay_env(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match=demo.TOKEN_DELAY_ENV):
         make_model()
 
+    monkeypatch.delenv(demo.TOKEN_DELAY_ENV)
+    default = make_model()
+    assert isinstance(default, ScriptedChatModel)
+    assert default.token_delay == demo.DEFAULT_TOKEN_DELAY > 0
+
 
 @pytest.mark.skipif(
     importlib.util.find_spec("langchain") is not None, reason="langchain is installed"
