@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import msgspec
 
@@ -43,8 +44,20 @@ def database(settings: Settings) -> Iterator[str]:
         server.stop()
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
 def serve(settings: Settings) -> int:
     import uvicorn
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Streams never end on their own (a thread stream is endless): end them now, so
+            # the graceful shutdown does not wait for them; clients reconnect elsewhere.
+            services = getattr(app.state, "services", None)
+            if services is not None:
+                services.hub.drain_threadsafe()
+            super().handle_exit(sig, frame)
 
     from app.db import migrate
     from app.graphs.config import apply_environment, load_config
@@ -60,7 +73,7 @@ def serve(settings: Settings) -> int:
         registry = GraphRegistry.load(config)
         _progress(f"graphs: {', '.join(registry.ids)}")
         app = create_app(msgspec.structs.replace(settings, database_url=url), registry)
-        server = uvicorn.Server(
+        server = _Server(
             uvicorn.Config(
                 app,
                 host=settings.host,
@@ -70,6 +83,8 @@ def serve(settings: Settings) -> int:
                 http="httptools",
                 lifespan="on",
                 access_log=settings.log_level == "debug",
+                # Waits and joins still open after this long are cut; their clients retry.
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
         )
         _progress(f"serving on http://{settings.host}:{settings.port}")

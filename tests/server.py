@@ -33,8 +33,11 @@ def running_server(
     timeout: float = 60.0,
     port: int | None = None,
     stop_signal: int = signal.SIGTERM,
+    exit_codes: list[int] | None = None,
 ) -> Iterator[str]:
-    """Start ``python -m app serve`` and yield its base URL once ``/ok`` answers."""
+    """Start ``python -m app serve`` and yield its base URL once ``/ok`` answers. At the end
+    the process gets ``stop_signal``, and 20 s later SIGKILL; its exit code is appended to
+    ``exit_codes``."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "app", "serve", "--port", str(port), *extra_args]
     if config:
@@ -72,4 +75,6 @@ def running_server(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if exit_codes is not None:
+            exit_codes.append(proc.returncode)
         log.close()

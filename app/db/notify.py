@@ -53,8 +53,12 @@ class Hub:
         self._conn: asyncpg.Connection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self.draining = False
+        """Set when the process stops: streams end so their clients reconnect elsewhere."""
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self._connect()
         self._task = asyncio.create_task(self._keepalive())
 
@@ -89,6 +93,20 @@ class Hub:
                 await self._task
         if self._conn is not None and not self._conn.is_closed():
             await self._conn.close()
+
+    def drain(self) -> None:
+        """Wake every reader for the last time (they see ``draining`` and end)."""
+        self.draining = True
+        self.run_ready.set()
+        for watchers in (self._done, self._events):
+            for events in watchers.values():
+                for event in events:
+                    event.set()
+
+    def drain_threadsafe(self) -> None:
+        """``drain`` from a signal handler or another thread."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.drain)
 
     def _on_notification(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
         if channel == RUN_READY:

@@ -7,7 +7,9 @@ on a timer to find events; the 5 s timeout only produces the heartbeat, and re-r
 case a notification was lost with the LISTEN connection.
 
 Streams end when the run has ended and every one of its events was handed out, so the
-terminal status is committed before any stream of the run closes.
+terminal status is committed before any stream of the run closes. The one exception is a
+process that stops (``Hub.drain``): its streams end early and cleanly; the SDK sees the run
+still going and reconnects, with ``Last-Event-ID``, to a process that serves on.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ class StreamService:
                     return
                 if len(events) == BATCH:
                     continue
+                if self.hub.draining:
+                    return  # the process stops: the client reconnects with Last-Event-ID
                 try:
                     await asyncio.wait_for(wake.wait(), HEARTBEAT_SECONDS)
                 except TimeoutError:
@@ -113,7 +117,7 @@ class StreamService:
                 for event in events:
                     after = event.event_id
                     yield event
-                if not exists:
+                if not exists or self.hub.draining:
                     return
                 if len(events) == BATCH:
                     continue

@@ -571,3 +571,24 @@ async def test_sdk_reconnects_after_the_api_process_restarts(
     finally:
         await client.http.client.aclose()
         stack.close()
+
+
+async def test_sigterm_ends_open_streams_and_the_process(
+    module_database_url: str, server_url: str
+) -> None:
+    """An endless thread stream does not hold a stopping process: SIGTERM ends the streams
+    cleanly and the process exits by itself (exit code 0, not the SIGKILL after 20 s)."""
+    codes: list[int] = []
+    with running_server(
+        module_database_url, config=GRAPHS, extra_args=("--workers", "0"), exit_codes=codes
+    ) as url:
+        client = get_client(url=url)
+        thread = await client.threads.create()
+        stream = await client.threads.join_stream(thread["thread_id"])
+        reader = asyncio.ensure_future(_collect(stream))
+        await asyncio.sleep(0.5)
+        assert not reader.done()
+    # Leaving the block sent SIGTERM and waited for the process.
+    assert codes == [0]
+    assert await asyncio.wait_for(reader, 5) == []
+    await client.http.client.aclose()
