@@ -592,3 +592,40 @@ async def test_sigterm_ends_open_streams_and_the_process(
     assert codes == [0]
     assert await asyncio.wait_for(reader, 5) == []
     await client.http.client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("mode", "names"),
+    [
+        ("values", {"values"}),
+        ("updates", {"updates"}),
+        ("messages-tuple", {"messages"}),
+        ("messages", {"messages/metadata", "messages/partial", "messages/complete"}),
+        ("custom", set()),
+        ("events", {"events"}),
+        ("debug", {"debug"}),
+        ("tasks", {"tasks"}),
+        ("checkpoints", {"checkpoints"}),
+    ],
+)
+async def test_every_mode_on_the_demo_graph(
+    client: LangGraphClient, mode: str, names: set[str]
+) -> None:
+    thread = await client.threads.create()
+    parts = await _collect(
+        client.runs.stream(thread["thread_id"], "agent", input=QUESTION, stream_mode=mode)
+    )
+    assert parts[0].event == "metadata"
+    assert set(_names(parts[1:])) == names  # the demo writes no custom data
+    state = await client.threads.get_state(thread["thread_id"])
+    answer = state["values"]["messages"][-1]["content"]
+    if mode == "values":
+        assert parts[-1].data["messages"][-1]["content"] == answer
+    if mode == "updates":
+        assert [next(iter(p.data)) for p in parts[1:]] == ["agent", "tools", "agent"]
+    if mode == "messages":
+        # The tool's message arrives whole; the model's are accumulated chunk by chunk.
+        complete = [p.data[0] for p in parts if p.event == "messages/complete"]
+        assert [m["type"] for m in complete] == ["tool"]
+        partial = [p.data[0] for p in parts if p.event == "messages/partial"]
+        assert partial[-1]["content"] == answer
