@@ -1,4 +1,4 @@
-"""Command line: ``turnstile serve`` and ``turnstile db upgrade|downgrade|current|history``."""
+"""Command line: ``turnstile serve``, ``turnstile worker`` and ``turnstile db ...``."""
 
 from __future__ import annotations
 
@@ -96,6 +96,29 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+def work(settings: Settings) -> int:
+    """``turnstile worker``: workers only, until SIGTERM/SIGINT."""
+    import asyncio
+
+    import uvloop
+
+    from app.db import migrate
+    from app.graphs.config import apply_environment, load_config
+    from app.graphs.registry import GraphRegistry
+    from app.worker.process import run_worker
+
+    config = load_config(settings.config_path)
+    apply_environment(config)
+    with database(settings) as url:
+        if settings.migrate:
+            migrate.upgrade(url)
+        registry = GraphRegistry.load(config)
+        _progress(f"worker: graphs {', '.join(registry.ids)}, {settings.workers} jobs")
+        uvloop.install()
+        asyncio.run(run_worker(settings, url, registry))
+    return 0
+
+
 def db_command(settings: Settings, action: str, revision: str | None) -> int:
     from app.db import migrate
 
@@ -126,6 +149,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, help="concurrent runs in this process (default 10)")
     s.add_argument("--data-dir", help="embedded PostgreSQL data directory")
     s.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    s.add_argument(
+        "--no-worker", action="store_true", help="serve the API only (same as --workers 0)"
+    )
+    w = sub.add_parser("worker", help="run workers only (no HTTP), to scale out")
+    w.add_argument(
+        "--config", help="path of langgraph.json (default: ./langgraph.json or the demo)"
+    )
+    w.add_argument("--jobs", type=int, help="concurrent runs in this process (default 10)")
+    w.add_argument("--data-dir", help="embedded PostgreSQL data directory")
+    w.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
     d = sub.add_parser("db", help="database migrations (Alembic)")
     d.add_argument("action", choices=["upgrade", "downgrade", "current", "history"])
     d.add_argument("revision", nargs="?", help="target revision (upgrade: default head)")
@@ -142,11 +175,20 @@ def main(argv: list[str] | None = None) -> int:
             config_path=args.config,
             host=args.host,
             port=args.port,
-            workers=args.workers,
+            workers=0 if args.no_worker else args.workers,
             data_dir=args.data_dir,
             migrate=False if args.no_migrate else None,
         )
         return serve(settings)
+    if args.command == "worker":
+        settings = Settings.from_env(
+            os.environ,
+            config_path=args.config,
+            workers=args.jobs,
+            data_dir=args.data_dir,
+            migrate=False if args.no_migrate else None,
+        )
+        return work(settings)
     settings = Settings.from_env(os.environ, data_dir=args.data_dir)
     return db_command(settings, args.action, args.revision)
 

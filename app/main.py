@@ -29,6 +29,34 @@ from app.worker.pool import WorkerPool
 EXPOSED_HEADERS = ["x-pagination-total", "x-pagination-next", "content-location", "location"]
 
 
+def worker_pool(
+    settings: Settings,
+    database_url: str,
+    pool: Any,
+    graphs: GraphRegistry,
+    saver: PostgresSaver,
+    hub: Hub,
+) -> WorkerPool:
+    """The workers of a ``serve`` or ``worker`` process, configured from ``settings``."""
+    executor = Executor(
+        pool,
+        graphs,
+        saver,
+        hub,
+        max_attempts=settings.max_attempts,
+        run_timeout_seconds=settings.run_timeout_seconds,
+    )
+    return WorkerPool(
+        pool,
+        executor,
+        hub,
+        database_url=database_url,
+        concurrency=settings.workers,
+        lease_seconds=settings.lease_seconds,
+        stream_ttl_seconds=settings.stream_ttl_seconds,
+    )
+
+
 def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Litestar:
     """The HTTP app. ``settings.database_url`` must be set (the CLI resolves the embedded
     server before calling this); ``registry`` defaults to the graphs of the config file."""
@@ -59,19 +87,13 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
             )
             await svc.assistants.ensure_system_assistants()
             if settings.workers > 0:
-                workers = WorkerPool(
-                    pool,
-                    Executor(pool, graphs, saver, hub),
-                    hub,
-                    concurrency=settings.workers,
-                    stream_ttl_seconds=settings.stream_ttl_seconds,
-                )
+                workers = worker_pool(settings, database_url, pool, graphs, saver, hub)
                 await workers.start()
             app.state.services = svc
             yield
         finally:
             if workers is not None:
-                await workers.stop()
+                await workers.stop(settings.shutdown_grace_seconds)
             await hub.close()
             await pool.close()
 

@@ -30,6 +30,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "info"
     stream_ttl_seconds: float = 120.0
     """How long a run's stream events are kept after it ends (Last-Event-ID replay window)."""
+    lease_seconds: float = 30.0
+    """A claimed run's lease; renewed every third of it by a heartbeat thread."""
+    max_attempts: int = 3
+    """Claims of one run before it ends ``error`` (a run whose worker keeps dying)."""
+    run_timeout_seconds: float = 0.0
+    """A run still going after this long ends ``timeout`` (0: no limit)."""
+    shutdown_grace_seconds: float = 10.0
+    """On SIGTERM, how long running runs may finish before they are handed back."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: object) -> Settings:
@@ -54,6 +62,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         ttl = env.get("TURNSTILE_STREAM_TTL_SECONDS") or env.get("RESUMABLE_STREAM_TTL_SECONDS")
         if ttl:
             values["stream_ttl_seconds"] = float(ttl)
+        for name, key, kind in (
+            ("TURNSTILE_LEASE_SECONDS", "lease_seconds", float),
+            ("TURNSTILE_MAX_ATTEMPTS", "max_attempts", int),
+            ("TURNSTILE_RUN_TIMEOUT_SECONDS", "run_timeout_seconds", float),
+            ("TURNSTILE_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds", float),
+        ):
+            if env.get(name):
+                values[key] = kind(env[name])
         if env.get("LOG_LEVEL"):
             values["log_level"] = env["LOG_LEVEL"].lower()
         values.update({k: v for k, v in overrides.items() if v is not None})

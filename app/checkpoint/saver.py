@@ -47,6 +47,7 @@ LangGraph's async savers do) and refuse to run on the loop's own thread.
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, cast
@@ -108,6 +109,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
     def __init__(self, pool: Any, serde: SerializerProtocol | None = None) -> None:
         super().__init__(serde=serde)
         self.pool = pool
+        self.fence: sql.Fence | None = None
         try:
             self.loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -117,6 +119,13 @@ class PostgresSaver(BaseCheckpointSaver[str]):
                     "PostgresSaver must be created on the event loop of its asyncpg pool"
                 ) from None
             self.loop = loop
+
+    def fenced(self, run_id: str, epoch: int) -> PostgresSaver:
+        """This saver, with every write conditional on run ``run_id`` holding lease
+        ``epoch`` (DESIGN I4); a write after the lease was lost raises ``LeaseLost``."""
+        saver = copy.copy(self)
+        saver.fence = (run_id, epoch)
+        return saver
 
     # --- reading ------------------------------------------------------------------------
 
@@ -276,6 +285,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
             blob_versions=versions,
             blob_types=types,
             blob_values=blobs,
+            fence=self.fence,
         )
         return {
             "configurable": {
@@ -317,6 +327,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
             channels=channels,
             types=types,
             values=blobs,
+            fence=self.fence,
         )
 
     # --- deleting and copying -----------------------------------------------------------

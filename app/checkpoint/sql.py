@@ -109,6 +109,72 @@ SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob,
 WHERE checkpoint_writes.idx < 0
 """
 
+# The same writes fenced by a run's lease (DESIGN I4): they happen only while run $X holds
+# lease epoch $Y and is running. ``FOR SHARE`` holds the run row until the write commits, so
+# a takeover (which updates that row) cannot slip in between the check and the write; a
+# worker that lost its lease writes nothing and learns it from the row count.
+_LEASE = """lease AS (
+    SELECT 1 FROM runs WHERE run_id = ${run}::uuid AND lease_epoch = ${epoch} AND status = 'running'
+    FOR SHARE
+)"""
+
+PUT_CHECKPOINT_FENCED = (
+    "WITH "
+    + _LEASE.format(run=12, epoch=13)
+    + """,
+new_blobs AS (
+    INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT $1, $2, b.channel, b.version, b.type, b.blob
+    FROM unnest($8::text[], $9::text[], $10::text[], $11::bytea[])
+         AS b(channel, version, type, blob)
+    WHERE EXISTS (SELECT 1 FROM lease)
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+),
+cp AS (
+    INSERT INTO checkpoints
+        (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, checkpoint,
+         metadata)
+    SELECT $1, $2, $3, $4, $5, $6::text::jsonb, $7::text::jsonb
+    WHERE EXISTS (SELECT 1 FROM lease)
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE
+    SET parent_checkpoint_id = EXCLUDED.parent_checkpoint_id,
+        run_id = EXCLUDED.run_id,
+        checkpoint = EXCLUDED.checkpoint,
+        metadata = EXCLUDED.metadata
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM lease) AS held
+"""
+)
+
+PUT_WRITES_FENCED = (
+    "WITH "
+    + _LEASE.format(run=11, epoch=12)
+    + """,
+w AS (
+    INSERT INTO checkpoint_writes
+        (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, run_id, idx, channel,
+         type, blob)
+    SELECT $1, $2, $3, $4, $5, $6, w.idx, w.channel, w.type, w.blob
+    FROM unnest($7::int[], $8::text[], $9::text[], $10::bytea[]) AS w(idx, channel, type, blob)
+    WHERE EXISTS (SELECT 1 FROM lease)
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE
+    SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob,
+        task_path = EXCLUDED.task_path, run_id = EXCLUDED.run_id
+    WHERE checkpoint_writes.idx < 0
+)
+SELECT (SELECT count(*) FROM lease) AS held
+"""
+)
+
+
+class LeaseLost(Exception):
+    """A fenced write found that the run's lease is no longer this worker's."""
+
+
+Fence = tuple[str, int]
+"""(run id, lease epoch) a write is conditional on."""
+
 DELETE_THREADS = """
 WITH w AS (DELETE FROM checkpoint_writes WHERE thread_id = ANY($1::text[])),
      b AS (DELETE FROM checkpoint_blobs WHERE thread_id = ANY($1::text[]))
@@ -245,10 +311,11 @@ async def put_checkpoint(
     blob_versions: Sequence[str],
     blob_types: Sequence[str],
     blob_values: Sequence[bytes | None],
+    fence: Fence | None = None,
 ) -> None:
-    """Insert (or replace) one checkpoint and the blobs of its changed channels."""
-    await db.execute(
-        PUT_CHECKPOINT,
+    """Insert (or replace) one checkpoint and the blobs of its changed channels; with a
+    ``fence``, only while that run holds that lease (else LeaseLost)."""
+    args: list[Any] = [
         thread_id,
         checkpoint_ns,
         checkpoint_id,
@@ -260,7 +327,11 @@ async def put_checkpoint(
         blob_versions,
         blob_types,
         blob_values,
-    )
+    ]
+    if fence is None:
+        await db.execute(PUT_CHECKPOINT, *args)
+    elif not (await db.fetchrow(PUT_CHECKPOINT_FENCED, *args, *fence))["held"]:
+        raise LeaseLost(f"run {fence[0]} lost lease epoch {fence[1]}")
 
 
 async def put_writes(
@@ -276,21 +347,16 @@ async def put_writes(
     channels: Sequence[str],
     types: Sequence[str],
     values: Sequence[bytes],
+    fence: Fence | None = None,
 ) -> None:
-    """Insert one task's writes on a checkpoint (see PUT_WRITES for conflict rules)."""
-    await db.execute(
-        PUT_WRITES,
-        thread_id,
-        checkpoint_ns,
-        checkpoint_id,
-        task_id,
-        task_path,
-        run_id,
-        idxs,
-        channels,
-        types,
-        values,
-    )
+    """Insert one task's writes on a checkpoint (see PUT_WRITES for conflict rules); with a
+    ``fence``, only while that run holds that lease (else LeaseLost)."""
+    args: list[Any] = [thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, run_id]
+    args += [idxs, channels, types, values]
+    if fence is None:
+        await db.execute(PUT_WRITES, *args)
+    elif not (await db.fetchrow(PUT_WRITES_FENCED, *args, *fence))["held"]:
+        raise LeaseLost(f"run {fence[0]} lost lease epoch {fence[1]}")
 
 
 async def delete_threads(db: Executor, thread_ids: Sequence[str]) -> None:

@@ -56,12 +56,14 @@ async def append_fenced(
     names = [e for e, _ in events]
     datas = [d for _, d in events]
     written = await conn.fetchval(
-        """WITH ins AS (
+        """WITH lease AS (
+             SELECT 1 FROM runs WHERE run_id = $1 AND lease_epoch = $5 AND status = 'running'
+             FOR SHARE),
+           ins AS (
              INSERT INTO run_events (run_id, thread_id, event, data)
              SELECT $1, $2, e.event, e.data::json
                FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS e(event, data, n)
-              WHERE EXISTS (SELECT 1 FROM runs
-                             WHERE run_id = $1 AND lease_epoch = $5 AND status = 'running')
+              WHERE EXISTS (SELECT 1 FROM lease)
               ORDER BY e.n
              RETURNING 1),
            n AS (SELECT count(*) AS written FROM ins)

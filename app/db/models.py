@@ -263,3 +263,18 @@ run_events = Table(
     comment="Stream events of runs (the SSE log): replayed with Last-Event-ID, read by any API "
     "process; deleted a while after the run ends (TURNSTILE_STREAM_TTL_SECONDS).",
 )
+
+periodic_jobs = Table(
+    "periodic_jobs",
+    metadata,
+    Column("name", Text, primary_key=True, comment="The job: requeue_expired, sweep_events, ..."),
+    Column(
+        "next_at",
+        TIMESTAMP(timezone=True),
+        nullable=False,
+        comment="When the job is next due. A process runs a due job only if its UPDATE moves "
+        "this forward, so each tick runs once across all processes.",
+    ),
+    Column("last_owner", Text, nullable=True, comment="The worker that ran the last tick."),
+    comment="Periodic housekeeping shared by every process (one row per job).",
+)

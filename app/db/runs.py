@@ -268,3 +268,35 @@ async def requeue_expired(conn: Conn) -> list[uuid.UUID]:
            WHERE status = 'running' AND lease_expires_at < now() RETURNING run_id"""
     )
     return [r["run_id"] for r in rows]
+
+
+async def owners_on_host(conn: Conn, host: str) -> list[str]:
+    """Lease owners (``host:pid:n``) on ``host`` that hold running runs."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT lease_owner FROM runs WHERE status = 'running' "
+        "AND lease_owner LIKE $1 || ':%'",
+        host,
+    )
+    return [r["lease_owner"] for r in rows]
+
+
+async def requeue_owned(conn: Conn, owners: list[str]) -> list[uuid.UUID]:
+    """The running runs of dead owners go back to ``pending`` without waiting for expiry."""
+    rows = await conn.fetch(
+        """UPDATE runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+                           updated_at = now()
+           WHERE status = 'running' AND lease_owner = ANY($1::text[]) RETURNING run_id""",
+        owners,
+    )
+    return [r["run_id"] for r in rows]
+
+
+async def wrote_checkpoint(conn: Conn, run_id: uuid.UUID, thread_id: uuid.UUID) -> bool:
+    """Whether an earlier attempt of the run left a checkpoint to resume from."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE thread_id = $1 AND run_id = $2)",
+            str(thread_id),
+            str(run_id),
+        )
+    )

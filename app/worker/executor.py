@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, Send
 
 from app.checkpoint import sql as checkpoint_sql
+from app.checkpoint.saver import PostgresSaver
+from app.checkpoint.sql import LeaseLost
 from app.core.jsonable import plain
 from app.db import events as event_rows
 from app.db import runs as run_rows
@@ -61,6 +62,14 @@ class ClaimedRun:
         )
 
 
+class AttemptsExhausted(Exception):
+    """The run was claimed more often than ``max_attempts``: its workers keep dying."""
+
+
+class RunTimeout(Exception):
+    """The run outlived ``run_timeout_seconds``."""
+
+
 def _command(raw: dict[str, Any]) -> Command[Any]:
     goto = raw.get("goto")
     if isinstance(goto, dict):
@@ -87,13 +96,18 @@ class Executor:
         self,
         pool: asyncpg.Pool[Any],
         registry: GraphRegistry,
-        saver: BaseCheckpointSaver[Any],
+        saver: PostgresSaver,
         hub: Hub,
+        *,
+        max_attempts: int = 3,
+        run_timeout_seconds: float = 0.0,
     ) -> None:
         self.pool = pool
         self.registry = registry
         self.saver = saver
         self.hub = hub
+        self.max_attempts = max_attempts
+        self.run_timeout_seconds = run_timeout_seconds
 
     async def execute(self, run: ClaimedRun) -> None:
         """Run the graph to the end (or until cancelled), streaming its events to the log,
@@ -119,28 +133,55 @@ class Executor:
         writer = EventWriter(self.pool, run.run_id, run.thread_id, run.epoch)
         writer.add("metadata", {"run_id": str(run.run_id), "attempt": run.attempt})
         error: dict[str, Any] | None = None
-        cancelled = False
+        status: str | None = None
         graph: Any = None
+        # Every checkpoint write of this attempt is fenced by its lease (DESIGN I4).
+        saver = self.saver.fenced(str(run.run_id), run.epoch)
         try:
             if run.cancel_action:
                 raise asyncio.CancelledError
-            graph = await self.registry.get(graph_id, config=config, checkpointer=self.saver)  # type: ignore[arg-type]
-            await self._stream(graph, run, config, mapper, writer)
+            graph = await self.registry.get(graph_id, config=config, checkpointer=saver)  # type: ignore[arg-type]
+            if run.attempt > self.max_attempts:
+                raise AttemptsExhausted(
+                    f"The run was started {run.attempt - 1} times and its worker stopped "
+                    f"each time (max_attempts={self.max_attempts})."
+                )
+            resume = run.attempt > 1 and await self._left_checkpoint(run)
+            deadline = asyncio.timeout(self.run_timeout_seconds or None)
+            try:
+                async with deadline:
+                    await self._stream(graph, run, config, mapper, writer, resume=resume)
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                raise RunTimeout(
+                    f"The run took longer than {self.run_timeout_seconds:g} s."
+                ) from None
         except asyncio.CancelledError:
             if run.shutdown:
                 await writer.close()
                 await self._hand_back(run)
                 raise
-            cancelled = True
+            status = "interrupted"
+        except LeaseLost as exc:
+            # Another worker owns the run now: write nothing more for it.
+            log.warning("run %s: %s; abandoning this attempt", run.run_id, exc)
+            await writer.close()
+            return
         except Exception as exc:
             log.info("run %s failed: %r", run.run_id, exc)
+            status = "timeout" if isinstance(exc, RunTimeout) else "error"
             error = {"error": type(exc).__name__, "message": str(exc)}
             writer.add("error", error)
         except BaseException:
             await writer.close()
             raise
         events = await writer.close()
-        await self._finish(run, graph, error=error, cancelled=cancelled, events=events)
+        await self._finish(run, graph, status=status or "success", error=error, events=events)
+
+    async def _left_checkpoint(self, run: ClaimedRun) -> bool:
+        async with self.pool.acquire() as conn:
+            return await run_rows.wrote_checkpoint(conn, run.run_id, run.thread_id)
 
     async def _stream(
         self,
@@ -149,10 +190,19 @@ class Executor:
         config: dict[str, Any],
         mapper: StreamMapper,
         writer: EventWriter,
+        *,
+        resume: bool = False,
     ) -> None:
         kwargs = run.kwargs
-        if kwargs.get("command"):
-            graph_input: Any = _command(kwargs["command"])
+        if resume:
+            # An earlier attempt died: continue from the run's last checkpoint, so the
+            # nodes (and tasks) it completed are not run again.
+            graph_input: Any = None
+            configurable = config["configurable"]
+            for key in ("checkpoint_id", "checkpoint_map"):
+                configurable.pop(key, None)
+        elif kwargs.get("command"):
+            graph_input = _command(kwargs["command"])
         else:
             graph_input = kwargs.get("input")
         options: dict[str, Any] = {
@@ -165,6 +215,8 @@ class Executor:
                 options[key] = kwargs[key]
 
         def emit(item: Any) -> None:
+            if writer.lease_lost:
+                raise LeaseLost(f"run {run.run_id} lost lease epoch {run.epoch}")
             if mapper.subgraphs:
                 namespace, mode, chunk = item
             else:
@@ -202,10 +254,11 @@ class Executor:
         run: ClaimedRun,
         graph: Any,
         *,
+        status: str,
         error: dict[str, Any] | None,
-        cancelled: bool,
         events: list[tuple[str, str]],
     ) -> None:
+        cancelled = status == "interrupted"
         if cancelled:
             # The action comes from the row: the cancel may have reached us as a bare signal.
             async with self.pool.acquire() as conn:
@@ -221,11 +274,10 @@ class Executor:
             values, interrupts, has_next = await self._state(graph, run.thread_id)
         output: Any
         if error is not None:
-            status, output = "error", {"__error__": error}
+            output = {"__error__": error}
         elif cancelled:
-            status, output = "interrupted", {}
+            output = {}
         else:
-            status = "success"
             output = values if values is not None else {}
             flat = [i for items in interrupts.values() for i in items]
             if flat and isinstance(output, dict):

@@ -1,10 +1,18 @@
-"""The in-process worker pool: claim, run, heartbeat, recover (DESIGN I4, I5).
+"""A worker pool: claim, run, renew leases, recover, hand back (DESIGN I4, I5).
 
 One dispatcher claims pending runs with ``FOR UPDATE SKIP LOCKED`` whenever a slot is free
 and is woken at once by the hub (a local signal after commit, or NOTIFY from another
-process); the timed wait is only a fallback. A heartbeat renews this worker's leases, picks
-up cancel requests it may have missed, re-queues runs whose lease expired elsewhere, and
-deletes stream events kept past their time (``stream_ttl_seconds`` after the run ended).
+process); the timed wait is only a fallback. Leases are renewed by ``LeaseKeeper`` on a
+thread of its own, so a node that blocks the event loop does not make its run look dead.
+
+Housekeeping runs on a timer in every process, but each job's tick is taken through
+``periodic_jobs``, so it runs in exactly one process per tick: re-queue runs whose lease
+expired (they resume from their checkpoint), delete abandoned stateless threads, delete
+stream events past their time. A housekeeping loop also picks up cancel requests this
+worker may have missed.
+
+At start the pool re-queues the runs held by dead processes of the same host (their pid is
+gone), so a restarted worker recovers its runs within seconds instead of a lease period.
 """
 
 from __future__ import annotations
@@ -21,15 +29,34 @@ import asyncpg
 
 from app.checkpoint import sql as checkpoint_sql
 from app.db import events as event_rows
+from app.db import periodic
 from app.db import runs as run_rows
 from app.db.notify import RUN_READY, Hub, notify
 from app.worker.executor import ClaimedRun, Executor
+from app.worker.lease import LeaseKeeper
 
 log = logging.getLogger("turnstile.worker")
 
-LEASE_SECONDS = 30.0
-HEARTBEAT_SECONDS = 10.0
 FALLBACK_POLL_SECONDS = 2.0
+HOST = socket.gethostname()
+
+
+def _dead(owner: str) -> bool:
+    """Whether the worker ``host:pid:n`` of this host is gone: its pid is not running, or it
+    is ours (a restarted container's pid 1, say) but the owner is not this pool."""
+    try:
+        pid = int(owner.rsplit(":", 2)[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class WorkerPool:
@@ -39,28 +66,36 @@ class WorkerPool:
         executor: Executor,
         hub: Hub,
         *,
+        database_url: str,
         concurrency: int,
+        lease_seconds: float = 30.0,
         stream_ttl_seconds: float = 120.0,
     ) -> None:
         self.pool = pool
         self.executor = executor
         self.hub = hub
         self.concurrency = max(1, concurrency)
+        self.lease_seconds = lease_seconds
+        self.tick_seconds = max(lease_seconds / 3, 0.2)
         self.stream_ttl_seconds = stream_ttl_seconds
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.leases = LeaseKeeper(database_url, self.owner, lease_seconds)
         self._running: dict[uuid.UUID, tuple[ClaimedRun, asyncio.Task[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
     async def start(self) -> None:
         self.hub.on_cancel(self._cancel)
+        await self._recover_dead_on_host()
+        self.leases.start()
         self._tasks = [
             asyncio.create_task(self._dispatch(), name="turnstile-dispatch"),
-            asyncio.create_task(self._heartbeat(), name="turnstile-heartbeat"),
+            asyncio.create_task(self._housekeeping(), name="turnstile-housekeeping"),
         ]
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop claiming; let running runs finish within ``grace``, then hand them back."""
+        """Stop claiming; let running runs finish within ``grace``, then hand them back
+        (as ``pending``, not counted as an attempt)."""
         self._stopping = True
         for task in self._tasks:
             task.cancel()
@@ -75,7 +110,16 @@ class WorkerPool:
                     run.shutdown = True
                     task.cancel()
             if still:
-                await asyncio.wait(still, timeout=5)
+                await asyncio.wait(still, timeout=10)
+        await asyncio.to_thread(self.leases.stop)
+
+    async def _recover_dead_on_host(self) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            owners = await run_rows.owners_on_host(conn, HOST)
+            dead = [o for o in owners if _dead(o)]
+            if dead and await run_rows.requeue_owned(conn, dead):
+                log.info("re-queued the runs of stopped workers %s", ", ".join(dead))
+                await notify(conn, RUN_READY)
 
     def _cancel(self, run_id: uuid.UUID, action: str | None = None) -> None:
         entry = self._running.get(run_id)
@@ -96,7 +140,7 @@ class WorkerPool:
                 self.hub.run_ready.clear()
                 try:
                     async with self.pool.acquire() as conn:
-                        claimed = await run_rows.claim(conn, self.owner, free, LEASE_SECONDS)
+                        claimed = await run_rows.claim(conn, self.owner, free, self.lease_seconds)
                 except (OSError, asyncpg.PostgresError) as exc:
                     log.warning("claim failed: %s", exc)
                 for row in claimed:
@@ -122,28 +166,39 @@ class WorkerPool:
             self._running.pop(run.run_id, None)
             self.hub.signal_ready()  # a slot is free
 
-    async def _heartbeat(self) -> None:
+    async def _housekeeping(self) -> None:
         while not self._stopping:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(self.tick_seconds)
             try:
-                async with self.pool.acquire() as conn:
-                    await run_rows.renew_leases(conn, self.owner, LEASE_SECONDS)
-                    if self._running:
-                        rows = await conn.fetch(
-                            "SELECT run_id, cancel_action FROM runs WHERE run_id = ANY($1::uuid[]) "
-                            "AND cancel_action IS NOT NULL",
-                            list(self._running),
-                        )
-                        for row in rows:
-                            self._cancel(row["run_id"], row["cancel_action"])
-                    async with conn.transaction():
-                        if await run_rows.requeue_expired(conn):
-                            await notify(conn, RUN_READY)
-                await self._sweep_temporary()
-                async with self.pool.acquire() as conn:
-                    await event_rows.purge(conn, self.stream_ttl_seconds)
+                await self._pick_up_cancels()
+                await self._periodic("requeue_expired", self.tick_seconds, self._requeue_expired)
+                await self._periodic("sweep_temporary", 10.0, self._sweep_temporary)
+                await self._periodic("sweep_events", 10.0, self._sweep_events)
             except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("heartbeat failed: %s", exc)
+                log.warning("housekeeping failed: %s", exc)
+
+    async def _periodic(self, name: str, every: float, job: Any) -> None:
+        async with self.pool.acquire() as conn:
+            won = await periodic.take_tick(conn, name, every, self.owner)
+        if won:
+            await job()
+
+    async def _pick_up_cancels(self) -> None:
+        if not self._running:
+            return
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT run_id, cancel_action FROM runs WHERE run_id = ANY($1::uuid[]) "
+                "AND cancel_action IS NOT NULL",
+                list(self._running),
+            )
+        for row in rows:
+            self._cancel(row["run_id"], row["cancel_action"])
+
+    async def _requeue_expired(self) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await run_rows.requeue_expired(conn):
+                await notify(conn, RUN_READY)
 
     async def _sweep_temporary(self) -> None:
         """Stateless threads whose waiter went away are deleted a minute after their run."""
@@ -158,3 +213,7 @@ class WorkerPool:
             )
             if ids:
                 await checkpoint_sql.delete_threads(conn, [str(r["thread_id"]) for r in ids])
+
+    async def _sweep_events(self) -> None:
+        async with self.pool.acquire() as conn:
+            await event_rows.purge(conn, self.stream_ttl_seconds)

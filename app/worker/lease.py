@@ -1,0 +1,60 @@
+"""Lease renewal on a thread of its own (DESIGN I4).
+
+The graphs run on the worker's event loop, and a node may block it: a synchronous
+``time.sleep`` or a CPU-bound step inside an async node. If the heartbeat shared that loop, a
+healthy run would look dead, another process would re-queue it, and its step would run twice.
+So the leases are renewed by this thread, with its own event loop and its own connection:
+one ``UPDATE`` per tick for every run this worker holds (by owner).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import asyncpg
+
+from app.db import runs as run_rows
+from app.db.urls import plain_url
+
+log = logging.getLogger("turnstile.worker")
+
+
+class LeaseKeeper:
+    def __init__(self, database_url: str, owner: str, lease_seconds: float) -> None:
+        self.database_url = database_url
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.interval = lease_seconds / 3
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="turnstile-leases", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        conn: asyncpg.Connection[Any] | None = None
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    conn = loop.run_until_complete(self._renew(conn))
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("lease renewal failed (retrying): %s", exc)
+                    conn = None
+        finally:
+            if conn is not None and not conn.is_closed():
+                loop.run_until_complete(conn.close())
+            loop.close()
+
+    async def _renew(self, conn: asyncpg.Connection[Any] | None) -> asyncpg.Connection[Any]:
+        if conn is None or conn.is_closed():
+            conn = await asyncpg.connect(plain_url(self.database_url))
+        await run_rows.renew_leases(conn, self.owner, self.lease_seconds)
+        return conn
