@@ -78,3 +78,48 @@ def running_server(
         if exit_codes is not None:
             exit_codes.append(proc.returncode)
         log.close()
+
+
+@contextlib.contextmanager
+def running_worker(
+    database_url: str,
+    *,
+    config: str | None = None,
+    jobs: int | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``python -m app worker`` and yield the process once its pool has started (so
+    tests can signal it: SIGKILL, SIGSTOP...). At the end: SIGTERM, 30 s later SIGKILL."""
+    cmd = [sys.executable, "-m", "app", "worker", "--no-migrate"]
+    if config:
+        cmd += ["--config", config]
+    if jobs is not None:
+        cmd += ["--jobs", str(jobs)]
+    proc_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    proc_env["DATABASE_URL"] = database_url
+    proc_env.update(env or {})
+    log_dir = ROOT / ".pytest_cache" / "servers"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"worker-{time.monotonic_ns()}.log"
+    log = open(log_path, "w+")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=proc_env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while "turnstile.worker: worker" not in log_path.read_text():
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {proc.returncode}:\n{log_path.read_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start in {timeout}s:\n{log_path.read_text()}")
+            time.sleep(0.05)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # in case a test left it stopped
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
