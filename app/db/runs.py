@@ -244,10 +244,12 @@ async def finish(
 
 
 async def lease_held(conn: Conn, run_id: uuid.UUID, epoch: int) -> bool:
+    """Whether the run is still ``running`` under ``epoch``; the row stays locked for the
+    caller's transaction, so a re-queue or takeover cannot happen before it commits."""
     return bool(
         await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = $1 AND lease_epoch = $2 "
-            "AND status = 'running')",
+            "SELECT true FROM runs WHERE run_id = $1 AND lease_epoch = $2 "
+            "AND status = 'running' FOR NO KEY UPDATE",
             run_id,
             epoch,
         )
