@@ -87,3 +87,33 @@ def checkpoint_dict(cp: Checkpoint | None) -> dict[str, Any] | None:
     if cp is None:
         return None
     return {k: v for k, v in msgspec.structs.asdict(cp).items() if v is not None}
+
+
+class AssistantCreate(msgspec.Struct, kw_only=True):
+    graph_id: str
+    assistant_id: str | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantPatch(msgspec.Struct, kw_only=True, omit_defaults=True):
+    graph_id: str | msgspec.UnsetType = msgspec.UNSET
+    config: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    context: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    metadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    description: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class AssistantVersions(msgspec.Struct, kw_only=True):
+    metadata: dict[str, Any] | None = None
+    limit: Limit = 10
+    offset: Offset = 0
+
+
+class AssistantLatest(msgspec.Struct, kw_only=True):
+    version: int

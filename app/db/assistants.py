@@ -97,3 +97,153 @@ def filters(
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+VERSION_COLUMNS = (
+    "assistant_id, version, graph_id, config, context, metadata, name, description, created_at"
+)
+
+
+async def insert(
+    conn: Conn,
+    assistant_id: uuid.UUID,
+    *,
+    graph_id: str,
+    config: dict[str, Any],
+    context: dict[str, Any],
+    metadata: dict[str, Any],
+    name: str,
+    description: str | None,
+) -> asyncpg.Record | None:
+    """A new assistant at version 1 (and its version row); None if the id is taken."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO assistants
+              (assistant_id, graph_id, config, context, metadata, name, description)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (assistant_id) DO NOTHING
+            RETURNING {COLUMNS}""",
+        assistant_id,
+        graph_id,
+        config,
+        context,
+        metadata,
+        name,
+        description,
+    )
+    if row is not None:
+        await _insert_version(conn, row)
+    return row
+
+
+async def _insert_version(conn: Conn, row: asyncpg.Record) -> None:
+    await conn.execute(
+        """INSERT INTO assistant_versions
+             (assistant_id, version, graph_id, config, context, metadata, name, description)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        row["assistant_id"],
+        row["version"],
+        row["graph_id"],
+        row["config"],
+        row["context"],
+        row["metadata"],
+        row["name"],
+        row["description"],
+    )
+
+
+async def update(
+    conn: Conn, assistant_id: uuid.UUID, access: Access, changes: dict[str, Any]
+) -> asyncpg.Record | None:
+    """A new version from ``changes`` (metadata merged, other fields replaced) becomes
+    current; None if not found."""
+    where = Where()
+    where.add(f"assistant_id = {where.param(assistant_id)}")
+    access.apply(where)
+    current = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM assistants WHERE {where.sql()} FOR UPDATE", *where.params
+    )
+    if current is None:
+        return None
+    latest = await conn.fetchval(
+        "SELECT max(version) FROM assistant_versions WHERE assistant_id = $1", assistant_id
+    )
+    values = dict(current)
+    for key in ("graph_id", "config", "context", "name", "description"):
+        if key in changes:
+            values[key] = changes[key]
+    if "metadata" in changes:
+        values["metadata"] = {**(current["metadata"] or {}), **(changes["metadata"] or {})}
+    row = await conn.fetchrow(
+        f"""UPDATE assistants SET graph_id = $2, config = $3, context = $4, metadata = $5,
+                   name = $6, description = $7, version = $8, updated_at = now()
+            WHERE assistant_id = $1 RETURNING {COLUMNS}""",
+        assistant_id,
+        values["graph_id"],
+        values["config"],
+        values["context"],
+        values["metadata"],
+        values["name"],
+        values["description"],
+        (latest or current["version"]) + 1,
+    )
+    assert row is not None
+    await _insert_version(conn, row)
+    return row
+
+
+async def set_latest(
+    conn: Conn, assistant_id: uuid.UUID, access: Access, version: int
+) -> asyncpg.Record | None:
+    """Serve an existing version again; None if the assistant or version is missing."""
+    where = Where()
+    where.add(f"a.assistant_id = {where.param(assistant_id)}")
+    where.add(f"v.version = {where.param(version)}")
+    access.apply(where, "a.metadata")
+    return await conn.fetchrow(
+        f"""UPDATE assistants a SET graph_id = v.graph_id, config = v.config,
+                   context = v.context, metadata = v.metadata, name = v.name,
+                   description = v.description, version = v.version, updated_at = now()
+            FROM assistant_versions v
+            WHERE v.assistant_id = a.assistant_id AND {where.sql()}
+            RETURNING {", ".join("a." + c.strip() for c in COLUMNS.split(","))}""",
+        *where.params,
+    )
+
+
+async def delete(conn: Conn, assistant_id: uuid.UUID, access: Access) -> bool:
+    where = Where()
+    where.add(f"assistant_id = {where.param(assistant_id)}")
+    access.apply(where)
+    return (
+        await conn.fetchval(
+            f"DELETE FROM assistants WHERE {where.sql()} RETURNING true", *where.params
+        )
+        is not None
+    )
+
+
+async def versions(
+    conn: Conn,
+    assistant_id: uuid.UUID,
+    access: Access,
+    *,
+    metadata: dict[str, Any] | None,
+    limit: int,
+    offset: int,
+) -> list[asyncpg.Record]:
+    """Versions of a visible assistant, newest first."""
+    where = Where()
+    where.add(f"v.assistant_id = {where.param(assistant_id)}")
+    if metadata:
+        where.add(f"v.metadata @> {where.param(metadata)}::jsonb")
+    access.apply(where, "a.metadata")
+    cols = ", ".join("v." + c.strip() for c in VERSION_COLUMNS.split(","))
+    return list(
+        await conn.fetch(
+            f"""SELECT {cols} FROM assistant_versions v
+                JOIN assistants a ON a.assistant_id = v.assistant_id
+                WHERE {where.sql()} ORDER BY v.version DESC
+                LIMIT {where.param(limit)} OFFSET {where.param(offset)}""",
+            *where.params,
+        )
+    )

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from app.core.enums import ASSISTANT_SELECT_FIELDS, ASSISTANT_SORT_FIELDS
-from app.core.errors import NotFound
+from app.core.errors import Conflict, NotFound
 from app.core.fields import selected, sort_field
 from app.core.ids import system_assistant_id
 from app.db import assistants as rows
@@ -40,6 +40,87 @@ class AssistantService:
         if row is None:
             raise NotFound("Not Found")
         return rows.to_wire(row)
+
+    async def create(
+        self,
+        access: Access,
+        *,
+        graph_id: str,
+        assistant_id: uuid.UUID | None,
+        config: dict[str, Any] | None,
+        context: dict[str, Any] | None,
+        metadata: dict[str, Any] | None,
+        name: str | None,
+        description: str | None,
+        if_exists: str,
+    ) -> dict[str, Any]:
+        self.registry.entry(graph_id)  # 404 naming the served graphs
+        aid = assistant_id or uuid.uuid4()
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await rows.insert(
+                conn,
+                aid,
+                graph_id=graph_id,
+                config=config or {},
+                context=context or {},
+                metadata=metadata or {},
+                name=name or "Untitled",
+                description=description,
+            )
+            if row is None:
+                if if_exists == "do_nothing":
+                    row = await rows.get(conn, aid, access, self.registry.ids)
+                if row is None:
+                    raise Conflict(f"Assistant {aid} already exists")
+        return rows.to_wire(row)
+
+    async def update(
+        self, access: Access, assistant_id: uuid.UUID, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        if "graph_id" in changes:
+            self.registry.entry(changes["graph_id"])
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await rows.update(conn, assistant_id, access, changes)
+        if row is None:
+            raise NotFound("Not Found")
+        return rows.to_wire(row)
+
+    async def set_latest(
+        self, access: Access, assistant_id: uuid.UUID, version: int
+    ) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await rows.set_latest(conn, assistant_id, access, version)
+        if row is None:
+            raise NotFound(f"Assistant {assistant_id} version {version} not found")
+        return rows.to_wire(row)
+
+    async def versions(
+        self,
+        access: Access,
+        assistant_id: uuid.UUID,
+        *,
+        metadata: dict[str, Any] | None,
+        limit: int,
+        offset: int,
+    ) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            found = await rows.versions(
+                conn, assistant_id, access, metadata=metadata, limit=limit, offset=offset
+            )
+        if not found and offset == 0:
+            raise NotFound(f"Assistant {assistant_id} not found")
+        return [rows.to_wire(r) for r in found]
+
+    async def delete(self, access: Access, assistant_id: uuid.UUID) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await rows.delete(conn, assistant_id, access):
+                raise NotFound("Not Found")
+
+    async def graph_of(self, access: Access, assistant_id: uuid.UUID) -> Any:
+        """The assistant's compiled graph (built with its config, for introspection)."""
+        assistant = await self.get(access, assistant_id)
+        config = {**(assistant["config"] or {})}
+        return await self.registry.get(assistant["graph_id"], config=config)  # type: ignore[arg-type]
 
     async def search(
         self,

@@ -8,6 +8,7 @@ every finish does, so no promotion is missed; the run row is committed before we
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from typing import Any
 
@@ -23,7 +24,7 @@ from app.db import assistants as assistant_rows
 from app.db import events as event_rows
 from app.db import runs as rows
 from app.db import threads as thread_rows
-from app.db.access import Access
+from app.db.access import Access, Where
 from app.db.errors import translated
 from app.db.notify import RUN_CANCEL, RUN_DONE, RUN_READY, Hub, notify
 from app.db.types import Conn
@@ -312,6 +313,22 @@ class RunService:
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, thread_id, run_id, access)
         return None if row is None else rows.to_wire(row)
+
+    async def active_for_assistant(
+        self, access: Access, assistant_id: uuid.UUID
+    ) -> builtins.list[tuple[uuid.UUID, uuid.UUID]]:
+        """(thread id, run id) of the assistant's runs not ended yet."""
+        where = Where()
+        where.add(f"r.assistant_id = {where.param(assistant_id)}")
+        where.add("r.status IN ('pending', 'running', 'queued')")
+        access.apply(where, "t.metadata")
+        async with self.pool.acquire() as conn:
+            found = await conn.fetch(
+                f"SELECT r.thread_id, r.run_id FROM runs r JOIN threads t USING (thread_id) "
+                f"WHERE {where.sql()} ORDER BY r.created_at DESC",
+                *where.params,
+            )
+        return [(r["thread_id"], r["run_id"]) for r in found]
 
     async def exists(self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID) -> bool:
         async with self.pool.acquire() as conn:

@@ -80,6 +80,17 @@ class ThreadService:
             for run in running:  # their workers stop; their finish finds no run to update
                 await notify(conn, RUN_CANCEL, str(run["run_id"]))
 
+    async def ids_for_assistant(self, access: Access, assistant_id: uuid.UUID) -> list[uuid.UUID]:
+        """Threads an assistant ran on (``metadata.assistant_id``), as the caller sees them."""
+        where = Where()
+        where.add(f"metadata->>'assistant_id' = {where.param(str(assistant_id))}")
+        access.apply(where)
+        async with self.pool.acquire() as conn:
+            found = await conn.fetch(
+                f"SELECT thread_id FROM threads WHERE {where.sql()}", *where.params
+            )
+        return [r["thread_id"] for r in found]
+
     async def search(
         self,
         access: Access,
