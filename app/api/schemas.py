@@ -117,3 +117,15 @@ class AssistantVersions(msgspec.Struct, kw_only=True):
 
 class AssistantLatest(msgspec.Struct, kw_only=True):
     version: int
+
+
+class ThreadPrune(msgspec.Struct, kw_only=True):
+    thread_ids: list[str]
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
+class StateUpdate(msgspec.Struct, kw_only=True):
+    values: Any = None
+    as_node: str | None = None
+    checkpoint_id: str | None = None
+    checkpoint: Checkpoint | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
 from app.api import schemas
@@ -182,7 +183,37 @@ def _extract(item: dict[str, Any], path: str) -> Any:
     return current
 
 
+@post("/threads/{thread_id:str}/copy", status_code=200)
+async def copy_thread(request: Req, thread_id: str) -> Response[bytes]:
+    tid = parse_uuid(thread_id, "thread")
+    return json(await services(request).threads.copy(access(request), tid))
+
+
+@post("/threads/prune", status_code=200)
+async def prune_threads(request: Req) -> Response[bytes]:
+    body = await decode(request, schemas.ThreadPrune)
+    ids = [parse_uuid(t, "thread") for t in body.thread_ids]
+    n = await services(request).threads.prune(access(request), ids, body.strategy)
+    return json({"pruned_count": n})
+
+
+@post("/threads/{thread_id:str}/state", status_code=200)
+async def update_state(request: Req, thread_id: str) -> Response[bytes]:
+    tid = parse_uuid(thread_id, "thread")
+    body = await decode(request, schemas.StateUpdate)
+    checkpoint = msgspec.structs.asdict(body.checkpoint) if body.checkpoint else {}
+    if body.checkpoint_id:
+        checkpoint["checkpoint_id"] = body.checkpoint_id
+    result = await services(request).state.update_state(
+        access(request), tid, values=body.values, as_node=body.as_node, checkpoint=checkpoint
+    )
+    return json(result)
+
+
 ROUTES = [
+    copy_thread,
+    prune_threads,
+    update_state,
     create_thread,
     search_threads,
     count_threads,

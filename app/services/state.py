@@ -10,8 +10,10 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import StateSnapshot
 
-from app.core.errors import NotFound
-from app.core.jsonable import plain
+from app.core.errors import BadRequest, Conflict, NotFound
+from app.core.jsonable import dumps_str, plain
+from app.db import events as event_rows
+from app.db import runs as run_rows
 from app.db import threads as thread_rows
 from app.db.access import Access
 from app.graphs.registry import GraphRegistry
@@ -175,6 +177,56 @@ class StateService:
         ):
             out.append(snapshot_to_wire(snapshot))
         return out
+
+    async def update_state(
+        self,
+        access: Access,
+        thread_id: uuid.UUID,
+        *,
+        values: Any,
+        as_node: str | None,
+        checkpoint: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """``POST /threads/{id}/state``: write a checkpoint with ``values`` applied (as ``as_node``), refresh the thread's
+        values, status and interrupts, and tell the thread stream (``state_update``).
+
+        The thread row stays locked meanwhile, so no run starts in between; a thread with a
+        pending or running run answers 409."""
+        svc = self
+        async with svc.pool.acquire() as conn, conn.transaction():
+            thread = await thread_rows.get(conn, thread_id, access, lock=True)
+            if thread is None:
+                raise not_found(thread_id)
+            if await run_rows.has_inflight(conn, thread_id):
+                raise Conflict(f"Thread {thread_id} has a run in progress; cannot update state.")
+            graph_id = (thread["metadata"] or {}).get("graph_id")
+            if graph_id is None or graph_id not in svc.registry:
+                raise BadRequest(f"Thread {thread_id} has no graph ID; run it first.")
+            graph = await svc.registry.get(graph_id, checkpointer=svc.saver)
+            config = svc._config(thread_id, checkpoint)
+            written = await graph.aupdate_state(config, values, as_node=as_node)
+            snapshot = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
+            interrupts = {
+                task.id: [_interrupt(i) for i in task.interrupts]
+                for task in snapshot.tasks
+                if task.interrupts
+            }
+            await thread_rows.set_state(
+                conn,
+                thread_id,
+                status="interrupted" if snapshot.next else "idle",
+                values=plain(snapshot.values),
+                interrupts=plain(interrupts),
+                error=None,
+            )
+            event = {"state": snapshot_to_wire(snapshot), "thread_id": str(thread_id)}
+            await event_rows.append(conn, thread_id, None, [("state_update", dumps_str(event))])
+        ref = _checkpoint(written)
+        return {
+            "checkpoint": ref,
+            "configurable": ref,
+            "checkpoint_id": (ref or {}).get("checkpoint_id"),
+        }
 
 
 def _raw_state(saved: Any) -> dict[str, Any]:

@@ -80,6 +80,48 @@ class ThreadService:
             for run in running:  # their workers stop; their finish finds no run to update
                 await notify(conn, RUN_CANCEL, str(run["run_id"]))
 
+    async def copy(self, access: Access, thread_id: uuid.UUID) -> dict[str, Any]:
+        """A new thread with the source's metadata, values and every checkpoint; idle.
+        A missing source answers 409, as the reference server does."""
+        new_id = uuid7()
+        async with self.pool.acquire() as conn, conn.transaction():
+            source = await rows.get(conn, thread_id, access)
+            if source is None:
+                raise Conflict(f"Thread with ID {thread_id} not found")
+            row = await conn.fetchrow(
+                f"""INSERT INTO threads (thread_id, metadata, config, "values", interrupts,
+                                         status)
+                    SELECT $2, metadata, config, "values", interrupts,
+                           CASE WHEN interrupts = '{{}}'::jsonb THEN 'idle' ELSE 'interrupted' END
+                    FROM threads WHERE thread_id = $1
+                    RETURNING {rows.COLUMNS}""",
+                thread_id,
+                new_id,
+            )
+            await checkpoint_sql.copy_thread(conn, str(thread_id), str(new_id))
+        assert row is not None
+        return rows.to_wire(row)
+
+    async def prune(self, access: Access, thread_ids: list[uuid.UUID], strategy: str) -> int:
+        """``delete``: delete the threads (as DELETE does); ``keep_latest``: keep only each
+        thread's latest checkpoint. Returns how many threads were pruned."""
+        if strategy not in ("delete", "keep_latest"):
+            raise InvalidInput("strategy must be 'delete' or 'keep_latest'")
+        pruned = 0
+        for tid in thread_ids:
+            if strategy == "delete":
+                try:
+                    await self.delete(access, tid)
+                except NotFound:
+                    continue
+            else:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    if await rows.get(conn, tid, access, lock=True) is None:
+                        continue
+                    await checkpoint_sql.prune_keep_latest(conn, [str(tid)])
+            pruned += 1
+        return pruned
+
     async def ids_for_assistant(self, access: Access, assistant_id: uuid.UUID) -> list[uuid.UUID]:
         """Threads an assistant ran on (``metadata.assistant_id``), as the caller sees them."""
         where = Where()
