@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
-from app.api import assistants, meta, runs, streams, threads
+from app.api import assistants, meta, runs, store, streams, threads
 from app.api.deps import Services
 from app.api.errors import EXCEPTION_HANDLERS
 from app.checkpoint.saver import PostgresSaver
@@ -23,6 +23,7 @@ from app.services.state import StateService
 from app.services.streams import StreamService
 from app.services.threads import ThreadService
 from app.settings import Settings
+from app.store.postgres import PostgresStore
 from app.worker.executor import Executor
 from app.worker.pool import WorkerPool
 
@@ -36,6 +37,7 @@ def worker_pool(
     graphs: GraphRegistry,
     saver: PostgresSaver,
     hub: Hub,
+    store: PostgresStore,
 ) -> WorkerPool:
     """The workers of a ``serve`` or ``worker`` process, configured from ``settings``."""
     executor = Executor(
@@ -43,6 +45,7 @@ def worker_pool(
         graphs,
         saver,
         hub,
+        store=store,
         max_attempts=settings.max_attempts,
         run_timeout_seconds=settings.run_timeout_seconds,
     )
@@ -87,7 +90,9 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
             )
             await svc.assistants.ensure_system_assistants()
             if settings.workers > 0:
-                workers = worker_pool(settings, database_url, pool, graphs, saver, hub)
+                workers = worker_pool(
+                    settings, database_url, pool, graphs, saver, hub, PostgresStore(pool)
+                )
                 await workers.start()
             app.state.services = svc
             yield
@@ -103,6 +108,7 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
         *runs.ROUTES,
         *streams.ROUTES,
         *assistants.ROUTES,
+        *store.ROUTES,
     ]
     return Litestar(
         route_handlers=routes,

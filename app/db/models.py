@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -277,4 +278,33 @@ periodic_jobs = Table(
     ),
     Column("last_owner", Text, nullable=True, comment="The worker that ran the last tick."),
     comment="Periodic housekeeping shared by every process (one row per job).",
+)
+
+store_items = Table(
+    "store_items",
+    metadata,
+    Column(
+        "prefix",
+        Text(collation="C"),
+        nullable=False,
+        comment="The namespace, labels joined with '.' (labels cannot contain '.').",
+    ),
+    Column("key", Text(collation="C"), nullable=False),
+    Column("value", JSONB, nullable=False, comment="The item: a JSON object."),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column(
+        "ttl_minutes",
+        Float,
+        nullable=True,
+        comment="Time to live, renewed by reads that refresh it.",
+    ),
+    _ts("expires_at", nullable=True, comment="NULL: kept forever; deleted by a sweep once past."),
+    PrimaryKeyConstraint("prefix", "key"),
+    Index("ix_store_items_prefix", "prefix", postgresql_ops={"prefix": "text_pattern_ops"}),
+    Index(
+        "ix_store_items_expires_at", "expires_at", postgresql_where=text("expires_at IS NOT NULL")
+    ),
+    comment="Long-term memory (the store): items by namespace and key, read by the API and by "
+    "graphs at run time.",
 )

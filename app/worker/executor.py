@@ -99,6 +99,7 @@ class Executor:
         saver: PostgresSaver,
         hub: Hub,
         *,
+        store: Any = None,
         max_attempts: int = 3,
         run_timeout_seconds: float = 0.0,
     ) -> None:
@@ -106,6 +107,7 @@ class Executor:
         self.registry = registry
         self.saver = saver
         self.hub = hub
+        self.store = store
         self.max_attempts = max_attempts
         self.run_timeout_seconds = run_timeout_seconds
 
@@ -140,7 +142,12 @@ class Executor:
         try:
             if run.cancel_action:
                 raise asyncio.CancelledError
-            graph = await self.registry.get(graph_id, config=config, checkpointer=saver)  # type: ignore[arg-type]
+            graph = await self.registry.get(
+                str(graph_id),
+                config=config,  # type: ignore[arg-type]
+                checkpointer=saver,
+                store=self.store,
+            )
             if run.attempt > self.max_attempts:
                 raise AttemptsExhausted(
                     f"The run was started {run.attempt - 1} times and its worker stopped "

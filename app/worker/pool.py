@@ -31,6 +31,7 @@ from app.checkpoint import sql as checkpoint_sql
 from app.db import events as event_rows
 from app.db import periodic
 from app.db import runs as run_rows
+from app.db import store as store_rows
 from app.db.notify import RUN_READY, Hub, notify
 from app.worker.executor import ClaimedRun, Executor
 from app.worker.lease import LeaseKeeper
@@ -174,6 +175,7 @@ class WorkerPool:
                 await self._periodic("requeue_expired", self.tick_seconds, self._requeue_expired)
                 await self._periodic("sweep_temporary", 10.0, self._sweep_temporary)
                 await self._periodic("sweep_events", 10.0, self._sweep_events)
+                await self._periodic("sweep_store", 60.0, self._sweep_store)
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("housekeeping failed: %s", exc)
 
@@ -213,6 +215,11 @@ class WorkerPool:
             )
             if ids:
                 await checkpoint_sql.delete_threads(conn, [str(r["thread_id"]) for r in ids])
+
+    async def _sweep_store(self) -> None:
+        """Store items past their TTL (already invisible) are deleted."""
+        async with self.pool.acquire() as conn:
+            await store_rows.sweep(conn)
 
     async def _sweep_events(self) -> None:
         async with self.pool.acquire() as conn:

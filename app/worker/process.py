@@ -16,6 +16,7 @@ from app.db.notify import Hub
 from app.db.pool import create_pool
 from app.graphs.registry import GraphRegistry
 from app.settings import Settings
+from app.store.postgres import PostgresStore
 
 log = logging.getLogger("turnstile.worker")
 
@@ -33,7 +34,9 @@ async def run_worker(settings: Settings, database_url: str, registry: GraphRegis
     hub = Hub(database_url)
     try:
         await hub.start()
-        workers = worker_pool(settings, database_url, pool, registry, PostgresSaver(pool), hub)
+        workers = worker_pool(
+            settings, database_url, pool, registry, PostgresSaver(pool), hub, PostgresStore(pool)
+        )
         await workers.start()
         log.info("worker %s: %d jobs", workers.owner, workers.concurrency)
         await stop.wait()

@@ -129,3 +129,30 @@ ticker_builder = StateGraph(TickState)
 ticker_builder.add_node("tick", _tick)
 ticker_builder.add_edge(START, "tick")
 ticker = ticker_builder.compile()
+
+
+# Long-term memory: a node writes to the store and reads it back (async), another (sync,
+# run on a worker thread) counts the items of the namespace.
+async def _remember(state: State) -> dict[str, Any]:
+    from langgraph.config import get_store
+
+    store = get_store()
+    label = state.get("label", "?")
+    await store.aput(("memories", label), "last", {"label": label})
+    item = await store.aget(("memories", label), "last")
+    return {"log": ["stored:" + str(item.value["label"] if item else None)]}
+
+
+def _count(state: State) -> dict[str, Any]:
+    from langgraph.config import get_store
+
+    found = get_store().search(("memories", state.get("label", "?")))
+    return {"log": [f"count:{len(found)}"]}
+
+
+memory_builder = StateGraph(State)
+memory_builder.add_node("remember", _remember)
+memory_builder.add_node("count", _count)
+memory_builder.add_edge(START, "remember")
+memory_builder.add_edge("remember", "count")
+memory = memory_builder.compile()

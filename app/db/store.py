@@ -1,0 +1,167 @@
+"""Store items (long-term memory): put, get, delete, search, list namespaces, sweep.
+
+A namespace is stored as its labels joined with ``.`` (``prefix``); labels cannot contain
+``.``, so ``prefix LIKE 'a.b.%'`` finds exactly the namespaces under ``("a", "b")``. Expired
+items are invisible at once and deleted by a periodic sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from app.core.errors import InvalidInput
+from app.db.access import Where
+from app.db.types import Conn
+
+COLUMNS = "prefix, key, value, created_at, updated_at"
+LIVE = "(expires_at IS NULL OR expires_at > now())"
+_OPS = {"$eq": "=", "$ne": "<>", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def join(namespace: Sequence[str]) -> str:
+    return ".".join(namespace)
+
+
+def _like_prefix(namespace: Sequence[str]) -> str:
+    escaped = join(namespace).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + ".%"
+
+
+async def put(
+    conn: Conn, namespace: Sequence[str], key: str, value: dict[str, Any], ttl: float | None
+) -> None:
+    await conn.execute(
+        """INSERT INTO store_items (prefix, key, value, ttl_minutes, expires_at)
+           VALUES ($1, $2, $3, $4::float8, now() + make_interval(secs => $4::float8 * 60))
+           ON CONFLICT (prefix, key) DO UPDATE
+             SET value = EXCLUDED.value, updated_at = now(),
+                 ttl_minutes = EXCLUDED.ttl_minutes, expires_at = EXCLUDED.expires_at""",
+        join(namespace),
+        key,
+        value,
+        ttl,
+    )
+
+
+async def delete(conn: Conn, namespace: Sequence[str], key: str) -> None:
+    await conn.execute(
+        "DELETE FROM store_items WHERE prefix = $1 AND key = $2", join(namespace), key
+    )
+
+
+async def get(
+    conn: Conn, namespace: Sequence[str], key: str, *, refresh_ttl: bool
+) -> asyncpg.Record | None:
+    if refresh_ttl:
+        return await conn.fetchrow(
+            f"""UPDATE store_items
+                   SET expires_at = now() + make_interval(secs => ttl_minutes * 60)
+                 WHERE prefix = $1 AND key = $2 AND {LIVE}
+                 RETURNING {COLUMNS}""",
+            join(namespace),
+            key,
+        )
+    return await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM store_items WHERE prefix = $1 AND key = $2 AND {LIVE}",
+        join(namespace),
+        key,
+    )
+
+
+def _filter(where: Where, conditions: dict[str, Any] | None) -> None:
+    """``{field: value}`` is JSON equality (containment); ``{field: {"$gt": 1, ...}}``
+    compares, numerically for numbers and as text otherwise."""
+    for field, wanted in (conditions or {}).items():
+        if isinstance(wanted, dict) and wanted and all(k in _OPS for k in wanted):
+            for op, operand in wanted.items():
+                sql_op = _OPS[op]
+                path = where.param(field)
+                if isinstance(operand, bool) or operand is None:
+                    where.add(f"(value -> {path}) {sql_op} {where.param(operand)}::jsonb")
+                elif isinstance(operand, int | float):
+                    where.add(
+                        f"(jsonb_typeof(value -> {path}) = 'number' AND "
+                        f"(value ->> {path})::float8 {sql_op} {where.param(float(operand))})"
+                    )
+                else:
+                    where.add(f"(value ->> {path}) {sql_op} {where.param(str(operand))}")
+        elif isinstance(wanted, dict) and any(str(k).startswith("$") for k in wanted):
+            raise InvalidInput(f"Unsupported filter operator in {wanted!r}; use {list(_OPS)}")
+        else:
+            where.add(f"value @> {where.param({field: wanted})}::jsonb")
+
+
+async def search(
+    conn: Conn,
+    namespace_prefix: Sequence[str],
+    *,
+    filter: dict[str, Any] | None,
+    limit: int,
+    offset: int,
+    refresh_ttl: bool,
+) -> list[asyncpg.Record]:
+    """Items under a namespace prefix (newest first), optionally filtered on their value."""
+    where = Where()
+    where.add(LIVE)
+    if namespace_prefix:
+        p = where.param(join(namespace_prefix))
+        where.add(f"(prefix = {p} OR prefix LIKE {where.param(_like_prefix(namespace_prefix))})")
+    _filter(where, filter)
+    found = list(
+        await conn.fetch(
+            f"""SELECT {COLUMNS} FROM store_items WHERE {where.sql()}
+                ORDER BY updated_at DESC, prefix, key
+                LIMIT {where.param(limit)} OFFSET {where.param(offset)}""",
+            *where.params,
+        )
+    )
+    if refresh_ttl and found:
+        await conn.execute(
+            """UPDATE store_items SET expires_at = now() + make_interval(secs => ttl_minutes * 60)
+               WHERE ttl_minutes IS NOT NULL AND (prefix, key) IN
+                 (SELECT * FROM unnest($1::text[], $2::text[]))""",
+            [r["prefix"] for r in found],
+            [r["key"] for r in found],
+        )
+    return found
+
+
+async def namespaces(
+    conn: Conn,
+    *,
+    prefix: Sequence[str] | None,
+    suffix: Sequence[str] | None,
+    max_depth: int | None,
+    limit: int,
+    offset: int,
+) -> list[list[str]]:
+    """Distinct namespaces (cut to ``max_depth``), filtered by prefix/suffix labels where
+    ``*`` matches any one label."""
+    where = Where()
+    where.add(LIVE)
+    labels = "(string_to_array(prefix, '.'))"
+    for i, label in enumerate(prefix or (), start=1):
+        if label != "*":
+            where.add(f"{labels}[{i}] = {where.param(label)}")
+    if prefix:
+        where.add(f"cardinality({labels}) >= {len(prefix)}")
+    for i, label in enumerate(reversed(suffix or ()), start=0):
+        if label != "*":
+            where.add(f"{labels}[cardinality({labels}) - {i}] = {where.param(label)}")
+    if suffix:
+        where.add(f"cardinality({labels}) >= {len(suffix)}")
+    shown = f"{labels}[1:{where.param(max_depth)}]" if max_depth else labels
+    rows = await conn.fetch(
+        f"""SELECT DISTINCT {shown} AS ns FROM store_items WHERE {where.sql()}
+            ORDER BY 1 LIMIT {where.param(limit)} OFFSET {where.param(offset)}""",
+        *where.params,
+    )
+    return [list(r["ns"]) for r in rows]
+
+
+async def sweep(conn: Conn) -> int:
+    result = await conn.execute("DELETE FROM store_items WHERE expires_at <= now()")
+    return int(result.split()[-1])
