@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.response import Stream
 
@@ -16,7 +17,7 @@ from app.api.sse import guarded
 from app.core import jsonable
 from app.core.errors import InvalidInput
 from app.core.ids import parse_uuid
-from app.core.runs import RunCreate
+from app.core.runs import RunCreate, validate
 
 Req = Request[Any, Any, Any]
 KEEPALIVE_SECONDS = 5.0
@@ -167,7 +168,14 @@ async def join_run(request: Req, thread_id: str, run_id: str) -> Response[bytes]
         return json(RUN_NOT_FOUND)
     path = f"/threads/{tid}/runs/{rid}"
     headers = {"Content-Location": path, "Location": f"{path}/join"}
-    return _stream(output_stream(svc, rid), headers)
+    on_disconnect = None
+    if flag(request, "cancel_on_disconnect"):
+        acc = access(request)
+
+        def on_disconnect() -> Awaitable[None]:
+            return svc.runs.cancel(acc, tid, rid, "interrupt")
+
+    return _stream(output_stream(svc, rid), headers, on_disconnect)
 
 
 @post("/threads/{thread_id:str}/runs/{run_id:str}/cancel", status_code=202)
@@ -183,7 +191,42 @@ async def cancel_run(request: Req, thread_id: str, run_id: str) -> Response[byte
     return _stream(output_stream(svc, rid), headers)
 
 
+class CancelMany(msgspec.Struct, kw_only=True):
+    thread_id: str | None = None
+    run_ids: list[str] | None = None
+    status: Literal["pending", "running", "all"] | None = None
+
+
+@post("/runs/cancel", status_code=204)
+async def cancel_many(request: Req) -> None:
+    body = await decode(request, CancelMany)
+    if body.status is not None and (body.thread_id or body.run_ids):
+        raise InvalidInput("Give either thread_id and run_ids, or status, not both.")
+    if body.status is None and not (body.thread_id and body.run_ids):
+        raise InvalidInput("Give thread_id and run_ids, or status.")
+    action = request.query_params.get("action") or "interrupt"
+    await services(request).runs.cancel_many(
+        access(request),
+        thread_id=parse_uuid(body.thread_id, "thread") if body.thread_id else None,
+        run_ids=[parse_uuid(r, "run") for r in body.run_ids or []],
+        status=body.status,
+        action=action,
+    )
+
+
+@post("/runs/batch", status_code=200)
+async def create_batch(request: Req) -> Response[bytes]:
+    """Stateless runs created together; every body is checked before any run is created."""
+    bodies = await decode(request, list[RunCreate])
+    svc, acc = services(request), access(request)
+    for body in bodies:
+        validate(body, stateless=True)
+    return json([await svc.runs.create(acc, None, body) for body in bodies])
+
+
 ROUTES = [
+    cancel_many,
+    create_batch,
     create_run,
     create_stateless_run,
     wait_run,

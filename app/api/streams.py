@@ -13,7 +13,6 @@ from litestar.response import Stream
 from app.api import sse
 from app.api.body import decode, flag
 from app.api.deps import Services, access, services
-from app.core.errors import NotFound
 from app.core.ids import parse_uuid
 from app.core.runs import RunCreate
 from app.db.access import Access
@@ -114,7 +113,11 @@ async def _join(request: Req, thread_id: uuid.UUID | None, run_id: uuid.UUID) ->
     svc, acc = services(request), access(request)
     run = await svc.runs.find(acc, thread_id, run_id)
     if run is None:
-        raise NotFound("Run not found")
+        # As the reference server: a stream holding one error event (the SDK yields it).
+        async def missing() -> AsyncIterator[bytes]:
+            yield sse.error_frame("HTTPException", "404: Run not found")
+
+        return sse.response(missing(), headers={})
     tid = uuid.UUID(run["thread_id"])
     cursor = Cursor.parse(request.headers.get("last-event-id"))
     modes = run_mode_filter(_query_modes(request, "stream_mode"))

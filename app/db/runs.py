@@ -48,16 +48,20 @@ async def insert(
     metadata: dict[str, Any],
     kwargs: dict[str, Any],
     temporary: bool,
+    delay_seconds: float = 0.0,
 ) -> asyncpg.Record:
     """Insert a run. With ``status='pending'`` a second active run on the thread violates
-    ``uq_runs_one_active_per_thread`` (translated to ThreadBusy by the caller)."""
+    ``uq_runs_one_active_per_thread`` (translated to ThreadBusy by the caller). A run with
+    ``delay_seconds`` (after_seconds) is created in the future: no worker claims it before
+    its ``created_at``."""
     row = await conn.fetchrow(
         # clock_timestamp(), not now(): the caller holds the thread lock, so this is the
         # order in which runs were queued (now() is when the transaction began, which can
         # be before an earlier-queued run's), and FIFO promotion follows created_at.
         f"""INSERT INTO runs (run_id, thread_id, assistant_id, status, multitask_strategy,
                               metadata, kwargs, temporary, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp(), clock_timestamp())
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+                    clock_timestamp() + make_interval(secs => $9), clock_timestamp())
             RETURNING {COLUMNS}""",
         run_id,
         thread_id,
@@ -67,6 +71,7 @@ async def insert(
         metadata,
         kwargs,
         temporary,
+        delay_seconds,
     )
     assert row is not None
     return row
@@ -198,7 +203,7 @@ async def claim(conn: Conn, owner: str, limit: int, lease_seconds: float) -> lis
                    lease_owner = $1, lease_epoch = r.lease_epoch + 1,
                    lease_expires_at = now() + make_interval(secs => $3),
                    started_at = coalesce(r.started_at, now()), updated_at = now()
-               FROM (SELECT run_id FROM runs WHERE status = 'pending'
+               FROM (SELECT run_id FROM runs WHERE status = 'pending' AND created_at <= now()
                      ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) picked
                WHERE r.run_id = picked.run_id
                RETURNING r.run_id, r.thread_id, r.assistant_id, r.kwargs, r.metadata,
@@ -208,6 +213,15 @@ async def claim(conn: Conn, owner: str, limit: int, lease_seconds: float) -> lis
             lease_seconds,
         )
     )
+
+
+async def next_due(conn: Conn) -> float | None:
+    """Seconds until the next delayed (after_seconds) pending run is due, if any."""
+    value = await conn.fetchval(
+        "SELECT extract(epoch FROM min(created_at) - now()) FROM runs "
+        "WHERE status = 'pending' AND created_at > now()"
+    )
+    return None if value is None else max(float(value), 0.0)
 
 
 async def renew_leases(conn: Conn, owner: str, lease_seconds: float) -> None:

@@ -124,6 +124,7 @@ class RunService:
                     metadata=metadata,
                     kwargs=kwargs,
                     temporary=stateless,
+                    delay_seconds=float(body.after_seconds or 0),
                 )
             await thread_rows.mark_busy(conn, tid, graph_id, str(assistant["assistant_id"]))
             if status == "pending":
@@ -295,6 +296,46 @@ class RunService:
             self.hub.signal_done(run_id)
         if signal_ready:
             self.hub.signal_ready()
+
+    async def cancel_many(
+        self,
+        access: Access,
+        *,
+        thread_id: uuid.UUID | None,
+        run_ids: builtins.list[uuid.UUID] | None,
+        status: str | None,
+        action: str,
+    ) -> int:
+        """Cancel the given runs of a thread, or every run in ``status`` (pending, running
+        or all) across threads; NotFound when none matched."""
+        where = Where()
+        if thread_id is not None:
+            where.add(f"r.thread_id = {where.param(thread_id)}")
+            where.add(f"r.run_id = ANY({where.param(run_ids or [])}::uuid[])")
+            where.add("r.status IN ('pending', 'running', 'queued')")
+        elif status == "pending":
+            where.add("r.status IN ('pending', 'queued')")
+        elif status == "running":
+            where.add("r.status = 'running'")
+        else:
+            where.add("r.status IN ('pending', 'running', 'queued')")
+        access.apply(where, "t.metadata")
+        async with self.pool.acquire() as conn:
+            found = await conn.fetch(
+                f"SELECT r.thread_id, r.run_id FROM runs r JOIN threads t USING (thread_id) "
+                f"WHERE {where.sql()} ORDER BY r.created_at DESC",
+                *where.params,
+            )
+        cancelled = 0
+        for row in found:
+            try:
+                await self.cancel(access, row["thread_id"], row["run_id"], action)
+                cancelled += 1
+            except NotFound:  # it ended meanwhile
+                continue
+        if not cancelled:
+            raise NotFound("No runs found to cancel.")
+        return cancelled
 
     async def outcome(self, run_id: uuid.UUID) -> tuple[bool, Any]:
         """(ended, output) of a run; a run that no longer exists counts as ended with ``None``."""

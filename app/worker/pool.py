@@ -136,20 +136,24 @@ class WorkerPool:
     async def _dispatch(self) -> None:
         while not self._stopping:
             free = self.concurrency - len(self._running)
-            claimed: list[asyncpg.Record] = []
+            wait = FALLBACK_POLL_SECONDS
             if free > 0:
                 self.hub.run_ready.clear()
                 try:
                     async with self.pool.acquire() as conn:
                         claimed = await run_rows.claim(conn, self.owner, free, self.lease_seconds)
+                    for row in claimed:
+                        self._spawn(ClaimedRun.from_row(row))
+                    if claimed and len(claimed) == free:
+                        continue
+                    async with self.pool.acquire() as conn:
+                        due = await run_rows.next_due(conn)  # a delayed run's start time
+                    if due is not None:
+                        wait = min(wait, due + 0.005)
                 except (OSError, asyncpg.PostgresError) as exc:
                     log.warning("claim failed: %s", exc)
-                for row in claimed:
-                    self._spawn(ClaimedRun.from_row(row))
-                if claimed and len(claimed) == free:
-                    continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.hub.run_ready.wait(), FALLBACK_POLL_SECONDS)
+                await asyncio.wait_for(self.hub.run_ready.wait(), wait)
 
     def _spawn(self, run: ClaimedRun) -> None:
         task = asyncio.create_task(self._execute(run), name=f"run-{run.run_id}")

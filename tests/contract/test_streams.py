@@ -288,7 +288,13 @@ async def test_errors_before_the_stream_are_json(server_url: str, client: LangGr
             json={"assistant_id": "steps", "multitask_strategy": "reject"},
         )
         await client.runs.cancel(tid, busy_run["run_id"])
-    for res, status in ((missing, 404), (bad_mode, 422), (bad_id, 422), (no_run, 404), (busy, 409)):
+    # Joining an unknown run is a stream with one error event, as the reference server does.
+    assert no_run.status_code == 200
+    assert no_run.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert no_run.text == (
+        'event: error\r\ndata: {"error":"HTTPException","message":"404: Run not found"}\r\n\r\n'
+    )
+    for res, status in ((missing, 404), (bad_mode, 422), (bad_id, 422), (busy, 409)):
         assert res.status_code == status, res.text
         assert res.headers["content-type"].startswith("application/json")
         assert "detail" in res.json()
