@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
-from app.api import assistants, meta, runs, store, streams, threads
+from app.api import assistants, crons, meta, runs, store, streams, threads
 from app.api.deps import Services
 from app.api.errors import EXCEPTION_HANDLERS
 from app.checkpoint.saver import PostgresSaver
@@ -18,6 +18,7 @@ from app.db.pool import create_pool
 from app.graphs.config import load_config
 from app.graphs.registry import GraphRegistry
 from app.services.assistants import AssistantService
+from app.services.crons import CronService
 from app.services.runs import RunService
 from app.services.state import StateService
 from app.services.streams import StreamService
@@ -53,6 +54,7 @@ def worker_pool(
         pool,
         executor,
         hub,
+        crons=CronService(pool, RunService(pool, graphs, hub)),
         database_url=database_url,
         concurrency=settings.workers,
         lease_seconds=settings.lease_seconds,
@@ -78,12 +80,14 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
         try:
             await hub.start()
             saver = PostgresSaver(pool)
+            run_service = RunService(pool, graphs, hub)
             svc = Services(
                 registry=graphs,
                 threads=ThreadService(pool),
                 assistants=AssistantService(pool, graphs),
                 state=StateService(pool, graphs, saver),
-                runs=RunService(pool, graphs, hub),
+                runs=run_service,
+                crons=CronService(pool, run_service),
                 streams=StreamService(pool, hub),
                 hub=hub,
                 pool=pool,
@@ -109,6 +113,7 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
         *streams.ROUTES,
         *assistants.ROUTES,
         *store.ROUTES,
+        *crons.ROUTES,
     ]
     return Litestar(
         route_handlers=routes,

@@ -11,6 +11,7 @@ from app.db.access import ALL, Access
 from app.db.notify import Hub
 from app.graphs.registry import GraphRegistry
 from app.services.assistants import AssistantService
+from app.services.crons import CronService
 from app.services.runs import RunService
 from app.services.state import StateService
 from app.services.streams import StreamService
@@ -25,6 +26,7 @@ class Services:
     state: StateService
     runs: RunService
     streams: StreamService
+    crons: CronService
     hub: Hub
     pool: Any
 

@@ -308,3 +308,50 @@ store_items = Table(
     comment="Long-term memory (the store): items by namespace and key, read by the API and by "
     "graphs at run time.",
 )
+
+crons = Table(
+    "crons",
+    metadata,
+    Column("cron_id", UUID(as_uuid=True), primary_key=True),
+    Column("assistant_id", UUID(as_uuid=True), nullable=False),
+    Column(
+        "thread_id",
+        UUID(as_uuid=True),
+        ForeignKey("threads.thread_id", ondelete="CASCADE"),
+        nullable=True,
+        comment="The thread each tick runs on; NULL: a new thread per tick (stateless).",
+    ),
+    Column(
+        "schedule",
+        Text,
+        nullable=False,
+        comment="Cron expression (5 fields, or 6 with seconds last).",
+    ),
+    Column(
+        "timezone", Text, nullable=True, comment="IANA zone the schedule is read in (UTC if NULL)."
+    ),
+    Column(
+        "payload",
+        JSONB,
+        nullable=False,
+        server_default=EMPTY_OBJECT,
+        comment="The run body each tick creates.",
+    ),
+    Column("metadata", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    _ts("end_time", nullable=True, comment="No tick after this time."),
+    _ts("next_run_date", nullable=True, comment="The next tick; NULL once past end_time."),
+    Column(
+        "on_run_completed",
+        Text,
+        nullable=True,
+        comment="Stateless crons: delete | keep the tick's thread.",
+    ),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Index("ix_crons_next_run_date", "next_run_date", postgresql_where=text("enabled")),
+    Index("ix_crons_assistant_id", "assistant_id"),
+    Index("ix_crons_thread_id", "thread_id"),
+    comment="Scheduled runs. The scheduler of any process fires a due cron under a row lock, in "
+    "the transaction that creates its run and moves next_run_date, so each tick fires once.",
+)

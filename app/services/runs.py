@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -47,13 +48,21 @@ RUN_SELECT_FIELDS = (
 )
 
 
+@dataclass
+class Created:
+    """A run inserted in an open transaction, and what to signal once it commits."""
+
+    row: asyncpg.Record
+    cancel_running: list[uuid.UUID]
+
+
 class RunService:
     def __init__(self, pool: asyncpg.Pool[Any], registry: GraphRegistry, hub: Hub) -> None:
         self.pool = pool
         self.registry = registry
         self.hub = hub
 
-    async def _assistant(self, conn: Conn, access: Access, assistant_id: str) -> asyncpg.Record:
+    async def assistant_row(self, conn: Conn, access: Access, assistant_id: str) -> asyncpg.Record:
         if assistant_id in self.registry:
             aid = system_assistant_id(assistant_id)
         else:
@@ -81,6 +90,30 @@ class RunService:
 
         Raises ThreadBusy (reject on a busy thread), NotFound, InvalidInput, BadRequest.
         """
+        async with self.pool.acquire() as conn, conn.transaction():
+            created = await self.create_in(conn, access, thread_id, body, waited=waited)
+        self.after_commit(created)
+        return rows.to_wire(created.row)
+
+    def after_commit(self, created: Created) -> None:
+        """Wake this process's workers (and cancel superseded runs) once committed."""
+        if created.row["status"] == "pending":
+            self.hub.signal_ready()
+        for rid in created.cancel_running:
+            self.hub.signal_cancel(rid)
+
+    async def create_in(
+        self,
+        conn: Conn,
+        access: Access,
+        thread_id: uuid.UUID | None,
+        body: RunCreate,
+        *,
+        waited: bool = False,
+        extra_metadata: dict[str, Any] | None = None,
+    ) -> Created:
+        """``create`` inside the caller's transaction (the cron scheduler's, which also
+        moves the cron forward); call ``after_commit`` once it committed."""
         stateless = thread_id is None
         rules.validate(body, stateless=stateless)
         strategy = "enqueue" if stateless else (body.multitask_strategy or "enqueue")
@@ -88,52 +121,48 @@ class RunService:
         tid = thread_id or uuid7()
         run_id = uuid7()
         cancel_running: list[uuid.UUID] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            assistant = await self._assistant(conn, access, body.assistant_id)
-            thread = await thread_rows.get(conn, tid, access, lock=True)
-            if thread is None:
-                if if_not_exists != "create":
-                    raise NotFound(NOT_FOUND)
-                thread = await thread_rows.insert(conn, tid, {})
-                if thread is None:  # exists but hidden from this caller
-                    raise NotFound(NOT_FOUND)
-            if strategy == "reject":
-                status = "pending"
-            elif strategy == "enqueue":
-                status = "queued" if await rows.has_active(conn, tid) else "pending"
-            else:
-                cancel_running = await self._supersede(conn, tid, strategy)
-                status = "queued" if cancel_running else "pending"
-            graph_id = assistant["graph_id"]
-            kwargs = self._kwargs(body, assistant, tid, run_id, stateless, waited)
-            metadata = {
-                **(assistant["metadata"] or {}),
-                **(thread["metadata"] or {}),
-                **((body.config or {}).get("metadata") or {}),
-                **clean_metadata(body.metadata),
-                "assistant_id": str(assistant["assistant_id"]),
-            }
-            with translated():
-                row = await rows.insert(
-                    conn,
-                    run_id=run_id,
-                    thread_id=tid,
-                    assistant_id=assistant["assistant_id"],
-                    status=status,
-                    multitask_strategy=strategy,
-                    metadata=metadata,
-                    kwargs=kwargs,
-                    temporary=stateless,
-                    delay_seconds=float(body.after_seconds or 0),
-                )
-            await thread_rows.mark_busy(conn, tid, graph_id, str(assistant["assistant_id"]))
-            if status == "pending":
-                await notify(conn, RUN_READY)
+        assistant = await self.assistant_row(conn, access, body.assistant_id)
+        thread = await thread_rows.get(conn, tid, access, lock=True)
+        if thread is None:
+            if if_not_exists != "create":
+                raise NotFound(NOT_FOUND)
+            thread = await thread_rows.insert(conn, tid, {})
+            if thread is None:  # exists but hidden from this caller
+                raise NotFound(NOT_FOUND)
+        if strategy == "reject":
+            status = "pending"
+        elif strategy == "enqueue":
+            status = "queued" if await rows.has_active(conn, tid) else "pending"
+        else:
+            cancel_running = await self._supersede(conn, tid, strategy)
+            status = "queued" if cancel_running else "pending"
+        graph_id = assistant["graph_id"]
+        kwargs = self._kwargs(body, assistant, tid, run_id, stateless, waited)
+        metadata = {
+            **(assistant["metadata"] or {}),
+            **(thread["metadata"] or {}),
+            **((body.config or {}).get("metadata") or {}),
+            **clean_metadata(body.metadata),
+            **(extra_metadata or {}),
+            "assistant_id": str(assistant["assistant_id"]),
+        }
+        with translated():
+            row = await rows.insert(
+                conn,
+                run_id=run_id,
+                thread_id=tid,
+                assistant_id=assistant["assistant_id"],
+                status=status,
+                multitask_strategy=strategy,
+                metadata=metadata,
+                kwargs=kwargs,
+                temporary=stateless,
+                delay_seconds=float(body.after_seconds or 0),
+            )
+        await thread_rows.mark_busy(conn, tid, graph_id, str(assistant["assistant_id"]))
         if status == "pending":
-            self.hub.signal_ready()
-        for rid in cancel_running:
-            self.hub.signal_cancel(rid)
-        return rows.to_wire(row)
+            await notify(conn, RUN_READY)
+        return Created(row, cancel_running)
 
     async def _supersede(self, conn: Conn, thread_id: uuid.UUID, action: str) -> list[uuid.UUID]:
         """Cancel every inflight run of the thread for a new interrupt/rollback run.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import os
 import socket
@@ -33,12 +34,14 @@ from app.db import periodic
 from app.db import runs as run_rows
 from app.db import store as store_rows
 from app.db.notify import RUN_READY, Hub, notify
+from app.services.crons import CronService
 from app.worker.executor import ClaimedRun, Executor
 from app.worker.lease import LeaseKeeper
 
 log = logging.getLogger("turnstile.worker")
 
 FALLBACK_POLL_SECONDS = 2.0
+CRON_POLL_SECONDS = 1.0
 HOST = socket.gethostname()
 
 
@@ -67,6 +70,7 @@ class WorkerPool:
         executor: Executor,
         hub: Hub,
         *,
+        crons: CronService,
         database_url: str,
         concurrency: int,
         lease_seconds: float = 30.0,
@@ -75,6 +79,7 @@ class WorkerPool:
         self.pool = pool
         self.executor = executor
         self.hub = hub
+        self.crons = crons
         self.concurrency = max(1, concurrency)
         self.lease_seconds = lease_seconds
         self.tick_seconds = max(lease_seconds / 3, 0.2)
@@ -92,6 +97,7 @@ class WorkerPool:
         self._tasks = [
             asyncio.create_task(self._dispatch(), name="turnstile-dispatch"),
             asyncio.create_task(self._housekeeping(), name="turnstile-housekeeping"),
+            asyncio.create_task(self._scheduler(), name="turnstile-crons"),
         ]
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -170,6 +176,21 @@ class WorkerPool:
         finally:
             self._running.pop(run.run_id, None)
             self.hub.signal_ready()  # a slot is free
+
+    async def _scheduler(self) -> None:
+        """Fire due crons, then sleep until the next one is due (at most 1 s, so crons
+        created or changed by other processes are seen promptly)."""
+        while not self._stopping:
+            delay = CRON_POLL_SECONDS
+            try:
+                await self.crons.fire_due()
+                nxt = await self.crons.next_due()
+                if nxt is not None:
+                    until = (nxt - datetime.datetime.now(datetime.UTC)).total_seconds()
+                    delay = min(delay, max(until, 0.0))
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("cron scheduler failed: %s", exc)
+            await asyncio.sleep(delay)
 
     async def _housekeeping(self) -> None:
         while not self._stopping:

@@ -1,0 +1,147 @@
+"""Cron rows. Callers own the transaction."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+import asyncpg
+
+from app.db.access import Access, Where
+from app.db.types import Conn
+
+TABLE = "crons"
+KEY = "cron_id"
+COLUMNS = (
+    "cron_id, assistant_id, thread_id, schedule, timezone, payload, metadata, enabled, "
+    "end_time, next_run_date, on_run_completed, created_at, updated_at"
+)
+
+
+def to_wire(row: asyncpg.Record) -> dict[str, Any]:
+    out = dict(row)
+    out.pop("_total", None)
+    for key in ("cron_id", "assistant_id", "thread_id"):
+        if out.get(key) is not None:
+            out[key] = str(out[key])
+    for key in ("end_time", "next_run_date", "created_at", "updated_at"):
+        if out.get(key) is not None:
+            out[key] = out[key].isoformat()
+    if "payload" in out:
+        out["user_id"] = None
+    return out
+
+
+async def insert(conn: Conn, values: dict[str, Any]) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"""INSERT INTO crons (cron_id, assistant_id, thread_id, schedule, timezone, payload,
+                               metadata, enabled, end_time, next_run_date, on_run_completed)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            RETURNING {COLUMNS}""",
+        values["cron_id"],
+        values["assistant_id"],
+        values["thread_id"],
+        values["schedule"],
+        values["timezone"],
+        values["payload"],
+        values["metadata"],
+        values["enabled"],
+        values["end_time"],
+        values["next_run_date"],
+        values["on_run_completed"],
+    )
+    assert row is not None
+    return row
+
+
+def _visible(where: Where, access: Access) -> None:
+    """A cron is seen through its thread's access, or its assistant's for stateless ones."""
+    if access.metadata_filters:
+        thread_where, assistant_where = Where(params=where.params), Where(params=where.params)
+        access.apply(thread_where, "t.metadata")
+        access.apply(assistant_where, "a.metadata")
+        where.add(
+            "(CASE WHEN c.thread_id IS NOT NULL THEN EXISTS (SELECT 1 FROM threads t WHERE "
+            f"t.thread_id = c.thread_id AND {thread_where.sql()}) ELSE EXISTS (SELECT 1 FROM "
+            f"assistants a WHERE a.assistant_id = c.assistant_id AND {assistant_where.sql()}) END)"
+        )
+
+
+def _cols() -> str:
+    return ", ".join("c." + c.strip() for c in COLUMNS.split(","))
+
+
+async def get(
+    conn: Conn, cron_id: uuid.UUID, access: Access, *, lock: bool = False
+) -> asyncpg.Record | None:
+    where = Where()
+    where.add(f"c.cron_id = {where.param(cron_id)}")
+    _visible(where, access)
+    suffix = " FOR UPDATE OF c" if lock else ""
+    return await conn.fetchrow(
+        f"SELECT {_cols()} FROM crons c WHERE {where.sql()}{suffix}", *where.params
+    )
+
+
+async def update(conn: Conn, cron_id: uuid.UUID, values: dict[str, Any]) -> asyncpg.Record:
+    sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(values, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE crons SET {sets}, updated_at = now() WHERE cron_id = $1 RETURNING {COLUMNS}",
+        cron_id,
+        *values.values(),
+    )
+    assert row is not None
+    return row
+
+
+async def delete(conn: Conn, cron_id: uuid.UUID, access: Access) -> bool:
+    where = Where()
+    where.add(f"c.cron_id = {where.param(cron_id)}")
+    _visible(where, access)
+    return (
+        await conn.fetchval(
+            f"DELETE FROM crons c WHERE {where.sql()} RETURNING true", *where.params
+        )
+        is not None
+    )
+
+
+def filters(
+    where: Where,
+    access: Access,
+    *,
+    assistant_id: uuid.UUID | None,
+    thread_id: uuid.UUID | None,
+    enabled: bool | None,
+    metadata: dict[str, Any] | None,
+) -> None:
+    if assistant_id is not None:
+        where.add(f"c.assistant_id = {where.param(assistant_id)}")
+    if thread_id is not None:
+        where.add(f"c.thread_id = {where.param(thread_id)}")
+    if enabled is not None:
+        where.add(f"c.enabled = {where.param(enabled)}")
+    if metadata:
+        where.add(f"c.metadata @> {where.param(metadata)}::jsonb")
+    _visible(where, access)
+
+
+async def due(conn: Conn, limit: int) -> list[asyncpg.Record]:
+    """Enabled crons whose tick is due, locked; crons another process is firing are
+    skipped, not waited for."""
+    return list(
+        await conn.fetch(
+            f"""SELECT {COLUMNS} FROM crons
+                WHERE enabled AND next_run_date <= now()
+                ORDER BY next_run_date LIMIT $1 FOR UPDATE SKIP LOCKED""",
+            limit,
+        )
+    )
+
+
+async def next_due(conn: Conn) -> datetime.datetime | None:
+    value: datetime.datetime | None = await conn.fetchval(
+        "SELECT min(next_run_date) FROM crons WHERE enabled"
+    )
+    return value
