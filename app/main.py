@@ -47,6 +47,7 @@ def worker_pool(
         saver,
         hub,
         store=store,
+        webhook_allow_private=settings.webhook_allow_private,
         max_attempts=settings.max_attempts,
         run_timeout_seconds=settings.run_timeout_seconds,
     )
@@ -54,7 +55,10 @@ def worker_pool(
         pool,
         executor,
         hub,
-        crons=CronService(pool, RunService(pool, graphs, hub)),
+        crons=CronService(
+            pool,
+            RunService(pool, graphs, hub, webhook_allow_private=settings.webhook_allow_private),
+        ),
         database_url=database_url,
         concurrency=settings.workers,
         lease_seconds=settings.lease_seconds,
@@ -80,7 +84,9 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
         try:
             await hub.start()
             saver = PostgresSaver(pool)
-            run_service = RunService(pool, graphs, hub)
+            run_service = RunService(
+                pool, graphs, hub, webhook_allow_private=settings.webhook_allow_private
+            )
             svc = Services(
                 registry=graphs,
                 threads=ThreadService(pool),

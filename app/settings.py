@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """A run still going after this long ends ``timeout`` (0: no limit)."""
     shutdown_grace_seconds: float = 10.0
     """On SIGTERM, how long running runs may finish before they are handed back."""
+    webhook_allow_private: bool = False
+    """Allow webhooks to loopback and private addresses (refused by default)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: object) -> Settings:
@@ -70,6 +72,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         ):
             if env.get(name):
                 values[key] = kind(env[name])
+        if env.get("TURNSTILE_WEBHOOK_ALLOW_PRIVATE"):
+            values["webhook_allow_private"] = env["TURNSTILE_WEBHOOK_ALLOW_PRIVATE"].lower() in (
+                "1",
+                "true",
+                "yes",
+            )
         if env.get("LOG_LEVEL"):
             values["log_level"] = env["LOG_LEVEL"].lower()
         values.update({k: v for k, v in overrides.items() if v is not None})

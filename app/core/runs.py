@@ -75,8 +75,6 @@ def _not_yet(field: str) -> InvalidInput:
 
 def validate(body: RunCreate, *, stateless: bool) -> None:
     """Reject what cannot be honoured; 422 names a field this server does not offer yet."""
-    if body.webhook:
-        raise _not_yet("webhook")
     if body.after_seconds is not None and not 0 <= body.after_seconds <= 366 * 86400:
         raise InvalidInput("after_seconds must be between 0 and a year")
     if body.strict_resume:

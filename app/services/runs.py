@@ -30,6 +30,7 @@ from app.db.errors import translated
 from app.db.notify import RUN_CANCEL, RUN_DONE, RUN_READY, Hub, notify
 from app.db.types import Conn
 from app.graphs.registry import GraphRegistry
+from app.services import webhooks
 from app.services.threads import clean_metadata
 
 NOT_FOUND = "Thread or assistant not found."
@@ -57,10 +58,18 @@ class Created:
 
 
 class RunService:
-    def __init__(self, pool: asyncpg.Pool[Any], registry: GraphRegistry, hub: Hub) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        registry: GraphRegistry,
+        hub: Hub,
+        *,
+        webhook_allow_private: bool = False,
+    ) -> None:
         self.pool = pool
         self.registry = registry
         self.hub = hub
+        self.webhook_allow_private = webhook_allow_private
 
     async def assistant_row(self, conn: Conn, access: Access, assistant_id: str) -> asyncpg.Record:
         if assistant_id in self.registry:
@@ -116,6 +125,8 @@ class RunService:
         moves the cron forward); call ``after_commit`` once it committed."""
         stateless = thread_id is None
         rules.validate(body, stateless=stateless)
+        if body.webhook:
+            await webhooks.check(body.webhook, allow_private=self.webhook_allow_private)
         strategy = "enqueue" if stateless else (body.multitask_strategy or "enqueue")
         if_not_exists = "create" if stateless else (body.if_not_exists or "reject")
         tid = thread_id or uuid7()

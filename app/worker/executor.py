@@ -8,6 +8,7 @@ queued run and NOTIFYs, so a joiner never sees a finished run on a busy-looking 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import uuid
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from app.db import threads as thread_rows
 from app.db.access import ALL as _ALL
 from app.db.notify import RUN_DONE, RUN_READY, Hub, notify
 from app.graphs.registry import GraphRegistry
+from app.services import webhooks
 from app.worker.chunks import StreamMapper
 from app.worker.events import EventWriter
 
@@ -100,6 +102,7 @@ class Executor:
         hub: Hub,
         *,
         store: Any = None,
+        webhook_allow_private: bool = False,
         max_attempts: int = 3,
         run_timeout_seconds: float = 0.0,
     ) -> None:
@@ -108,6 +111,8 @@ class Executor:
         self.saver = saver
         self.hub = hub
         self.store = store
+        self.webhook_allow_private = webhook_allow_private
+        self._deliveries: set[asyncio.Task[bool]] = set()
         self.max_attempts = max_attempts
         self.run_timeout_seconds = run_timeout_seconds
 
@@ -290,6 +295,7 @@ class Executor:
             if flat and isinstance(output, dict):
                 output = {**output, "__interrupt__": flat}
         promoted = False
+        hook: dict[str, Any] | None = None
         async with self.pool.acquire() as conn, conn.transaction():
             thread = await thread_rows.get(conn, run.thread_id, _ALL, lock=True)
             if not await run_rows.lease_held(conn, run.run_id, run.epoch):
@@ -305,6 +311,8 @@ class Executor:
                 await run_rows.finish(
                     conn, run.run_id, run.epoch, status=status, output=output, error=error
                 )
+                if run.kwargs.get("webhook"):
+                    hook = await self._webhook_payload(conn, run, values, error)
             promoted = await run_rows.promote_next(conn, run.thread_id) is not None
             if promoted:
                 await notify(conn, RUN_READY)
@@ -344,6 +352,36 @@ class Executor:
         self.hub.signal_done(run.run_id)
         if promoted:
             self.hub.signal_ready()
+        if hook is not None:
+            task = asyncio.create_task(
+                webhooks.deliver(
+                    run.kwargs["webhook"], hook, allow_private=self.webhook_allow_private
+                )
+            )
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+
+    async def _webhook_payload(
+        self, conn: Any, run: ClaimedRun, values: Any, error: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The run as the API shows it, with its times, final values and error."""
+        row = await conn.fetchrow(
+            f"SELECT {run_rows.COLUMNS}, started_at, ended_at FROM runs WHERE run_id = $1",
+            run.run_id,
+        )
+        payload = run_rows.to_wire(row)
+        started, ended = payload.pop("started_at", None), payload.pop("ended_at", None)
+        payload.update(
+            {
+                "run_started_at": started.isoformat() if started else None,
+                "run_ended_at": ended.isoformat() if ended else None,
+                "webhook_sent_at": datetime.datetime.now(datetime.UTC).isoformat(),
+                "values": values,
+            }
+        )
+        if error is not None:
+            payload["error"] = error["message"]
+        return payload
 
     async def _hand_back(self, run: ClaimedRun) -> None:
         """Shutdown: give the run back as pending, not counted as an attempt."""
