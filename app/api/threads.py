@@ -210,7 +210,14 @@ async def update_state(request: Req, thread_id: str) -> Response[bytes]:
     return json(result)
 
 
+@get("/threads/{thread_id:str}/storage")
+async def thread_storage(request: Req, thread_id: str) -> Response[bytes]:
+    tid = parse_uuid(thread_id, "thread")
+    return json(await services(request).threads.storage(access(request), tid))
+
+
 ROUTES = [
+    thread_storage,
     copy_thread,
     prune_threads,
     update_state,

@@ -122,6 +122,33 @@ class ThreadService:
             pruned += 1
         return pruned
 
+    async def storage(self, access: Access, thread_id: uuid.UUID) -> dict[str, Any]:
+        """How much the thread's checkpoints take in the database (bytes as stored)."""
+        async with self.pool.acquire() as conn:
+            if await rows.get(conn, thread_id, access) is None:
+                raise not_found(thread_id)
+            row = await conn.fetchrow(
+                """SELECT
+                     (SELECT count(*) FROM checkpoints WHERE thread_id = $1) AS cp_count,
+                     (SELECT coalesce(sum(pg_column_size(checkpoint) + pg_column_size(metadata)), 0)
+                        FROM checkpoints WHERE thread_id = $1) AS cp_bytes,
+                     (SELECT count(*) FROM checkpoint_blobs WHERE thread_id = $1) AS cv_count,
+                     (SELECT coalesce(sum(coalesce(octet_length(blob), 0)), 0)
+                        FROM checkpoint_blobs WHERE thread_id = $1) AS cv_bytes,
+                     (SELECT count(*) FROM checkpoint_writes WHERE thread_id = $1) AS pw_count,
+                     (SELECT coalesce(sum(octet_length(blob)), 0)
+                        FROM checkpoint_writes WHERE thread_id = $1) AS pw_bytes""",
+                str(thread_id),
+            )
+        assert row is not None
+        parts = {
+            "checkpoints": {"count": row["cp_count"], "bytes": int(row["cp_bytes"])},
+            "channel_values": {"count": row["cv_count"], "bytes": int(row["cv_bytes"])},
+            "pending_writes": {"count": row["pw_count"], "bytes": int(row["pw_bytes"])},
+        }
+        total = sum(p["bytes"] for p in parts.values())
+        return {"thread_id": str(thread_id), "total_bytes": total, **parts}
+
     async def ids_for_assistant(self, access: Access, assistant_id: uuid.UUID) -> list[uuid.UUID]:
         """Threads an assistant ran on (``metadata.assistant_id``), as the caller sees them."""
         where = Where()

@@ -113,3 +113,22 @@ async def test_copy_and_prune(client: LangGraphClient, server_url: str) -> None:
     with pytest.raises(httpx.HTTPStatusError) as exc:
         await client.threads.get(tid)
     assert exc.value.response.status_code == 404
+
+
+async def test_storage(client: LangGraphClient, server_url: str) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        empty = (await http.get(f"/threads/{tid}/storage")).json()
+        await client.runs.wait(tid, "steps", input={"label": "s" * 1000})
+        used = (await http.get(f"/threads/{tid}/storage")).json()
+        missing = await http.get(f"/threads/{uuid.uuid4()}/storage")
+    assert empty["total_bytes"] == 0
+    assert empty["checkpoints"] == {"count": 0, "bytes": 0}
+    assert used["thread_id"] == tid
+    assert used["checkpoints"]["count"] >= 3
+    assert used["channel_values"]["bytes"] > 1000
+    assert used["total_bytes"] == sum(
+        used[k]["bytes"] for k in ("checkpoints", "channel_values", "pending_writes")
+    )
+    assert missing.status_code == 404
