@@ -23,20 +23,25 @@ def _later(field: str, issue: str) -> InvalidInput:
 @post("/threads", status_code=200)
 async def create_thread(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.ThreadCreate)
-    if body.ttl is not None:
-        raise _later("ttl", "thread TTL")
     if body.supersteps:
         raise _later("supersteps", "pre-populated state")
     thread_id = parse_uuid(body.thread_id, "thread") if body.thread_id else None
     thread = await services(request).threads.create(
-        access(request), thread_id=thread_id, metadata=body.metadata, if_exists=body.if_exists
+        access(request),
+        thread_id=thread_id,
+        metadata=body.metadata,
+        if_exists=body.if_exists,
+        ttl=body.ttl,
     )
     return json(thread)
 
 
 @get("/threads/{thread_id:str}")
 async def get_thread(request: Req, thread_id: str) -> Response[bytes]:
-    thread = await services(request).threads.get(access(request), parse_uuid(thread_id, "thread"))
+    include = {p.strip() for v in request.query_params.getall("include", []) for p in v.split(",")}
+    thread = await services(request).threads.get(
+        access(request), parse_uuid(thread_id, "thread"), include_ttl="ttl" in include
+    )
     return json(thread)
 
 
@@ -44,9 +49,7 @@ async def get_thread(request: Req, thread_id: str) -> Response[bytes]:
 async def patch_thread(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
     body = await decode(request, schemas.ThreadPatch)
-    if body.ttl is not None:
-        raise _later("ttl", "thread TTL")
-    thread = await services(request).threads.update(access(request), tid, body.metadata)
+    thread = await services(request).threads.update(access(request), tid, body.metadata, body.ttl)
     if "return=minimal" in request.headers.get("prefer", ""):
         return empty(204)
     return json(thread)

@@ -114,10 +114,19 @@ threads = Table(
         comment="Pending interrupts keyed by task id: {task_id: [{id, value}]}.",
     ),
     Column("error", JSONB, nullable=True, comment="{error, message} of the last failed run."),
+    Column("ttl_minutes", Float, nullable=True, comment="Time to live after the last activity."),
+    Column(
+        "ttl_strategy",
+        Text,
+        nullable=True,
+        comment="What expiry does: delete (the thread) | keep_latest (prune to one checkpoint).",
+    ),
+    _ts("expires_at", nullable=True, comment="When the TTL sweep acts; renewed by each run."),
     CheckConstraint(f"status IN {THREAD_STATUSES!r}", name="status"),
     Index("ix_threads_metadata", "metadata", postgresql_using="gin"),
     Index("ix_threads_status", "status"),
     Index("ix_threads_created_at", "created_at"),
+    Index("ix_threads_expires_at", "expires_at", postgresql_where=text("expires_at IS NOT NULL")),
     comment="Threads: a conversation whose state lives in the checkpoint tables.",
 )
 

@@ -106,7 +106,8 @@ async def mark_busy(conn: Conn, thread_id: uuid.UUID, graph_id: str, assistant_i
     await conn.execute(
         """UPDATE threads SET status = 'busy', updated_at = now(),
                metadata = metadata || jsonb_build_object('graph_id', $2::text,
-                                                         'assistant_id', $3::text)
+                                                         'assistant_id', $3::text),
+               expires_at = now() + make_interval(secs => ttl_minutes * 60)
            WHERE thread_id = $1""",
         thread_id,
         graph_id,
@@ -141,4 +142,43 @@ async def set_state(
         values,
         interrupts,
         error,
+    )
+
+
+async def set_ttl(conn: Conn, thread_id: uuid.UUID, minutes: float, strategy: str) -> None:
+    await conn.execute(
+        """UPDATE threads SET ttl_minutes = $2::float8, ttl_strategy = $3,
+               expires_at = now() + make_interval(secs => $2::float8 * 60)
+           WHERE thread_id = $1""",
+        thread_id,
+        minutes,
+        strategy,
+    )
+
+
+async def ttl_of(conn: Conn, thread_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT ttl_minutes, ttl_strategy, expires_at FROM threads WHERE thread_id = $1",
+        thread_id,
+    )
+    if row is None or row["ttl_minutes"] is None:
+        return None
+    return {
+        "strategy": row["ttl_strategy"],
+        "ttl_minutes": row["ttl_minutes"],
+        "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None,
+    }
+
+
+async def expired(conn: Conn, limit: int = 100) -> list[asyncpg.Record]:
+    """Threads past their TTL with no run in flight, locked for the sweep."""
+    return list(
+        await conn.fetch(
+            """SELECT thread_id, ttl_strategy, ttl_minutes FROM threads t
+               WHERE expires_at <= now() AND NOT EXISTS (
+                 SELECT 1 FROM runs r WHERE r.thread_id = t.thread_id
+                   AND r.status IN ('pending', 'running', 'queued'))
+               ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+            limit,
+        )
     )

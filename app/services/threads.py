@@ -27,6 +27,24 @@ def not_found(thread_id: uuid.UUID) -> NotFound:
     return NotFound(f"Thread with ID {thread_id} not found")
 
 
+TTL_STRATEGIES = ("delete", "keep_latest")
+
+
+def parse_ttl(value: Any) -> tuple[float, str] | None:
+    """``ttl`` as sent: minutes, or ``{"ttl": minutes, "strategy": ...}``; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        minutes, strategy = value.get("ttl"), value.get("strategy") or "delete"
+    else:
+        minutes, strategy = value, "delete"
+    if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0:
+        raise InvalidInput("ttl must be a positive number of minutes")
+    if strategy not in TTL_STRATEGIES:
+        raise InvalidInput(f"Invalid TTL strategy: {strategy!r}. Expected one of {TTL_STRATEGIES}")
+    return float(minutes), strategy
+
+
 class ThreadService:
     def __init__(self, pool: asyncpg.Pool[Any]) -> None:
         self.pool = pool
@@ -38,13 +56,17 @@ class ThreadService:
         thread_id: uuid.UUID | None,
         metadata: dict[str, Any] | None,
         if_exists: str,
+        ttl: Any = None,
     ) -> dict[str, Any]:
         """Insert a thread (``uuid7`` id unless given). With ``if_exists="do_nothing"`` an
         existing thread is returned unchanged; otherwise it raises Conflict."""
         tid = thread_id or uuid7()
-        async with self.pool.acquire() as conn:
+        expiry = parse_ttl(ttl)
+        async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.insert(conn, tid, clean_metadata(metadata))
             if row is not None:
+                if expiry is not None:
+                    await rows.set_ttl(conn, tid, *expiry)
                 return rows.to_wire(row)
             if if_exists == "do_nothing":
                 existing = await rows.get(conn, tid, access)
@@ -52,21 +74,53 @@ class ThreadService:
                     return rows.to_wire(existing)
         raise Conflict(f"Thread with ID {tid} already exists")
 
-    async def get(self, access: Access, thread_id: uuid.UUID) -> dict[str, Any]:
-        async with self.pool.acquire() as conn:
-            row = await rows.get(conn, thread_id, access)
-        if row is None:
-            raise not_found(thread_id)
-        return rows.to_wire(row)
-
-    async def update(
-        self, access: Access, thread_id: uuid.UUID, metadata: dict[str, Any] | None
+    async def get(
+        self, access: Access, thread_id: uuid.UUID, *, include_ttl: bool = False
     ) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
+            row = await rows.get(conn, thread_id, access)
+            if row is None:
+                raise not_found(thread_id)
+            out = rows.to_wire(row)
+            if include_ttl:
+                ttl = await rows.ttl_of(conn, thread_id)
+                if ttl is not None:
+                    out["ttl"] = ttl
+        return out
+
+    async def update(
+        self,
+        access: Access,
+        thread_id: uuid.UUID,
+        metadata: dict[str, Any] | None,
+        ttl: Any = None,
+    ) -> dict[str, Any]:
+        expiry = parse_ttl(ttl)
+        async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.merge_metadata(conn, thread_id, clean_metadata(metadata), access)
-        if row is None:
-            raise not_found(thread_id)
+            if row is None:
+                raise not_found(thread_id)
+            if expiry is not None:
+                await rows.set_ttl(conn, thread_id, *expiry)
         return rows.to_wire(row)
+
+    async def sweep_expired(self) -> int:
+        """Act on threads past their TTL: delete them, or keep only their latest checkpoint
+        (and wait for the next activity to set a new expiry). Busy threads are skipped."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            due = await rows.expired(conn)
+            doomed = [r["thread_id"] for r in due if r["ttl_strategy"] != "keep_latest"]
+            pruned = [r["thread_id"] for r in due if r["ttl_strategy"] == "keep_latest"]
+            if doomed:
+                await conn.execute("DELETE FROM threads WHERE thread_id = ANY($1::uuid[])", doomed)
+                await checkpoint_sql.delete_threads(conn, [str(t) for t in doomed])
+            if pruned:
+                await checkpoint_sql.prune_keep_latest(conn, [str(t) for t in pruned])
+                await conn.execute(
+                    "UPDATE threads SET expires_at = NULL WHERE thread_id = ANY($1::uuid[])",
+                    pruned,
+                )
+        return len(due)
 
     async def delete(self, access: Access, thread_id: uuid.UUID) -> None:
         """Delete the thread, its runs and its checkpoints in one transaction."""

@@ -35,6 +35,7 @@ from app.db import runs as run_rows
 from app.db import store as store_rows
 from app.db.notify import RUN_READY, Hub, notify
 from app.services.crons import CronService
+from app.services.threads import ThreadService
 from app.worker.executor import ClaimedRun, Executor
 from app.worker.lease import LeaseKeeper
 
@@ -80,6 +81,7 @@ class WorkerPool:
         self.executor = executor
         self.hub = hub
         self.crons = crons
+        self.threads = ThreadService(pool)
         self.concurrency = max(1, concurrency)
         self.lease_seconds = lease_seconds
         self.tick_seconds = max(lease_seconds / 3, 0.2)
@@ -201,6 +203,7 @@ class WorkerPool:
                 await self._periodic("sweep_temporary", 10.0, self._sweep_temporary)
                 await self._periodic("sweep_events", 10.0, self._sweep_events)
                 await self._periodic("sweep_store", 60.0, self._sweep_store)
+                await self._periodic("sweep_threads", self.tick_seconds, self.threads.sweep_expired)
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("housekeeping failed: %s", exc)
 
