@@ -38,7 +38,9 @@ async def info(request: Request[Any, Any, Any]) -> Response[bytes]:
             "langgraph_py_version": _version("langgraph"),
             "flags": {
                 "assistants": True,
-                "crons": False,
+                "crons": True,
+                "store": True,
+                "strict_resume": True,
                 "langsmith": False,
                 "langsmith_tracing_replicas": False,
                 "langsmith_tracing_session_on_runs": False,

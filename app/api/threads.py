@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import msgspec
@@ -10,29 +11,31 @@ from litestar import Request, Response, delete, get, patch, post
 from app.api import schemas
 from app.api.body import decode, empty, flag, json, paged
 from app.api.deps import access, services
-from app.core.errors import InvalidInput
+from app.core.errors import BadRequest, InvalidInput
 from app.core.ids import parse_uuid
 
 Req = Request[Any, Any, Any]
 
 
-def _later(field: str, issue: str) -> InvalidInput:
-    return InvalidInput(f"'{field}' is not supported by this server yet ({issue}).")
-
-
 @post("/threads", status_code=200)
 async def create_thread(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.ThreadCreate)
-    if body.supersteps:
-        raise _later("supersteps", "pre-populated state")
     thread_id = parse_uuid(body.thread_id, "thread") if body.thread_id else None
-    thread = await services(request).threads.create(
-        access(request),
-        thread_id=thread_id,
-        metadata=body.metadata,
-        if_exists=body.if_exists,
-        ttl=body.ttl,
+    svc, acc = services(request), access(request)
+    graph_id = (body.metadata or {}).get("graph_id")
+    if body.supersteps and graph_id not in svc.registry:
+        raise BadRequest("supersteps need a served graph: pass graph_id.")
+    thread = await svc.threads.create(
+        acc, thread_id=thread_id, metadata=body.metadata, if_exists=body.if_exists, ttl=body.ttl
     )
+    if body.supersteps:
+        tid = uuid.UUID(thread["thread_id"])
+        try:
+            await svc.state.apply_supersteps(acc, tid, body.supersteps)
+        except Exception:
+            await svc.threads.delete(acc, tid)  # nothing half-written
+            raise
+        thread = await svc.threads.get(acc, tid)
     return json(thread)
 
 

@@ -69,16 +69,10 @@ class RunCreate(msgspec.Struct, kw_only=True):
     strict_resume: bool | None = None
 
 
-def _not_yet(field: str) -> InvalidInput:
-    return InvalidInput(f"'{field}' is not supported by this server yet.")
-
-
 def validate(body: RunCreate, *, stateless: bool) -> None:
     """Reject what cannot be honoured; 422 names a field this server does not offer yet."""
     if body.after_seconds is not None and not 0 <= body.after_seconds <= 366 * 86400:
         raise InvalidInput("after_seconds must be between 0 and a year")
-    if body.strict_resume:
-        raise _not_yet("strict_resume")
     for mode in stream_modes(body):
         if mode not in STREAM_MODES:
             raise InvalidInput(

@@ -251,6 +251,7 @@ class RunService:
             "temporary": stateless,
             "subgraphs": bool(body.stream_subgraphs),
             "resumable": bool(body.stream_resumable),
+            "strict_resume": bool(body.strict_resume),
             "checkpoint_during": body.checkpoint_during,
             "durability": rules.durability(body),
             "on_completion": (body.on_completion or "delete") if stateless else None,

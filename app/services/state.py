@@ -8,9 +8,10 @@ from typing import Any
 import asyncpg
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.types import StateSnapshot
+from langgraph.errors import InvalidUpdateError
+from langgraph.types import StateSnapshot, StateUpdate
 
-from app.core.errors import BadRequest, Conflict, NotFound
+from app.core.errors import BadRequest, Conflict, InvalidInput, NotFound
 from app.core.jsonable import dumps_str, plain
 from app.db import events as event_rows
 from app.db import runs as run_rows
@@ -178,6 +179,52 @@ class StateService:
             out.append(snapshot_to_wire(snapshot))
         return out
 
+    async def apply_supersteps(
+        self, access: Access, thread_id: uuid.UUID, supersteps: list[dict[str, Any]]
+    ) -> None:
+        """Pre-populate a new thread: each superstep's updates become one checkpoint, as
+        if those nodes had run (``POST /threads`` with ``supersteps``)."""
+        steps: list[list[StateUpdate]] = []
+        for step in supersteps:
+            updates = step.get("updates") if isinstance(step, dict) else None
+            if not isinstance(updates, list):
+                raise InvalidInput("Each superstep needs a list of 'updates'.")
+            batch = []
+            for update in updates:
+                if not isinstance(update, dict):
+                    raise InvalidInput("Each update must be an object.")
+                if update.get("command") is not None:
+                    raise InvalidInput("'command' in supersteps is not supported; use values.")
+                batch.append(StateUpdate(update.get("values"), update.get("as_node")))
+            steps.append(batch)
+        async with self.pool.acquire() as conn, conn.transaction():
+            thread = await thread_rows.get(conn, thread_id, access, lock=True)
+            if thread is None:
+                raise not_found(thread_id)
+            graph_id = (thread["metadata"] or {}).get("graph_id")
+            if graph_id is None or graph_id not in self.registry:
+                raise BadRequest("supersteps need the thread's graph: pass graph_id.")
+            graph = await self.registry.get(graph_id, checkpointer=self.saver)
+            config = self._config(thread_id, None)
+            try:
+                await graph.abulk_update_state(config, steps)
+            except (InvalidUpdateError, ValueError) as exc:
+                raise BadRequest(f"Invalid superstep: {exc}") from None
+            snapshot = await graph.aget_state(config)
+            interrupts = {
+                task.id: [_interrupt(i) for i in task.interrupts]
+                for task in snapshot.tasks
+                if task.interrupts
+            }
+            await thread_rows.set_state(
+                conn,
+                thread_id,
+                status="interrupted" if snapshot.next else "idle",
+                values=plain(snapshot.values),
+                interrupts=plain(interrupts),
+                error=None,
+            )
+
     async def update_state(
         self,
         access: Access,
@@ -204,7 +251,10 @@ class StateService:
                 raise BadRequest(f"Thread {thread_id} has no graph ID; run it first.")
             graph = await svc.registry.get(graph_id, checkpointer=svc.saver)
             config = svc._config(thread_id, checkpoint)
-            written = await graph.aupdate_state(config, values, as_node=as_node)
+            try:
+                written = await graph.aupdate_state(config, values, as_node=as_node)
+            except (InvalidUpdateError, ValueError) as exc:
+                raise BadRequest(f"Invalid state update: {exc}") from None
             snapshot = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
             interrupts = {
                 task.id: [_interrupt(i) for i in task.interrupts]

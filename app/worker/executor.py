@@ -68,6 +68,22 @@ class AttemptsExhausted(Exception):
     """The run was claimed more often than ``max_attempts``: its workers keep dying."""
 
 
+class UnknownInterruptError(Exception):
+    """``strict_resume``: the resume names no interrupt the thread is waiting on."""
+
+
+async def _check_resumable(graph: Any, config: dict[str, Any], resume: Any) -> None:
+    snapshot = await graph.aget_state(
+        {"configurable": {"thread_id": config["configurable"]["thread_id"]}}
+    )
+    waiting = {i.id for task in snapshot.tasks for i in task.interrupts}
+    if not waiting:
+        raise UnknownInterruptError("The thread is not waiting on any interrupt to resume.")
+    if isinstance(resume, dict) and resume and not set(resume) & waiting:
+        unknown = ", ".join(sorted(map(str, resume)))
+        raise UnknownInterruptError(f"No pending interrupt with id {unknown}.")
+
+
 class RunTimeout(Exception):
     """The run outlived ``run_timeout_seconds``."""
 
@@ -215,6 +231,8 @@ class Executor:
                 configurable.pop(key, None)
         elif kwargs.get("command"):
             graph_input = _command(kwargs["command"])
+            if kwargs.get("strict_resume") and "resume" in kwargs["command"]:
+                await _check_resumable(graph, config, kwargs["command"]["resume"])
         else:
             graph_input = kwargs.get("input")
         options: dict[str, Any] = {

@@ -132,3 +132,57 @@ async def test_storage(client: LangGraphClient, server_url: str) -> None:
         used[k]["bytes"] for k in ("checkpoints", "channel_values", "pending_writes")
     )
     assert missing.status_code == 404
+
+
+async def test_supersteps_prepopulate_a_new_thread(
+    client: LangGraphClient, server_url: str
+) -> None:
+    thread = await client.threads.create(
+        graph_id="steps",
+        supersteps=[
+            {"updates": [{"values": {"log": ["one"]}, "as_node": "work"}]},
+            {"updates": [{"values": {"log": ["two"]}, "as_node": "finish"}]},
+        ],
+    )
+    tid = thread["thread_id"]
+    assert thread["values"] == {"log": ["one", "two"]}
+    history = await client.threads.get_history(tid, limit=10)
+    assert [h["values"].get("log") for h in history][:2] == [["one", "two"], ["one"]]
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        no_graph = await http.post(
+            "/threads", json={"supersteps": [{"updates": [{"values": {"log": ["x"]}}]}]}
+        )
+        bad_node = await http.post(
+            "/threads",
+            json={
+                "metadata": {"graph_id": "steps", "mark": "bad-node"},
+                "supersteps": [{"updates": [{"values": {"log": ["x"]}, "as_node": "nope"}]}],
+            },
+        )
+    assert no_graph.status_code == 400
+    assert bad_node.status_code in (400, 422)
+    assert await client.threads.count(metadata={"mark": "bad-node"}) == 0  # nothing left
+
+
+async def test_concurrent_resumes_resume_once(client: LangGraphClient) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "ask", input={"label": "q"})
+    results = await asyncio.gather(
+        client.runs.create(tid, "ask", command={"resume": "a"}, multitask_strategy="reject"),
+        client.runs.create(tid, "ask", command={"resume": "b"}, multitask_strategy="reject"),
+        return_exceptions=True,
+    )
+    created = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, httpx.HTTPStatusError)]
+    assert len(created) == 1
+    assert [e.response.status_code for e in refused] == [409]
+    out = await client.runs.join(tid, created[0]["run_id"])
+    assert out["log"].count("asked") == 1
+    # strict_resume: a resume once nothing waits fails the run instead of running again.
+    late = await client.runs.wait(
+        tid, "ask", command={"resume": "c"}, raise_error=False, strict_resume=True
+    )
+    assert late["__error__"]["error"] == "UnknownInterruptError"
+    state = await client.threads.get_state(tid)
+    assert state["values"]["log"].count("asked") == 1
