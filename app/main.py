@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
-from app.api import assistants, crons, meta, runs, store, streams, threads
+from app.api import assistants, crons, meta, openapi, runs, store, streams, threads
 from app.api.deps import Services
 from app.api.errors import EXCEPTION_HANDLERS
 from app.checkpoint.saver import PostgresSaver
@@ -120,6 +120,7 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
         *assistants.ROUTES,
         *store.ROUTES,
         *crons.ROUTES,
+        *openapi.ROUTES,
     ]
     return Litestar(
         route_handlers=routes,

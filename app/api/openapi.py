@@ -1,0 +1,329 @@
+"""``GET /openapi.json`` and ``GET /docs``: every operation this server answers.
+
+The paths come from the application's own route table, so a route cannot be served without
+being listed; request and response bodies come from the msgspec structs the controllers
+decode (and the resource shapes below), by handler name.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import msgspec
+from litestar import Litestar, Request, Response, get
+from litestar.response import Response as HTMLResponse
+
+from app.api import crons, runs, schemas, store
+from app.api.body import json
+from app.core.runs import RunCreate
+
+Req = Request[Any, Any, Any]
+
+
+# --- resource shapes (as returned) ----------------------------------------------------
+class Thread(msgspec.Struct):
+    thread_id: str
+    created_at: str
+    updated_at: str
+    state_updated_at: str
+    metadata: dict[str, Any]
+    status: Literal["idle", "busy", "interrupted", "error"]
+    config: dict[str, Any]
+    values: Any
+    interrupts: dict[str, Any]
+    error: Any
+
+
+class ThreadState(msgspec.Struct):
+    values: Any
+    next: list[str]
+    tasks: list[dict[str, Any]]
+    metadata: dict[str, Any] | None
+    created_at: str | None
+    checkpoint: dict[str, Any] | None
+    parent_checkpoint: dict[str, Any] | None
+    interrupts: list[dict[str, Any]]
+    checkpoint_id: str | None
+    parent_checkpoint_id: str | None
+
+
+class Run(msgspec.Struct):
+    run_id: str
+    thread_id: str
+    assistant_id: str
+    status: Literal["pending", "running", "success", "error", "timeout", "interrupted"]
+    multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"]
+    metadata: dict[str, Any]
+    kwargs: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+
+class Assistant(msgspec.Struct):
+    assistant_id: str
+    graph_id: str
+    config: dict[str, Any]
+    context: dict[str, Any]
+    metadata: dict[str, Any]
+    name: str
+    description: str | None
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class Cron(msgspec.Struct):
+    cron_id: str
+    assistant_id: str
+    thread_id: str | None
+    schedule: str
+    timezone: str | None
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+    enabled: bool
+    end_time: str | None
+    next_run_date: str | None
+    on_run_completed: str | None
+    created_at: str
+    updated_at: str
+    user_id: str | None
+
+
+class CronCreate(msgspec.Struct, kw_only=True):
+    assistant_id: str
+    schedule: str
+    input: Any = None
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    webhook: str | None = None
+    interrupt_before: Any = None
+    interrupt_after: Any = None
+    multitask_strategy: str | None = None
+    end_time: str | None = None
+    enabled: bool | None = None
+    timezone: str | None = None
+    on_run_completed: Literal["delete", "keep"] | None = None
+    stream_mode: Any = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: str | None = None
+
+
+class Item(msgspec.Struct):
+    namespace: list[str]
+    key: str
+    value: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+
+class Items(msgspec.Struct):
+    items: list[Item]
+
+
+class Namespaces(msgspec.Struct):
+    namespaces: list[list[str]]
+
+
+class StateUpdated(msgspec.Struct):
+    checkpoint: dict[str, Any]
+    configurable: dict[str, Any]
+    checkpoint_id: str | None
+
+
+class Pruned(msgspec.Struct):
+    pruned_count: int
+
+
+class Error(msgspec.Struct):
+    detail: str
+
+
+REQUESTS: dict[str, Any] = {
+    "create_thread": schemas.ThreadCreate,
+    "patch_thread": schemas.ThreadPatch,
+    "search_threads": schemas.ThreadSearch,
+    "count_threads": schemas.ThreadCount,
+    "post_state_at": schemas.StateAtCheckpoint,
+    "post_history": schemas.HistoryQuery,
+    "prune_threads": schemas.ThreadPrune,
+    "update_state": schemas.StateUpdate,
+    "create_assistant": schemas.AssistantCreate,
+    "update_assistant": schemas.AssistantPatch,
+    "search_assistants": schemas.AssistantSearch,
+    "count_assistants": schemas.AssistantCount,
+    "assistant_versions": schemas.AssistantVersions,
+    "set_latest_version": schemas.AssistantLatest,
+    "create_run": RunCreate,
+    "create_stateless_run": RunCreate,
+    "wait_run": RunCreate,
+    "wait_stateless_run": RunCreate,
+    "stream_run": RunCreate,
+    "stream_stateless_run": RunCreate,
+    "create_batch": list[RunCreate],
+    "cancel_many": runs.CancelMany,
+    "create_thread_cron": CronCreate,
+    "create_cron": CronCreate,
+    "update_cron": CronCreate,
+    "search_crons": crons.CronSearch,
+    "count_crons": crons.CronCount,
+    "put_item": store.PutItem,
+    "delete_item": store.DeleteItem,
+    "search_items": store.SearchItems,
+    "list_namespaces": store.ListNamespaces,
+}
+
+RESPONSES: dict[str, Any] = {
+    "create_thread": Thread,
+    "get_thread": Thread,
+    "patch_thread": Thread,
+    "copy_thread": Thread,
+    "search_threads": list[Thread],
+    "count_threads": int,
+    "get_state": ThreadState,
+    "get_state_at": ThreadState,
+    "post_state_at": ThreadState,
+    "post_history": list[ThreadState],
+    "get_history": list[ThreadState],
+    "update_state": StateUpdated,
+    "prune_threads": Pruned,
+    "create_assistant": Assistant,
+    "get_assistant": Assistant,
+    "update_assistant": Assistant,
+    "set_latest_version": Assistant,
+    "search_assistants": list[Assistant],
+    "assistant_versions": list[Assistant],
+    "count_assistants": int,
+    "create_run": Run,
+    "create_stateless_run": Run,
+    "get_run": Run,
+    "list_runs": list[Run],
+    "create_batch": list[Run],
+    "create_thread_cron": Cron,
+    "create_cron": Cron,
+    "get_cron": Cron,
+    "update_cron": Cron,
+    "search_crons": list[Cron],
+    "count_crons": int,
+    "get_item": Item | None,
+    "search_items": Items,
+    "list_namespaces": Namespaces,
+}
+
+NO_BODY = frozenset({"copy_thread", "cancel_run"})
+"""POST operations that take no request body."""
+
+STREAMING = frozenset(
+    {
+        "stream_run",
+        "stream_stateless_run",
+        "join_run_stream",
+        "join_stateless_run_stream",
+        "thread_stream",
+    }
+)
+
+_PARAM = re.compile(r"{(\w+)}")
+
+
+def build(app: Litestar) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``'s routes."""
+    types = sorted(
+        {*REQUESTS.values(), *RESPONSES.values(), Error},
+        key=repr,
+    )
+    _, components = msgspec.json.schema_components(
+        types, ref_template="#/components/schemas/{name}"
+    )
+    ref_schemas = dict(zip(types, _, strict=True))
+    paths: dict[str, Any] = {}
+    for route in app.routes:
+        path = getattr(route, "path_format", route.path)
+        for handler in getattr(route, "route_handlers", []):
+            if not handler.include_in_schema:
+                continue
+            for method in sorted(handler.http_methods):
+                if method in ("OPTIONS", "HEAD"):
+                    continue
+                paths.setdefault(path, {})[method.lower()] = _operation(handler, path, ref_schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Turnstile: the LangGraph Agent Server API",
+            "version": "0.1.0",
+            "description": "Assistants, threads, runs, streaming, crons and the store, "
+            "served on PostgreSQL. See the README for what each part guarantees.",
+        },
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": components},
+    }
+
+
+def _operation(handler: Any, path: str, refs: dict[Any, Any]) -> dict[str, Any]:
+    name = handler.handler_name
+    doc = (handler.fn.__doc__ or "").strip().splitlines()
+    op: dict[str, Any] = {
+        "operationId": name,
+        "summary": doc[0] if doc else name.replace("_", " ").capitalize(),
+        "tags": [path.strip("/").split("/")[0] or "meta"],
+    }
+    params = [
+        {
+            "name": p,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"}
+            if p.endswith("_id")
+            else {"type": "string"},
+        }
+        for p in _PARAM.findall(path)
+    ]
+    if params:
+        op["parameters"] = params
+    if name in REQUESTS:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[REQUESTS[name]]}},
+        }
+    status = str(handler.status_code)
+    if name in STREAMING:
+        ok: dict[str, Any] = {
+            "description": "Server-sent events (API.md §6)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    elif status == "204" or status == "202":
+        ok = {"description": "No content"}
+    else:
+        schema = refs[RESPONSES[name]] if name in RESPONSES else {}
+        ok = {"description": "OK", "content": {"application/json": {"schema": schema}}}
+    error = {"content": {"application/json": {"schema": refs[Error]}}}
+    op["responses"] = {
+        status: ok,
+        "404": {"description": "Not found", **error},
+        "422": {"description": "Invalid input", **error},
+    }
+    return op
+
+
+@get("/openapi.json", include_in_schema=False)
+async def openapi_json(request: Req) -> Response[bytes]:
+    return json(build(request.app))
+
+
+DOCS = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Turnstile API</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+</body></html>"""
+
+
+@get("/docs", include_in_schema=False)
+async def docs() -> HTMLResponse[str]:
+    return HTMLResponse(DOCS, media_type="text/html")
+
+
+ROUTES = [openapi_json, docs]
