@@ -91,11 +91,13 @@ async def test_check_refuses_private_addresses() -> None:
 
 
 async def test_webhook_delivered_with_retry_when_allowed(
-    module_database_url: str, receiver: tuple[Receiver, str]
+    database_url: str, receiver: tuple[Receiver, str]
 ) -> None:
+    # A database of its own: the module's server (which refuses loopback) must not be the
+    # worker that runs this run and sends its webhook.
     rec, url = receiver
     env = {"TURNSTILE_WEBHOOK_ALLOW_PRIVATE": "true"}
-    with running_server(module_database_url, config=GRAPHS, env=env) as base:
+    with running_server(database_url, config=GRAPHS, env=env) as base:
         client = get_client(url=base)
         try:
             thread = await client.threads.create()
