@@ -210,20 +210,7 @@ class StateService:
                 await graph.abulk_update_state(config, steps)
             except (InvalidUpdateError, ValueError) as exc:
                 raise BadRequest(f"Invalid superstep: {exc}") from None
-            snapshot = await graph.aget_state(config)
-            interrupts = {
-                task.id: [_interrupt(i) for i in task.interrupts]
-                for task in snapshot.tasks
-                if task.interrupts
-            }
-            await thread_rows.set_state(
-                conn,
-                thread_id,
-                status="interrupted" if snapshot.next else "idle",
-                values=plain(snapshot.values),
-                interrupts=plain(interrupts),
-                error=None,
-            )
+            await _refresh_thread(conn, graph, thread_id)
 
     async def update_state(
         self,
@@ -255,20 +242,7 @@ class StateService:
                 written = await graph.aupdate_state(config, values, as_node=as_node)
             except (InvalidUpdateError, ValueError) as exc:
                 raise BadRequest(f"Invalid state update: {exc}") from None
-            snapshot = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
-            interrupts = {
-                task.id: [_interrupt(i) for i in task.interrupts]
-                for task in snapshot.tasks
-                if task.interrupts
-            }
-            await thread_rows.set_state(
-                conn,
-                thread_id,
-                status="interrupted" if snapshot.next else "idle",
-                values=plain(snapshot.values),
-                interrupts=plain(interrupts),
-                error=None,
-            )
+            snapshot = await _refresh_thread(conn, graph, thread_id)
             event = {"state": snapshot_to_wire(snapshot), "thread_id": str(thread_id)}
             await event_rows.append(conn, thread_id, None, [("state_update", dumps_str(event))])
         ref = _checkpoint(written)
@@ -277,6 +251,28 @@ class StateService:
             "configurable": ref,
             "checkpoint_id": (ref or {}).get("checkpoint_id"),
         }
+
+
+async def _refresh_thread(conn: Any, graph: Any, thread_id: uuid.UUID) -> StateSnapshot:
+    """Copy the thread's latest state (values, interrupts, idle or interrupted) to its row
+    after a manual update; returns that state."""
+    snapshot: StateSnapshot = await graph.aget_state(
+        {"configurable": {"thread_id": str(thread_id)}}
+    )
+    interrupts = {
+        task.id: [_interrupt(i) for i in task.interrupts]
+        for task in snapshot.tasks
+        if task.interrupts
+    }
+    await thread_rows.set_state(
+        conn,
+        thread_id,
+        status="interrupted" if snapshot.next else "idle",
+        values=plain(snapshot.values),
+        interrupts=plain(interrupts),
+        error=None,
+    )
+    return snapshot
 
 
 def _raw_state(saved: Any) -> dict[str, Any]:

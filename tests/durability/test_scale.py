@@ -2,9 +2,10 @@
 
 * 1,000 runs with mixed multitask strategies from two API processes, executed by two worker
   processes, while a sampler checks the one-active-run rule straight in the database.
-* SIGTERM to a worker: running runs finish within the grace or are handed back uncounted.
+* SIGTERM to a worker: running runs finish within the grace or are handed back uncounted,
+  also when the signal lands right after a claim.
 * Cancel (interrupt, rollback, multitask interrupt) received by an API process for a run
-  that executes in a worker process.
+  that executes in a worker process; a cancel that arrives while the run is finishing.
 * Run timeout, and the ``busy_threads`` admin view.
 
 Every wait polls with a deadline; the only timing limits are generous overall deadlines.
@@ -179,12 +180,14 @@ async def _sample(conn: asyncpg.Connection[Any], stop: asyncio.Event, seen: dict
 
 
 async def _stuck(conn: asyncpg.Connection[Any]) -> str:
-    """What the runs left active look like: status, cancel request, lease, and the last
-    step of the checkpoints they wrote (2 = the graph ran to its end)."""
+    """What the runs left active look like: status, cancel request, lease, and how far the
+    graph got (``span``: last minus first checkpoint step of the run; 3 = it ran to its end,
+    None = it wrote no checkpoint)."""
     rows = await conn.fetch(
         """SELECT r.status, r.cancel_action, r.attempt, r.lease_owner IS NOT NULL AS leased,
-                  (SELECT max((c.metadata->>'step')::int) FROM checkpoints c
-                    WHERE c.run_id = r.run_id::text) AS last_step, count(*) AS runs
+                  (SELECT max((c.metadata->>'step')::int) - min((c.metadata->>'step')::int)
+                     FROM checkpoints c WHERE c.run_id = r.run_id::text) AS span,
+                  count(*) AS runs
              FROM runs r WHERE r.status = ANY($1::text[])
             GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5""",
         ACTIVE,
@@ -267,30 +270,26 @@ async def test_two_apis_two_workers_thousand_runs(database_url: str) -> None:
                     asyncio.gather(*(submit(k) for k in range(N_CLIENTS))), timeout=150
                 )
                 submitted = time.monotonic()
-                stuck_ids = set()
                 try:
                     await _until(
                         lambda: conn.fetchval(
                             "SELECT count(*) FROM runs WHERE status = ANY($1::text[])", ACTIVE
                         ),
                         lambda n: n == 0,
-                        within=60,
+                        within=45,
                         what="every run ended",
                         every=0.2,
                     )
                 except AssertionError as exc:
-                    # APP BUG (see the report): runs whose cancel (interrupt/rollback
-                    # strategy) reached the worker while they were finishing stay 'running'
-                    # for ever; test_cancel_arriving_while_the_run_finishes_is_not_lost
-                    # reproduces it deterministically.
-                    print("TEMP stuck:", exc, await _stuck(conn))
-                    stuck_rows = await conn.fetch(
-                        "SELECT run_id FROM runs WHERE status = ANY($1::text[])", ACTIVE
-                    )
-                    stuck_ids.update(str(r["run_id"]) for r in stuck_rows)
-                    await conn.execute("DELETE FROM runs WHERE status = ANY($1::text[])", ACTIVE)
-                    await conn.execute("UPDATE threads SET status = 'idle'")
-                    print("TEMP removed", len(stuck_ids))
+                    # APP BUG (see the report): a run whose cancel (from an interrupt or
+                    # rollback create) reaches the worker while it is finishing (span 3), or
+                    # before its task took its first step (span None), stays 'running' for
+                    # ever, its lease renewed, and the runs queued behind it never start.
+                    # test_cancel_arriving_while_the_run_finishes_is_not_lost reproduces the
+                    # first case deterministically.
+                    raise AssertionError(
+                        f"{exc}\nsubmitted in {submitted - started:.1f} s\n{await _stuck(conn)}"
+                    ) from None
                 settled = time.monotonic()
             finally:
                 stop.set()
@@ -333,9 +332,6 @@ async def test_two_apis_two_workers_thousand_runs(database_url: str) -> None:
             for a in created:
                 assert a.run is not None
                 rid = a.run["run_id"]
-                if rid in stuck_ids:
-                    deleted.add(rid)
-                    continue
                 mine = datetime.fromisoformat(a.run["created_at"]).timestamp()
                 later = {s for ts, other, s in created_on[a.thread_id] if ts > mine}
                 row = by_id.get(rid)
@@ -349,7 +345,6 @@ async def test_two_apis_two_workers_thousand_runs(database_url: str) -> None:
                         problems.append(f"run {rid} success with log ending {row['last']!r}")
                 elif "interrupt" not in later and "rollback" not in later:
                     problems.append(f"run {rid} interrupted, no later interrupt/rollback")
-            print("TEMP problems", problems)
             assert problems == []
 
             # Each 409 had an active run on its thread during the request.
@@ -375,7 +370,6 @@ async def test_two_apis_two_workers_thousand_runs(database_url: str) -> None:
                     unexplained.append(
                         f"409 for r{a.index} on {a.thread_id} in [{a.started}, {a.answered}]"
                     )
-            print("TEMP unexplained", unexplained)
             assert unexplained == []
 
             threads = Counter(r["status"] for r in await conn.fetch("SELECT status FROM threads"))
