@@ -224,12 +224,18 @@ async def next_due(conn: Conn) -> float | None:
     return None if value is None else max(float(value), 0.0)
 
 
-async def renew_leases(conn: Conn, owner: str, lease_seconds: float) -> None:
+async def renew_leases(
+    conn: Conn, owner: str, lease_seconds: float, run_ids: list[uuid.UUID]
+) -> None:
+    """Extend the leases ``owner`` holds on ``run_ids`` (the runs it is executing)."""
+    if not run_ids:
+        return
     await conn.execute(
         """UPDATE runs SET lease_expires_at = now() + make_interval(secs => $2)
-           WHERE lease_owner = $1 AND status = 'running'""",
+           WHERE lease_owner = $1 AND status = 'running' AND run_id = ANY($3::uuid[])""",
         owner,
         lease_seconds,
+        run_ids,
     )
 
 

@@ -45,9 +45,18 @@ class ClaimedRun:
     epoch: int
     temporary: bool
     cancel_action: str | None = None
-    """Set when a cancel arrives; the task is then cancelled."""
+    """Set when a cancel arrives; the task is then cancelled (if it may be)."""
     shutdown: bool = False
     cancel_requested: bool = False
+    started: bool = False
+    """The task has begun ``execute``: before that, a cancel is a flag it reads at start."""
+    finishing: bool = False
+    """The graph is done and the outcome is being written: no more cancelling."""
+
+    @property
+    def cancellable(self) -> bool:
+        """Whether cancelling the task now stops the graph (and nothing else)."""
+        return self.started and not self.finishing
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> ClaimedRun:
@@ -135,6 +144,11 @@ class Executor:
     async def execute(self, run: ClaimedRun) -> None:
         """Run the graph to the end (or until cancelled), streaming its events to the log,
         and record the outcome."""
+        run.started = True
+        if run.shutdown:  # the pool stopped before this task ran: give the run back
+            run.finishing = True
+            await self._hand_back(run)
+            return
         kwargs = run.kwargs
         config: dict[str, Any] = dict(kwargs.get("config") or {})
         configurable = dict(config.get("configurable") or {})
@@ -186,6 +200,7 @@ class Executor:
                     f"The run took longer than {self.run_timeout_seconds:g} s."
                 ) from None
         except asyncio.CancelledError:
+            run.finishing = True
             if run.shutdown:
                 await writer.close()
                 await self._hand_back(run)
@@ -193,6 +208,7 @@ class Executor:
             status = "interrupted"
         except LeaseLost as exc:
             # Another worker owns the run now: write nothing more for it.
+            run.finishing = True
             log.warning("run %s: %s; abandoning this attempt", run.run_id, exc)
             await writer.close()
             return
@@ -202,8 +218,10 @@ class Executor:
             error = {"error": type(exc).__name__, "message": str(exc)}
             writer.add("error", error)
         except BaseException:
+            run.finishing = True
             await writer.close()
             raise
+        run.finishing = True  # from here on the outcome is written, whatever else arrives
         events = await writer.close()
         await self._finish(run, graph, status=status or "success", error=error, events=events)
 

@@ -4,7 +4,9 @@ The graphs run on the worker's event loop, and a node may block it: a synchronou
 ``time.sleep`` or a CPU-bound step inside an async node. If the heartbeat shared that loop, a
 healthy run would look dead, another process would re-queue it, and its step would run twice.
 So the leases are renewed by this thread, with its own event loop and its own connection:
-one ``UPDATE`` per tick for every run this worker holds (by owner).
+one ``UPDATE`` per tick for the runs this worker is executing now. A run that no task
+executes any more (whatever went wrong) is not renewed, so its lease expires and it is
+re-queued.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 from typing import Any
 
 import asyncpg
@@ -28,6 +31,8 @@ class LeaseKeeper:
         self.owner = owner
         self.lease_seconds = lease_seconds
         self.interval = lease_seconds / 3
+        self.run_ids: tuple[uuid.UUID, ...] = ()
+        """The runs this worker is executing now (replaced whole by the pool; read here)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._main, name="turnstile-leases", daemon=True)
 
@@ -56,5 +61,5 @@ class LeaseKeeper:
     async def _renew(self, conn: asyncpg.Connection[Any] | None) -> asyncpg.Connection[Any]:
         if conn is None or conn.is_closed():
             conn = await asyncpg.connect(plain_url(self.database_url))
-        await run_rows.renew_leases(conn, self.owner, self.lease_seconds)
+        await run_rows.renew_leases(conn, self.owner, self.lease_seconds, list(self.run_ids))
         return conn

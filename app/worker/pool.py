@@ -106,18 +106,22 @@ class WorkerPool:
         """Stop claiming; let running runs finish within ``grace``, then hand them back
         (as ``pending``, not counted as an attempt)."""
         self._stopping = True
-        for task in self._tasks:
+        self.hub.run_ready.set()  # the dispatcher ends its loop, never mid-claim
+        dispatch, *others = self._tasks
+        for task in others:  # transactional housekeeping: cancelling it rolls back
             task.cancel()
-        for task in self._tasks:
+        for task in others:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await dispatch
         pending = [t for _, t in self._running.values()]
         if pending:
             _, still = await asyncio.wait(pending, timeout=grace)
             for run, task in list(self._running.values()):
                 if task in still:
                     run.shutdown = True
-                    task.cancel()
+                    if run.cancellable:  # not started: it hands back at start
+                        task.cancel()
             if still:
                 await asyncio.wait(still, timeout=10)
         await asyncio.to_thread(self.leases.stop)
@@ -139,7 +143,10 @@ class WorkerPool:
             return
         run.cancel_requested = True
         run.cancel_action = action or run.cancel_action or "interrupt"
-        task.cancel()
+        # A task not started yet reads cancel_action at start; one writing its outcome
+        # finishes (cancelling it there would abort the finishing transaction).
+        if run.cancellable:
+            task.cancel()
 
     async def _dispatch(self) -> None:
         while not self._stopping:
@@ -166,6 +173,7 @@ class WorkerPool:
     def _spawn(self, run: ClaimedRun) -> None:
         task = asyncio.create_task(self._execute(run), name=f"run-{run.run_id}")
         self._running[run.run_id] = (run, task)
+        self.leases.run_ids = tuple(self._running)
 
     async def _execute(self, run: ClaimedRun) -> None:
         try:
@@ -177,6 +185,7 @@ class WorkerPool:
             log.exception("run %s: unexpected failure in the worker", run.run_id)
         finally:
             self._running.pop(run.run_id, None)
+            self.leases.run_ids = tuple(self._running)
             self.hub.signal_ready()  # a slot is free
 
     async def _scheduler(self) -> None:
