@@ -415,3 +415,30 @@ async def test_a_healthy_step_that_blocks_the_event_loop_runs_once(
     row = await run_row(db, run["run_id"])
     assert (row["status"], row["attempt"], row["lease_epoch"]) == ("success", 1, 1)
     assert await metadata_attempts(db, run["run_id"]) == [1]
+
+
+async def test_a_run_whose_worker_keeps_dying_ends_in_error(
+    database_url: str, db: asyncpg.Connection[Any]
+) -> None:
+    """With max_attempts=1, the run's worker is SIGKILLed mid-run: the next worker does not
+    start it a second time but ends it ``error`` with a clear message, thread ``error``."""
+    env = {**BASE_ENV, "TURNSTILE_MAX_ATTEMPTS": "1"}
+    async with contextlib.AsyncExitStack() as stack:
+        first = running_worker(database_url, config=GRAPHS, jobs=1, env=env)
+        client, (doomed,) = await api(stack, database_url, first)
+        tid, rid = await start_chain(client, sleep=0.1, hold="n2", hold_seconds=30)
+
+        async def in_n2() -> bool:
+            return await executions(db, tid) == [("n1", 1), ("n2", 1)]
+
+        await wait_until(in_n2, "the run inside n2")
+        kill_9(doomed)
+        (await start(stack, running_worker(database_url, config=GRAPHS, jobs=1, env=env)))
+        out = await join(client, tid, rid)
+        assert out["__error__"]["error"] == "AttemptsExhausted"
+        assert "max_attempts=1" in out["__error__"]["message"]
+        row = await run_row(db, rid)
+        assert row["status"] == "error"
+        assert row["attempt"] == 2
+        assert await executions(db, tid) == [("n1", 1), ("n2", 1)]  # not run again
+        assert (await client.threads.get(tid))["status"] == "error"
