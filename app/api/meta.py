@@ -58,4 +58,34 @@ async def info(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
-ROUTES = [ok, info]
+METRICS_SQL = """
+SELECT
+  (SELECT count(*) FROM runs WHERE status IN ('pending', 'queued')) AS runs_pending,
+  (SELECT count(*) FROM runs WHERE status = 'running') AS runs_running,
+  (SELECT count(*) FROM runs WHERE status = 'pending' AND created_at <= now()) AS runs_due,
+  (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM runs
+    WHERE status = 'pending' AND created_at <= now()) AS oldest_pending_seconds,
+  (SELECT count(DISTINCT lease_owner) FROM runs WHERE status = 'running') AS workers_busy,
+  (SELECT count(*) FROM threads WHERE status = 'busy') AS threads_busy,
+  (SELECT count(*) FROM crons WHERE enabled) AS crons_enabled
+"""
+
+
+@get("/metrics")
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes] | Response[str]:
+    """System metrics: the run queue and workers, as Prometheus text (format=json: JSON)."""
+    async with services(request).pool.acquire() as conn:
+        row = await conn.fetchrow(METRICS_SQL)
+    values = {
+        k: float(v) if k == "oldest_pending_seconds" else int(v) for k, v in dict(row).items()
+    }
+    if request.query_params.get("format") == "json":
+        return json({"queue": values})
+    lines = []
+    for key, value in values.items():
+        lines.append(f"# TYPE turnstile_{key} gauge")
+        lines.append(f"turnstile_{key} {value}")
+    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+ROUTES = [ok, info, metrics]

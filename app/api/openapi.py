@@ -207,6 +207,7 @@ RESPONSES: dict[str, Any] = {
     "update_cron": Cron,
     "search_crons": list[Cron],
     "count_crons": int,
+    "metrics": dict[str, Any],
     "get_item": Item | None,
     "search_items": Items,
     "list_namespaces": Namespaces,
@@ -321,8 +322,9 @@ DOCS = """<!doctype html>
 </body></html>"""
 
 
-@get("/docs", include_in_schema=False)
+@get("/docs")
 async def docs() -> HTMLResponse[str]:
+    """API documentation (Swagger UI over /openapi.json)."""
     return HTMLResponse(DOCS, media_type="text/html")
 
 

@@ -115,6 +115,7 @@ class AssistantService:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await rows.delete(conn, assistant_id, access):
                 raise NotFound("Not Found")
+            await conn.execute("DELETE FROM crons WHERE assistant_id = $1", assistant_id)
 
     async def graph_of(self, access: Access, assistant_id: uuid.UUID) -> Any:
         """The assistant's compiled graph (built with its config, for introspection)."""

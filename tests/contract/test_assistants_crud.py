@@ -93,7 +93,9 @@ async def test_delete_cancels_runs_and_optionally_threads(client: LangGraphClien
     thread = await client.threads.create()
     tid = thread["thread_id"]
     run = await client.runs.create(tid, aid, input={"label": "d", "sleep": 30})
+    await client.crons.create(aid, schedule="0 0 * * *")
     await client.assistants.delete(aid, delete_threads=True)
+    assert await client.crons.search(assistant_id=aid) == []
     with pytest.raises(httpx.HTTPStatusError) as exc:
         await client.assistants.get(aid)
     assert _status(exc) == 404
