@@ -11,35 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import statistics
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
+from common import own_server, report
 from langgraph_sdk import get_client
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.pg import create_database, drop_database  # noqa: E402
-from tests.server import running_server  # noqa: E402
-
-GRAPHS = str(ROOT / "tests" / "graphs" / "langgraph.json")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def report(name: str, samples: list[float]) -> None:
-    ms = [s * 1000 for s in samples]
-    print(
-        f"{name:<34} n={len(ms):<5} p50={statistics.median(ms):7.2f} ms  p99={pct(ms, 0.99):7.2f} ms"
-    )
 
 
 async def measure(url: str, n: int) -> None:
@@ -67,20 +43,6 @@ async def measure(url: str, n: int) -> None:
     report("create (idle thread)", create)
     report("reject -> 409 (busy thread)", reject)
     report("create -> join (two-node graph)", roundtrip)
-
-
-@contextlib.contextmanager
-def own_server() -> Iterator[str]:
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    template = create_database(admin, prefix="ts_bench")
-    from app.db import migrate
-
-    migrate.upgrade(template)
-    try:
-        with running_server(template, config=GRAPHS) as url:
-            yield url
-    finally:
-        drop_database(admin, template)
 
 
 def main() -> None:

@@ -16,35 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import statistics
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
+from common import own_server, report
 from langgraph_sdk import get_client
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.pg import create_database, drop_database  # noqa: E402
-from tests.server import running_server  # noqa: E402
-
-GRAPHS = str(ROOT / "tests" / "graphs" / "langgraph.json")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def report(name: str, samples: list[float]) -> None:
-    ms = [s * 1000 for s in samples]
-    print(
-        f"{name:<34} n={len(ms):<5} p50={statistics.median(ms):7.2f} ms  p99={pct(ms, 0.99):7.2f} ms"
-    )
 
 
 async def first_byte(http: httpx.AsyncClient, n: int) -> None:
@@ -95,20 +71,6 @@ async def measure(url: str, n: int, burst: int) -> None:
         await first_byte(http, n)
     for _ in range(3):
         await throughput(url, burst)
-
-
-@contextlib.contextmanager
-def own_server() -> Iterator[str]:
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    database = create_database(admin, prefix="ts_bench")
-    from app.db import migrate
-
-    migrate.upgrade(database)
-    try:
-        with running_server(database, config=GRAPHS) as url:
-            yield url
-    finally:
-        drop_database(admin, database)
 
 
 def main() -> None:

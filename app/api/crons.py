@@ -8,9 +8,8 @@ import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
 from app.api import schemas
-from app.api.body import json, paged
+from app.api.body import decode, json, paged
 from app.api.deps import access, services
-from app.core.errors import InvalidInput
 from app.core.ids import parse_uuid
 
 Req = Request[Any, Any, Any]
@@ -34,34 +33,16 @@ class CronCount(msgspec.Struct, kw_only=True):
     metadata: dict[str, Any] | None = None
 
 
-async def _object(request: Req) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = msgspec.json.decode(raw or b"{}")
-    except msgspec.DecodeError:
-        raise InvalidInput("Invalid JSON in request body") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("The request body must be a JSON object")
-    return body
-
-
-async def _decode(request: Req, schema: type[Any]) -> Any:
-    try:
-        return msgspec.convert(await _object(request), schema)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc)) from None
-
-
 @post("/threads/{thread_id:str}/runs/crons", status_code=200)
 async def create_thread_cron(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
-    body = await _object(request)
+    body = await decode(request, dict[str, Any])
     return json(await services(request).crons.create(access(request), tid, body))
 
 
 @post("/runs/crons", status_code=200)
 async def create_cron(request: Req) -> Response[bytes]:
-    body = await _object(request)
+    body = await decode(request, dict[str, Any])
     return json(await services(request).crons.create(access(request), None, body))
 
 
@@ -74,7 +55,7 @@ async def get_cron(request: Req, cron_id: str) -> Response[bytes]:
 @patch("/runs/crons/{cron_id:str}")
 async def update_cron(request: Req, cron_id: str) -> Response[bytes]:
     cid = parse_uuid(cron_id, "cron")
-    changes = await _object(request)
+    changes = await decode(request, dict[str, Any])
     return json(await services(request).crons.update(access(request), cid, changes))
 
 
@@ -85,7 +66,7 @@ async def delete_cron(request: Req, cron_id: str) -> None:
 
 @post("/runs/crons/search", status_code=200)
 async def search_crons(request: Req) -> Response[bytes]:
-    body: CronSearch = await _decode(request, CronSearch)
+    body = await decode(request, CronSearch)
     items, total = await services(request).crons.search(
         access(request),
         assistant_id=body.assistant_id,
@@ -103,7 +84,7 @@ async def search_crons(request: Req) -> Response[bytes]:
 
 @post("/runs/crons/count", status_code=200)
 async def count_crons(request: Req) -> Response[bytes]:
-    body: CronCount = await _decode(request, CronCount)
+    body = await decode(request, CronCount)
     n = await services(request).crons.count(
         access(request),
         assistant_id=body.assistant_id,

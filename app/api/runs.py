@@ -18,6 +18,7 @@ from app.core import jsonable
 from app.core.errors import InvalidInput
 from app.core.ids import parse_uuid
 from app.core.runs import RunCreate, validate
+from app.db.access import Access
 
 Req = Request[Any, Any, Any]
 KEEPALIVE_SECONDS = 5.0
@@ -65,14 +66,20 @@ def _stream(
     )
 
 
+def canceller(
+    svc: Services, acc: Access, thread_id: uuid.UUID, run_id: uuid.UUID
+) -> Callable[[], Awaitable[None]]:
+    """What a response does when its client goes away and asked for the run to stop
+    (``on_disconnect=cancel``, ``cancel_on_disconnect``)."""
+    return lambda: svc.runs.cancel(acc, thread_id, run_id, "interrupt")
+
+
 def _cancel_if(
     body: RunCreate, svc: Services, request: Req, run: dict[str, Any]
-) -> Callable[[], Awaitable[Any]] | None:
-    """``on_disconnect=cancel``: what to do when the waiting client goes away."""
+) -> Callable[[], Awaitable[None]] | None:
     if body.on_disconnect != "cancel":
         return None
-    acc, tid, rid = access(request), uuid.UUID(run["thread_id"]), uuid.UUID(run["run_id"])
-    return lambda: svc.runs.cancel(acc, tid, rid, "interrupt")
+    return canceller(svc, access(request), uuid.UUID(run["thread_id"]), uuid.UUID(run["run_id"]))
 
 
 @post("/threads/{thread_id:str}/runs", status_code=200)
@@ -170,11 +177,7 @@ async def join_run(request: Req, thread_id: str, run_id: str) -> Response[bytes]
     headers = {"Content-Location": path, "Location": f"{path}/join"}
     on_disconnect = None
     if flag(request, "cancel_on_disconnect"):
-        acc = access(request)
-
-        def on_disconnect() -> Awaitable[None]:
-            return svc.runs.cancel(acc, tid, rid, "interrupt")
-
+        on_disconnect = canceller(svc, access(request), tid, rid)
     return _stream(output_stream(svc, rid), headers, on_disconnect)
 
 

@@ -13,9 +13,9 @@ from litestar.response import Stream
 from app.api import sse
 from app.api.body import decode, flag
 from app.api.deps import Services, access, services
+from app.api.runs import canceller
 from app.core.ids import parse_uuid
 from app.core.runs import RunCreate
-from app.db.access import Access
 from app.services.streams import (
     Cursor,
     run_mode_filter,
@@ -45,15 +45,6 @@ async def _run_frames(
         await after()
 
 
-def _canceller(
-    svc: Services, acc: Access, thread_id: uuid.UUID, run_id: uuid.UUID
-) -> Callable[[], Awaitable[None]]:
-    async def cancel() -> None:
-        await svc.runs.cancel(acc, thread_id, run_id, "interrupt")
-
-    return cancel
-
-
 def _run_headers(run: dict[str, Any], *, stateless: bool) -> dict[str, str]:
     path = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
     return {
@@ -77,7 +68,7 @@ async def _create_and_stream(request: Req, thread_id: uuid.UUID | None) -> Strea
     frames = _run_frames(
         svc, rid, Cursor(after=0), with_ids=bool(body.stream_resumable), after=after
     )
-    on_disconnect = _canceller(svc, acc, tid, rid) if body.on_disconnect == "cancel" else None
+    on_disconnect = canceller(svc, acc, tid, rid) if body.on_disconnect == "cancel" else None
     return sse.response(
         frames, headers=_run_headers(run, stateless=stateless), on_disconnect=on_disconnect
     )
@@ -122,7 +113,7 @@ async def _join(request: Req, thread_id: uuid.UUID | None, run_id: uuid.UUID) ->
     cursor = Cursor.parse(request.headers.get("last-event-id"))
     modes = run_mode_filter(_query_modes(request, "stream_mode"))
     on_disconnect = (
-        _canceller(svc, acc, tid, run_id) if flag(request, "cancel_on_disconnect") else None
+        canceller(svc, acc, tid, run_id) if flag(request, "cancel_on_disconnect") else None
     )
     with_ids = bool((run.get("kwargs") or {}).get("resumable"))
     frames = _run_frames(svc, run_id, cursor, with_ids=with_ids, modes=modes)
