@@ -1,11 +1,13 @@
-"""What the bench scripts share: percentiles, the report line, a server of their own."""
+"""What the bench scripts share: percentiles, the report line, a server of their own, RSS."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import statistics
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,6 +18,7 @@ from tests.server import running_server  # noqa: E402
 
 GRAPHS = str(ROOT / "tests" / "graphs" / "langgraph.json")
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DURABILITIES = ("async", "sync")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -23,22 +26,70 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def report(name: str, samples: list[float]) -> None:
-    ms = [s * 1000 for s in samples]
-    print(
-        f"{name:<34} n={len(ms):<5} p50={statistics.median(ms):7.2f} ms  p99={pct(ms, 0.99):7.2f} ms"
-    )
+def report(name: str, samples: list[float]) -> tuple[str, float, float]:
+    """Print one latency line (samples in seconds) and return (name, p50 ms, p99 ms)."""
+    ms = [s * 1000 for s in samples] or [float("nan")]
+    p50, p99 = statistics.median(ms), pct(ms, 0.99)
+    print(f"{name:<40} n={len(samples):<5} p50={p50:7.2f} ms  p99={p99:7.2f} ms", flush=True)
+    return name, p50, p99
+
+
+@dataclass
+class Server:
+    url: str
+    pid: int | None = None
 
 
 @contextlib.contextmanager
-def own_server() -> Iterator[str]:
+def own_server(env: dict[str, str] | None = None) -> Iterator[Server]:
     """A ``turnstile serve`` on a fresh, migrated database (dropped afterwards)."""
     database = create_database(ADMIN_URL, prefix="ts_bench")
     from app.db import migrate
 
     migrate.upgrade(database)
+    pids: list[int] = []
     try:
-        with running_server(database, config=GRAPHS) as url:
-            yield url
+        with running_server(database, config=GRAPHS, env=env, pids=pids) as url:
+            yield Server(url, pids[0])
     finally:
         drop_database(ADMIN_URL, database)
+
+
+def rss_mib(pid: int, key: str = "VmRSS") -> float:
+    """A process's resident set (``VmRSS``) or its peak so far (``VmHWM``), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class RssPeak:
+    """The highest RSS seen while sampling every 50 ms."""
+
+    peak: float = 0.0
+    samples: list[float] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def sampling_rss(pid: int | None) -> AsyncIterator[RssPeak]:
+    result = RssPeak()
+    if pid is None:
+        yield result
+        return
+
+    async def sample() -> None:
+        while True:
+            value = rss_mib(pid)
+            result.samples.append(value)
+            result.peak = max(result.peak, value)
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield result
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        result.peak = max(result.peak, rss_mib(pid))

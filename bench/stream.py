@@ -19,15 +19,22 @@ import asyncio
 import time
 
 import httpx
-from common import own_server, report
+from common import DURABILITIES, own_server, report
 from langgraph_sdk import get_client
 
 
-async def first_byte(http: httpx.AsyncClient, n: int) -> None:
+async def first_byte(
+    http: httpx.AsyncClient, n: int, durability: str
+) -> list[tuple[str, float, float]]:
     ttfb, first_values, total = [], [], []
     for _ in range(n):
         tid = (await http.post("/threads", json={})).json()["thread_id"]
-        body = {"assistant_id": "single", "input": {"label": "x"}, "stream_mode": "values"}
+        body = {
+            "assistant_id": "single",
+            "input": {"label": "x"},
+            "stream_mode": "values",
+            "durability": durability,
+        }
         t0 = time.perf_counter()
         async with http.stream("POST", f"/threads/{tid}/runs/stream", json=body) as res:
             got_byte = got_values = False
@@ -39,12 +46,14 @@ async def first_byte(http: httpx.AsyncClient, n: int) -> None:
                     first_values.append(time.perf_counter() - t0)
                     got_values = True
         total.append(time.perf_counter() - t0)
-    report("first SSE byte", ttfb)
-    report("first values event", first_values)
-    report("whole stream (one-node graph)", total)
+    return [
+        report(f"first SSE byte [{durability}]", ttfb),
+        report(f"first values event [{durability}]", first_values),
+        report(f"whole stream (one node) [{durability}]", total),
+    ]
 
 
-async def throughput(url: str, count: int) -> None:
+async def throughput(url: str, count: int) -> float:
     client = get_client(url=url)
     tid = (await client.threads.create())["thread_id"]
     start = end = 0.0
@@ -58,17 +67,23 @@ async def throughput(url: str, count: int) -> None:
             seen += 1
             end = time.perf_counter()
     rate = (seen - 1) / (end - start) if end > start else float("nan")
-    print(f"{'events/s, one stream (custom)':<34} n={seen:<5} {rate:10.0f} events/s")
+    print(f"{'events/s, one stream (custom)':<40} n={seen:<5} {rate:10.0f} events/s", flush=True)
     if seen != count:
         print(f"  !! expected {count} events, got {seen}")
+    return rate
 
 
-async def measure(url: str, n: int, burst: int) -> None:
+async def measure(url: str, n: int, durability: str) -> list[tuple[str, float, float]]:
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         for _ in range(10):  # warm up
             tid = (await http.post("/threads", json={})).json()["thread_id"]
             await http.post(f"/threads/{tid}/runs/wait", json={"assistant_id": "single"})
-        await first_byte(http, n)
+        return await first_byte(http, n, durability)
+
+
+async def measure_all(url: str, n: int, burst: int) -> None:
+    for durability in DURABILITIES:
+        await measure(url, n, durability)
     for _ in range(3):
         await throughput(url, burst)
 
@@ -80,10 +95,10 @@ def main() -> None:
     p.add_argument("--burst", type=int, default=20000)
     args = p.parse_args()
     if args.url:
-        asyncio.run(measure(args.url, args.n, args.burst))
+        asyncio.run(measure_all(args.url, args.n, args.burst))
         return
-    with own_server() as url:
-        asyncio.run(measure(url, args.n, args.burst))
+    with own_server() as server:
+        asyncio.run(measure_all(server.url, args.n, args.burst))
 
 
 if __name__ == "__main__":

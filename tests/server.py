@@ -34,10 +34,11 @@ def running_server(
     port: int | None = None,
     stop_signal: int = signal.SIGTERM,
     exit_codes: list[int] | None = None,
+    pids: list[int] | None = None,
 ) -> Iterator[str]:
     """Start ``python -m app serve`` and yield its base URL once ``/ok`` answers. At the end
     the process gets ``stop_signal``, and 20 s later SIGKILL; its exit code is appended to
-    ``exit_codes``."""
+    ``exit_codes``; its pid to ``pids``."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "app", "serve", "--port", str(port), *extra_args]
     if config:
@@ -50,6 +51,8 @@ def running_server(
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / f"server-{port}.log", "w+")  # noqa: SIM115
     proc = subprocess.Popen(cmd, cwd=ROOT, env=proc_env, stdout=log, stderr=subprocess.STDOUT)
+    if pids is not None:
+        pids.append(proc.pid)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
