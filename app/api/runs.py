@@ -19,6 +19,7 @@ from app.core.errors import InvalidInput
 from app.core.ids import parse_uuid
 from app.core.runs import RunCreate, validate
 from app.db.access import Access
+from app.db.notify import UNKNOWN
 
 Req = Request[Any, Any, Any]
 KEEPALIVE_SECONDS = 5.0
@@ -34,23 +35,74 @@ def _paths(run: dict[str, Any], stateless: bool) -> tuple[str, str]:
     return path, path
 
 
+class _Waiter:
+    """Waits for a run's end and knows its output (API.md §5.4).
+
+    The hub knows the output of a run that ended in this process, and which runs ended
+    elsewhere (read from the row). ``fresh``: the run was created by this request, so its
+    end cannot have been reported before this process's hub saw it; no first query."""
+
+    def __init__(self, svc: Services, run_id: uuid.UUID, *, fresh: bool) -> None:
+        self.svc = svc
+        self.run_id = run_id
+        self.check_row = not fresh
+        self.output: Any = None
+
+    async def ended_within(self, seconds: float) -> bool:
+        with self.svc.hub.watch_done(self.run_id) as done:
+            while True:
+                done.clear()
+                recent = self.svc.hub.recent_outcome(self.run_id)
+                if recent is not None and recent is not UNKNOWN:
+                    self.output = recent
+                    return True
+                if recent is UNKNOWN or self.check_row:
+                    ended, self.output = await self.svc.runs.outcome(self.run_id)
+                    if ended:
+                        return True
+                try:
+                    await asyncio.wait_for(done.wait(), seconds)
+                except TimeoutError:
+                    self.check_row = True  # a lost NOTIFY is found by reading the row
+                    return False
+
+    def body(self) -> bytes:
+        return jsonable.dumps(self.output if self.output is not None else {})
+
+
 async def output_stream(
-    svc: Services, run_id: uuid.UUID, *, after: Any = None
+    waiter: _Waiter, *, after: Any = None, started: bool = False
 ) -> AsyncIterator[bytes]:
-    """Wait for the run to end, writing ``\\n`` every 5 s, then its output as JSON (§5.4)."""
-    with svc.hub.watch_done(run_id) as done:
-        while True:
-            done.clear()
-            ended, output = await svc.runs.outcome(run_id)
-            if ended:
-                break
-            try:
-                await asyncio.wait_for(done.wait(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                yield b"\n"
+    """Wait for the run to end, writing ``\n`` every 5 s, then its output as JSON.
+    ``started``: 5 s already passed without an answer (write the first ``\n`` now)."""
+    if started:
+        yield b"\n"
+    while not await waiter.ended_within(KEEPALIVE_SECONDS):
+        yield b"\n"
     if after is not None:
         await after()
-    yield jsonable.dumps(output if output is not None else {})
+    yield waiter.body()
+
+
+async def wait_response(
+    svc: Services,
+    run_id: uuid.UUID,
+    headers: dict[str, str],
+    *,
+    fresh: bool = False,
+    after: Callable[[], Awaitable[Any]] | None = None,
+    on_disconnect: Callable[[], Awaitable[Any]] | None = None,
+) -> Response[bytes] | Stream:
+    """The output of a run once it ends: a plain JSON response when it ends within 5 s
+    (most runs), else a stream that writes ``\n`` every 5 s until it does. A response that
+    must notice its client going away (``on_disconnect``) streams from the start."""
+    waiter = _Waiter(svc, run_id, fresh=fresh)
+    if on_disconnect is None and await waiter.ended_within(KEEPALIVE_SECONDS):
+        if after is not None:
+            await after()
+        return Response(content=waiter.body(), media_type="application/json", headers=headers)
+    started = on_disconnect is None
+    return _stream(output_stream(waiter, after=after, started=started), headers, on_disconnect)
 
 
 def _stream(
@@ -100,20 +152,24 @@ async def create_stateless_run(request: Req) -> Response[bytes]:
 
 
 @post("/threads/{thread_id:str}/runs/wait", status_code=200)
-async def wait_run(request: Req, thread_id: str) -> Stream:
+async def wait_run(request: Req, thread_id: str) -> Response[bytes] | Stream:
     tid = parse_uuid(thread_id, "thread")
     body = await decode(request, RunCreate)
     svc = services(request)
     run = await svc.runs.create(access(request), tid, body)
     location, path = _paths(run, False)
     headers = {"Content-Location": location, "Location": f"{path}/join"}
-    return _stream(
-        output_stream(svc, uuid.UUID(run["run_id"])), headers, _cancel_if(body, svc, request, run)
+    return await wait_response(
+        svc,
+        uuid.UUID(run["run_id"]),
+        headers,
+        fresh=True,
+        on_disconnect=_cancel_if(body, svc, request, run),
     )
 
 
 @post("/runs/wait", status_code=200)
-async def wait_stateless_run(request: Req) -> Stream:
+async def wait_stateless_run(request: Req) -> Response[bytes] | Stream:
     body = await decode(request, RunCreate)
     svc = services(request)
     run = await svc.runs.create(access(request), None, body, waited=True)
@@ -126,10 +182,13 @@ async def wait_stateless_run(request: Req) -> Stream:
         async def after() -> None:
             await svc.runs.discard_temporary(thread_id)
 
-    return _stream(
-        output_stream(svc, uuid.UUID(run["run_id"]), after=after),
+    return await wait_response(
+        svc,
+        uuid.UUID(run["run_id"]),
         headers,
-        _cancel_if(body, svc, request, run),
+        fresh=True,
+        after=after,
+        on_disconnect=_cancel_if(body, svc, request, run),
     )
 
 
@@ -178,7 +237,7 @@ async def join_run(request: Req, thread_id: str, run_id: str) -> Response[bytes]
     on_disconnect = None
     if flag(request, "cancel_on_disconnect"):
         on_disconnect = canceller(svc, access(request), tid, rid)
-    return _stream(output_stream(svc, rid), headers, on_disconnect)
+    return await wait_response(svc, rid, headers, on_disconnect=on_disconnect)
 
 
 @post("/threads/{thread_id:str}/runs/{run_id:str}/cancel", status_code=202)
@@ -191,7 +250,7 @@ async def cancel_run(request: Req, thread_id: str, run_id: str) -> Response[byte
         return empty(202)
     path = f"/threads/{tid}/runs/{rid}"
     headers = {"Content-Location": path, "Location": f"{path}/join"}
-    return _stream(output_stream(svc, rid), headers)
+    return await wait_response(svc, rid, headers)
 
 
 class CancelMany(msgspec.Struct, kw_only=True):

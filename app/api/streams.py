@@ -15,7 +15,7 @@ from app.api.body import decode, flag
 from app.api.deps import Services, access, services
 from app.api.runs import canceller
 from app.core.ids import parse_uuid
-from app.core.runs import RunCreate
+from app.core.runs import RunCreate, first_metadata
 from app.services.streams import (
     Cursor,
     run_mode_filter,
@@ -35,8 +35,20 @@ async def _run_frames(
     with_ids: bool,
     modes: frozenset[str] | None = None,
     after: Callable[[], Awaitable[None]] | None = None,
+    new_run: bool = False,
 ) -> AsyncIterator[bytes]:
+    """The run's events as SSE frames. ``new_run``: the run was just created by this
+    request and the stream has no ids, so its first event (``metadata``, attempt 1) is
+    sent at once instead of after the worker wrote it (which is then skipped)."""
+    skip_first = False
+    if new_run and not with_ids:
+        yield sse.frame("metadata", first_metadata(run_id))
+        skip_first = True
     async for event in svc.streams.run_events(run_id, cursor):
+        if skip_first and event is not None:
+            skip_first = False
+            if event.event == "metadata":
+                continue
         if event is None:
             yield sse.HEARTBEAT
         elif wanted_by_join(event.event, modes):
@@ -66,7 +78,12 @@ async def _create_and_stream(request: Req, thread_id: uuid.UUID | None) -> Strea
             await svc.runs.discard_temporary(tid)
 
     frames = _run_frames(
-        svc, rid, Cursor(after=0), with_ids=bool(body.stream_resumable), after=after
+        svc,
+        rid,
+        Cursor(after=0),
+        with_ids=bool(body.stream_resumable),
+        after=after,
+        new_run=True,
     )
     on_disconnect = canceller(svc, acc, tid, rid) if body.on_disconnect == "cancel" else None
     return sse.response(

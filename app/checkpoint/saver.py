@@ -50,7 +50,7 @@ import asyncio
 import copy
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 from langchain_core.runnables import RunnableConfig
@@ -100,6 +100,24 @@ def _run_id(config: RunnableConfig) -> str | None:
     return None if value is None else str(value)
 
 
+class RunWriterLike(Protocol):
+    """What a buffered saver hands its writes to (app.worker.writer.RunWriter)."""
+
+    async def put_checkpoint(
+        self,
+        key: tuple[str, str, str],
+        row: tuple[str | None, str | None, str, str],
+        blobs: list[tuple[str, str, str, str, str, bytes | None]],
+    ) -> None: ...
+
+    def put_writes(
+        self,
+        rows: list[tuple[tuple[str, str, str, str, int], tuple[str, str | None, str, str, bytes]]],
+    ) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
 class PostgresSaver(BaseCheckpointSaver[str]):
     """Checkpoint saver storing in PostgreSQL through an ``asyncpg.Pool``.
 
@@ -110,6 +128,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         self.pool = pool
         self.fence: sql.Fence | None = None
+        self.writer: RunWriterLike | None = None
         try:
             self.loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -127,9 +146,19 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         saver.fence = (run_id, epoch)
         return saver
 
+    def buffered(self, writer: RunWriterLike) -> PostgresSaver:
+        """This saver, handing its writes to a run's ``writer`` (app.worker.writer), which
+        batches them with the run's stream events in fenced statements; reads wait for
+        what was handed over first."""
+        saver = copy.copy(self)
+        saver.writer = writer
+        return saver
+
     # --- reading ------------------------------------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        if self.writer is not None:
+            await self.writer.flush()
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         checkpoint_ns = configurable.get("checkpoint_ns") or ""
@@ -147,6 +176,8 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
+        if self.writer is not None:
+            await self.writer.flush()
         where: list[str] = []
         args: list[Any] = []
 
@@ -256,37 +287,43 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         checkpoint_ns = configurable.get("checkpoint_ns") or ""
         document = {k: v for k, v in checkpoint.items() if k != "channel_values"}
         values = checkpoint["channel_values"]
-        channels: list[str] = []
-        versions: list[str] = []
-        types: list[str] = []
-        blobs: list[bytes | None] = []
+        blobs: list[tuple[str, str, str, str, str, bytes | None]] = []
         for channel, version in new_versions.items():
-            channels.append(channel)
-            versions.append(str(version))
             if channel in values:
                 type_, blob = self.serde.dumps_typed(values[channel])
-                types.append(type_)
-                blobs.append(blob)
+                blobs.append((thread_id, checkpoint_ns, channel, str(version), type_, blob))
             else:
-                types.append(EMPTY)
-                blobs.append(None)
+                blobs.append((thread_id, checkpoint_ns, channel, str(version), EMPTY, None))
         meta = get_serializable_checkpoint_metadata(config, metadata)
         run_id = meta.get("run_id")
-        await sql.put_checkpoint(
-            self.pool,
-            thread_id=thread_id,
-            checkpoint_ns=checkpoint_ns,
-            checkpoint_id=checkpoint["id"],
-            parent_checkpoint_id=configurable.get("checkpoint_id"),
-            run_id=None if run_id is None else str(run_id),
-            checkpoint_json=_dumps_json(document),
-            metadata_json=_dumps_json(meta),
-            blob_channels=channels,
-            blob_versions=versions,
-            blob_types=types,
-            blob_values=blobs,
-            fence=self.fence,
+        parent = configurable.get("checkpoint_id")
+        row = (
+            parent,
+            None if run_id is None else str(run_id),
+            _dumps_json(document),
+            _dumps_json(meta),
         )
+        if self.writer is not None:
+            await self.writer.put_checkpoint(
+                (thread_id, checkpoint_ns, checkpoint["id"]), row, blobs
+            )
+        else:
+            columns = list(zip(*blobs, strict=True)) if blobs else [()] * 6
+            await sql.put_checkpoint(
+                self.pool,
+                thread_id=thread_id,
+                checkpoint_ns=checkpoint_ns,
+                checkpoint_id=checkpoint["id"],
+                parent_checkpoint_id=row[0],
+                run_id=row[1],
+                checkpoint_json=row[2],
+                metadata_json=row[3],
+                blob_channels=list(columns[2]),
+                blob_versions=list(columns[3]),
+                blob_types=list(columns[4]),
+                blob_values=list(columns[5]),
+                fence=self.fence,
+            )
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -305,28 +342,36 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         if not writes:
             return
         configurable = config["configurable"]
-        idxs: list[int] = []
-        channels: list[str] = []
-        types: list[str] = []
-        blobs: list[bytes] = []
+        thread_id = str(configurable["thread_id"])
+        checkpoint_ns = configurable.get("checkpoint_ns") or ""
+        checkpoint_id = configurable["checkpoint_id"]
+        run_id = _run_id(config)
+        rows: list[tuple[tuple[str, str, str, str, int], tuple[str, str | None, str, str, bytes]]]
+        rows = []
         for i, (channel, value) in enumerate(writes):
             type_, blob = self.serde.dumps_typed(value)
-            idxs.append(WRITES_IDX_MAP.get(channel, i))
-            channels.append(channel)
-            types.append(type_)
-            blobs.append(blob)
+            idx = WRITES_IDX_MAP.get(channel, i)
+            rows.append(
+                (
+                    (thread_id, checkpoint_ns, checkpoint_id, task_id, idx),
+                    (task_path, run_id, channel, type_, blob),
+                )
+            )
+        if self.writer is not None:
+            self.writer.put_writes(rows)
+            return
         await sql.put_writes(
             self.pool,
-            thread_id=str(configurable["thread_id"]),
-            checkpoint_ns=configurable.get("checkpoint_ns") or "",
-            checkpoint_id=configurable["checkpoint_id"],
+            thread_id=thread_id,
+            checkpoint_ns=checkpoint_ns,
+            checkpoint_id=checkpoint_id,
             task_id=task_id,
             task_path=task_path,
-            run_id=_run_id(config),
-            idxs=idxs,
-            channels=channels,
-            types=types,
-            values=blobs,
+            run_id=run_id,
+            idxs=[key[4] for key, _ in rows],
+            channels=[row[2] for _, row in rows],
+            types=[row[3] for _, row in rows],
+            values=[row[4] for _, row in rows],
             fence=self.fence,
         )
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Literal
 
 import msgspec
 
+from app.core import jsonable
 from app.core.errors import BadRequest, InvalidInput
 
 STREAM_MODES = (
@@ -124,3 +126,9 @@ def merge_config(base: dict[str, Any], override: dict[str, Any] | None) -> dict[
     )
     out["configurable"] = configurable
     return out
+
+
+def first_metadata(run_id: uuid.UUID) -> str:
+    """The JSON of a run's first stream event (``metadata`` of attempt 1), as the worker
+    writes it and as a create-and-stream sends it before the worker starts."""
+    return jsonable.dumps_str({"run_id": str(run_id), "attempt": 1})

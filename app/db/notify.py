@@ -2,6 +2,9 @@
 
 Channels (payloads carry ids only):
 * ``turnstile_run_ready``  — a run became ``pending`` (created or promoted): wake workers.
+  Payload ``<hub token>[:<due epoch>]``: a hub ignores its own token (it signalled its
+  workers directly after the commit) and remembers the due time of a delayed run, so no
+  dispatcher polls for delayed runs.
 * ``turnstile_run_done``   — ``<run_id>`` reached a terminal state: wake joiners and waiters.
 * ``turnstile_run_cancel`` — ``<run_id>``: the worker running it should stop.
 * ``turnstile_run_events`` — ``<run_id or ->:<thread_id>``: stream events were committed;
@@ -16,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
+import time
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,6 +39,16 @@ RUN_DONE = "turnstile_run_done"
 RUN_CANCEL = "turnstile_run_cancel"
 RUN_EVENTS = "turnstile_run_events"
 CHANNELS = (RUN_READY, RUN_DONE, RUN_CANCEL, RUN_EVENTS)
+RECENT_DONE = 4096
+"""How many recently ended runs the hub remembers (with their output when they ended in
+this process), so a waiter that starts after the end needs no query."""
+
+
+class _Unknown:
+    """An ended run whose output this process does not hold (it ended elsewhere)."""
+
+
+UNKNOWN = _Unknown()
 
 
 async def notify(conn: Conn, channel: str, payload: str = "") -> None:
@@ -47,6 +62,13 @@ class Hub:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
         self.run_ready = asyncio.Event()
+        self.token = uuid.uuid4().hex[:12]
+        """Sent with this process's ``run_ready`` NOTIFYs, so their echo is ignored."""
+        self._due: list[float] = []  # epoch seconds when known delayed runs become due
+        self._recent: OrderedDict[uuid.UUID, Any] = OrderedDict()
+        self.finishing: set[uuid.UUID] = set()
+        """Runs whose finish this process is committing: it signals their end itself, with
+        the output, once the commit returns (their NOTIFY may arrive first)."""
         self._done: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
         self._events: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
         self._cancel_handlers: list[Callable[[uuid.UUID], None]] = []
@@ -110,7 +132,12 @@ class Hub:
 
     def _on_notification(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
         if channel == RUN_READY:
-            self.run_ready.set()
+            token, _, due = payload.partition(":")
+            if due:
+                with contextlib.suppress(ValueError):
+                    self.note_due(float(due))
+            if token != self.token:
+                self.run_ready.set()
             return
         if channel == RUN_EVENTS:
             run_part, _, thread_part = payload.partition(":")
@@ -123,15 +150,40 @@ class Hub:
         except ValueError:
             return
         if channel == RUN_DONE:
-            self.signal_done(run_id)
+            if run_id not in self.finishing:
+                self.signal_done(run_id)
         elif channel == RUN_CANCEL:
             self.signal_cancel(run_id)
+
+    def ready_payload(self, due: float | None = None) -> str:
+        """The ``run_ready`` payload for a NOTIFY this process follows with ``signal_ready``
+        after commit (``due``: when a delayed run becomes claimable, epoch seconds)."""
+        return self.token if due is None else f"{self.token}:{due:.3f}"
+
+    def note_due(self, due: float) -> None:
+        heapq.heappush(self._due, due)
+
+    def next_due(self) -> float | None:
+        """Seconds until the earliest known delayed run is due. Due times already passed
+        are dropped: call it after a claim, which took those runs. (A run missed through
+        clock skew between hosts is found by the dispatcher's fallback poll.)"""
+        now = time.time()
+        while self._due and self._due[0] <= now:
+            heapq.heappop(self._due)
+        return None if not self._due else max(self._due[0] - now, 0.0)
 
     # In-process signals (also called right after this process commits).
     def signal_ready(self) -> None:
         self.run_ready.set()
 
-    def signal_done(self, run_id: uuid.UUID) -> None:
+    def signal_done(self, run_id: uuid.UUID, output: Any = UNKNOWN) -> None:
+        """``run_id`` ended; ``output`` is what it returned when it ended in this process
+        (the NOTIFY echo that follows does not overwrite it)."""
+        if output is not UNKNOWN or run_id not in self._recent:
+            self._recent[run_id] = output
+            self._recent.move_to_end(run_id)
+            if len(self._recent) > RECENT_DONE:
+                self._recent.popitem(last=False)
         for watchers in (self._done, self._events):  # a stream ends when its run does
             for event in watchers.get(run_id, ()):
                 event.set()
@@ -147,6 +199,11 @@ class Hub:
 
     def on_cancel(self, handler: Callable[[uuid.UUID], None]) -> None:
         self._cancel_handlers.append(handler)
+
+    def recent_outcome(self, run_id: uuid.UUID) -> Any:
+        """None if this hub has not seen ``run_id`` end; its output if it ended here;
+        ``UNKNOWN`` if it ended elsewhere (read the row)."""
+        return self._recent.get(run_id)
 
     def watch_done(self, run_id: uuid.UUID) -> contextlib.AbstractContextManager[asyncio.Event]:
         """An Event set when ``run_id`` is reported done; register before checking the row."""

@@ -9,7 +9,9 @@ every finish does, so no promotion is missed; the run row is committed before we
 from __future__ import annotations
 
 import builtins
+import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +19,7 @@ import asyncpg
 
 from app.checkpoint import sql as checkpoint_sql
 from app.core import runs as rules
-from app.core.errors import InvalidInput, NotFound
+from app.core.errors import InvalidInput, NotFound, ThreadBusy
 from app.core.fields import selected
 from app.core.ids import system_assistant_id, uuid7
 from app.core.runs import RunCreate
@@ -34,6 +36,8 @@ from app.services import webhooks
 from app.services.threads import clean_metadata
 
 NOT_FOUND = "Thread or assistant not found."
+FAST = ("reject", "enqueue")
+ASSISTANT_CACHE_SIZE = 256
 NO_RUN_TO_CANCEL = "No matching runs to cancel. The run may have already finished."
 TERMINAL = frozenset(rows.TERMINAL)
 RUN_SELECT_FIELDS = (
@@ -53,8 +57,10 @@ RUN_SELECT_FIELDS = (
 class Created:
     """A run inserted in an open transaction, and what to signal once it commits."""
 
-    row: asyncpg.Record
+    row: Mapping[str, Any]
     cancel_running: list[uuid.UUID]
+    due: float | None = None
+    """When a delayed (after_seconds) run becomes claimable, epoch seconds."""
 
 
 class RunService:
@@ -70,18 +76,23 @@ class RunService:
         self.registry = registry
         self.hub = hub
         self.webhook_allow_private = webhook_allow_private
+        self._assistants: dict[uuid.UUID, dict[str, Any]] = {}
+        """Assistants by id, as last read; a create checks ``updated_at`` in its statement."""
+
+    def _assistant_id(self, assistant_id: str) -> uuid.UUID:
+        """A graph id names its system assistant; anything else must be an assistant UUID."""
+        if assistant_id in self.registry:
+            return system_assistant_id(assistant_id)
+        try:
+            return uuid.UUID(assistant_id)
+        except ValueError:
+            raise InvalidInput(
+                f"Invalid assistant: '{assistant_id}'. Must be either: a valid assistant "
+                f"UUID or one of the registered graphs: {self.registry.ids}"
+            ) from None
 
     async def assistant_row(self, conn: Conn, access: Access, assistant_id: str) -> asyncpg.Record:
-        if assistant_id in self.registry:
-            aid = system_assistant_id(assistant_id)
-        else:
-            try:
-                aid = uuid.UUID(assistant_id)
-            except ValueError:
-                raise InvalidInput(
-                    f"Invalid assistant: '{assistant_id}'. Must be either: a valid assistant "
-                    f"UUID or one of the registered graphs: {self.registry.ids}"
-                ) from None
+        aid = self._assistant_id(assistant_id)
         row = await assistant_rows.get(conn, aid, access, self.registry.ids)
         if row is None:
             raise NotFound(NOT_FOUND)
@@ -99,14 +110,86 @@ class RunService:
 
         Raises ThreadBusy (reject on a busy thread), NotFound, InvalidInput, BadRequest.
         """
-        async with self.pool.acquire() as conn, conn.transaction():
-            created = await self.create_in(conn, access, thread_id, body, waited=waited)
+        created = None
+        if thread_id is not None and (body.multitask_strategy or "enqueue") in FAST:
+            created = await self._create_on_thread(access, thread_id, body, waited)
+        if created is None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                created = await self.create_in(conn, access, thread_id, body, waited=waited)
         self.after_commit(created)
         return rows.to_wire(created.row)
+
+    async def _create_on_thread(
+        self, access: Access, thread_id: uuid.UUID, body: RunCreate, waited: bool
+    ) -> Created | None:
+        """The usual create, a ``reject`` or ``enqueue`` run on an existing thread, in one
+        statement (``db.runs.create_on_thread``); None when the general path must decide
+        (thread missing or hidden: ``if_not_exists``, 404; assistant changed or gone)."""
+        rules.validate(body, stateless=False)
+        if body.webhook:
+            await webhooks.check(body.webhook, allow_private=self.webhook_allow_private)
+        strategy = body.multitask_strategy or "enqueue"
+        aid = self._assistant_id(body.assistant_id)
+        assistant = self._assistants.get(aid)
+        if assistant is None:
+            async with self.pool.acquire() as conn:
+                found = await assistant_rows.get(conn, aid, access, self.registry.ids)
+            if found is None:
+                return None  # the general path answers 404
+            assistant = self._remember(dict(found))
+        run_id = uuid7()
+        kwargs = self._kwargs(body, assistant, thread_id, run_id, False, waited)
+        delay = float(body.after_seconds or 0)
+        due = time.time() + delay if delay > 0 else None
+        async with self.pool.acquire() as conn:
+            row = await rows.create_on_thread(
+                conn,
+                run_id=run_id,
+                thread_id=thread_id,
+                access=access,
+                assistant_id=aid,
+                assistant_updated_at=assistant["updated_at"],
+                graph_ids=self.registry.ids,
+                graph_id=assistant["graph_id"],
+                strategy=strategy,
+                metadata_before=assistant["metadata"] or {},
+                metadata_after=self._run_metadata(body, assistant),
+                kwargs=kwargs,
+                delay_seconds=delay,
+                ready_payload=self.hub.ready_payload(due),
+            )
+        if row["run_id"] is not None:
+            return Created({k: row[k] for k in rows.COLUMN_NAMES}, [], due)
+        if not row["assistant_ok"]:
+            self._assistants.pop(aid, None)  # changed or gone: the general path reads it
+            return None
+        if not row["thread_found"]:
+            return None
+        raise ThreadBusy()  # reject: the one-active-run index holds a run of this thread
+
+    def _remember(self, assistant: dict[str, Any]) -> dict[str, Any]:
+        self._assistants[assistant["assistant_id"]] = assistant
+        if len(self._assistants) > ASSISTANT_CACHE_SIZE:
+            self._assistants.pop(next(iter(self._assistants)))
+        return assistant
+
+    @staticmethod
+    def _run_metadata(
+        body: RunCreate, assistant: Mapping[str, Any], extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The run's metadata after the assistant's and the thread's (which come first)."""
+        return {
+            **((body.config or {}).get("metadata") or {}),
+            **clean_metadata(body.metadata),
+            **(extra or {}),
+            "assistant_id": str(assistant["assistant_id"]),
+        }
 
     def after_commit(self, created: Created) -> None:
         """Wake this process's workers (and cancel superseded runs) once committed."""
         if created.row["status"] == "pending":
+            if created.due is not None:
+                self.hub.note_due(created.due)
             self.hub.signal_ready()
         for rid in created.cancel_running:
             self.hub.signal_cancel(rid)
@@ -122,7 +205,10 @@ class RunService:
         extra_metadata: dict[str, Any] | None = None,
     ) -> Created:
         """``create`` inside the caller's transaction (the cron scheduler's, which also
-        moves the cron forward); call ``after_commit`` once it committed."""
+        moves the cron forward); call ``after_commit`` once it committed.
+
+        Two statements on the usual path: lock the thread (reading the assistant with it),
+        then insert the run, mark the thread busy and queue the NOTIFY."""
         stateless = thread_id is None
         rules.validate(body, stateless=stateless)
         if body.webhook:
@@ -132,48 +218,57 @@ class RunService:
         tid = thread_id or uuid7()
         run_id = uuid7()
         cancel_running: list[uuid.UUID] = []
-        assistant = await self.assistant_row(conn, access, body.assistant_id)
-        thread = await thread_rows.get(conn, tid, access, lock=True)
-        if thread is None:
+        aid = self._assistant_id(body.assistant_id)
+        found = (
+            None if stateless else await rows.lock_thread(conn, tid, access, aid, self.registry.ids)
+        )
+        if found is not None:
+            if found["assistant"] is None:
+                raise NotFound(NOT_FOUND)
+            assistant: dict[str, Any] = found["assistant"]
+            assistant["assistant_id"] = uuid.UUID(assistant["assistant_id"])
+            thread_metadata = found["metadata"]
+            if strategy == "reject" and found["busy"]:
+                raise ThreadBusy()  # busy when we asked; the insert would fail the same way
+        else:
+            assistant = dict(await self.assistant_row(conn, access, body.assistant_id))
             if if_not_exists != "create":
                 raise NotFound(NOT_FOUND)
             thread = await thread_rows.insert(conn, tid, {})
             if thread is None:  # exists but hidden from this caller
                 raise NotFound(NOT_FOUND)
+            thread_metadata = thread["metadata"]
         if strategy == "reject":
             status = "pending"
         elif strategy == "enqueue":
-            status = "queued" if await rows.has_active(conn, tid) else "pending"
+            status = "auto"  # queued behind an active run, else pending (decided in SQL)
         else:
             cancel_running = await self._supersede(conn, tid, strategy)
             status = "queued" if cancel_running else "pending"
-        graph_id = assistant["graph_id"]
         kwargs = self._kwargs(body, assistant, tid, run_id, stateless, waited)
         metadata = {
             **(assistant["metadata"] or {}),
-            **(thread["metadata"] or {}),
-            **((body.config or {}).get("metadata") or {}),
-            **clean_metadata(body.metadata),
-            **(extra_metadata or {}),
-            "assistant_id": str(assistant["assistant_id"]),
+            **(thread_metadata or {}),
+            **self._run_metadata(body, assistant, extra_metadata),
         }
+        delay = float(body.after_seconds or 0)
+        due = time.time() + delay if delay > 0 else None
         with translated():
             row = await rows.insert(
                 conn,
                 run_id=run_id,
                 thread_id=tid,
                 assistant_id=assistant["assistant_id"],
+                graph_id=assistant["graph_id"],
                 status=status,
                 multitask_strategy=strategy,
                 metadata=metadata,
                 kwargs=kwargs,
                 temporary=stateless,
-                delay_seconds=float(body.after_seconds or 0),
+                delay_seconds=delay,
+                ready_payload=self.hub.ready_payload(due),
             )
-        await thread_rows.mark_busy(conn, tid, graph_id, str(assistant["assistant_id"]))
-        if status == "pending":
-            await notify(conn, RUN_READY)
-        return Created(row, cancel_running)
+        return Created(row, cancel_running, due)
 
     async def _supersede(self, conn: Conn, thread_id: uuid.UUID, action: str) -> list[uuid.UUID]:
         """Cancel every inflight run of the thread for a new interrupt/rollback run.
@@ -208,7 +303,7 @@ class RunService:
     def _kwargs(
         self,
         body: RunCreate,
-        assistant: asyncpg.Record,
+        assistant: Mapping[str, Any],
         thread_id: uuid.UUID,
         run_id: uuid.UUID,
         stateless: bool,
@@ -326,7 +421,7 @@ class RunService:
             else:
                 await self._end_not_started(conn, thread_id, [run_id], action)
                 if await rows.promote_next(conn, thread_id) is not None:
-                    await notify(conn, RUN_READY)
+                    await notify(conn, RUN_READY, self.hub.ready_payload())
                     signal_ready = True
                 if not await rows.has_inflight(conn, thread_id):
                     status = "interrupted" if thread and thread["interrupts"] else "idle"

@@ -8,6 +8,7 @@ queued run and NOTIFYs, so a joiner never sees a finished run on a busy-looking 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import uuid
@@ -22,16 +23,20 @@ from app.checkpoint.saver import PostgresSaver
 from app.checkpoint.sql import LeaseLost
 from app.core.jsonable import plain
 from app.db import events as event_rows
+from app.db import outcome as outcome_rows
 from app.db import runs as run_rows
 from app.db import threads as thread_rows
-from app.db.access import ALL as _ALL
 from app.db.notify import RUN_DONE, RUN_READY, Hub, notify
 from app.graphs.registry import GraphRegistry
 from app.services import webhooks
 from app.worker.chunks import StreamMapper
-from app.worker.events import EventWriter
+from app.worker.writer import RunWriter
 
 log = logging.getLogger("turnstile.worker")
+
+FIRST_LINGER = 0.005
+"""The run's ``metadata`` event waits this long (at most) for the graph's first checkpoint
+or event, to share its statement."""
 
 
 @dataclass
@@ -132,6 +137,8 @@ class Executor:
         run_timeout_seconds: float = 0.0,
     ) -> None:
         self.pool = pool
+        self.relaxed: asyncpg.Pool[Any] | None = None
+        """Set by the worker pool: where batches of ``durability != "sync"`` runs go."""
         self.registry = registry
         self.saver = saver
         self.hub = hub
@@ -167,13 +174,24 @@ class Executor:
         mapper = StreamMapper(
             kwargs.get("stream_mode") or ["values"], subgraphs=bool(kwargs.get("subgraphs"))
         )
-        writer = EventWriter(self.pool, run.run_id, run.thread_id, run.epoch)
-        writer.add("metadata", {"run_id": str(run.run_id), "attempt": run.attempt})
+        durability = kwargs.get("durability") or "async"
+        synchronous = durability == "sync"
+        writer = RunWriter(
+            self.pool if synchronous or self.relaxed is None else self.relaxed,
+            run.run_id,
+            run.thread_id,
+            run.epoch,
+            synchronous=synchronous,
+        )
+        writer.add(
+            "metadata", {"run_id": str(run.run_id), "attempt": run.attempt}, linger=FIRST_LINGER
+        )
         error: dict[str, Any] | None = None
         status: str | None = None
         graph: Any = None
-        # Every checkpoint write of this attempt is fenced by its lease (DESIGN I4).
-        saver = self.saver.fenced(str(run.run_id), run.epoch)
+        # Every checkpoint write of this attempt goes through the writer, in statements
+        # fenced by its lease (DESIGN I4), batched with its stream events.
+        saver = self.saver.fenced(str(run.run_id), run.epoch).buffered(writer)
         try:
             if run.cancel_action:
                 raise asyncio.CancelledError
@@ -202,7 +220,8 @@ class Executor:
         except asyncio.CancelledError:
             run.finishing = True
             if run.shutdown:
-                await writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.close()  # keep the progress made: it resumes from there
                 await self._hand_back(run)
                 raise
             status = "interrupted"
@@ -210,7 +229,7 @@ class Executor:
             # Another worker owns the run now: write nothing more for it.
             run.finishing = True
             log.warning("run %s: %s; abandoning this attempt", run.run_id, exc)
-            await writer.close()
+            writer.abandon()
             return
         except Exception as exc:
             log.info("run %s failed: %r", run.run_id, exc)
@@ -219,10 +238,14 @@ class Executor:
             writer.add("error", error)
         except BaseException:
             run.finishing = True
-            await writer.close()
+            writer.abandon()
             raise
         run.finishing = True  # from here on the outcome is written, whatever else arrives
-        events = await writer.close()
+        try:
+            events = await writer.close()  # checkpoints first: the outcome reads them
+        except LeaseLost as exc:
+            log.warning("run %s: %s; abandoning this attempt", run.run_id, exc)
+            return
         await self._finish(run, graph, status=status or "success", error=error, events=events)
 
     async def _left_checkpoint(self, run: ClaimedRun) -> bool:
@@ -235,7 +258,7 @@ class Executor:
         run: ClaimedRun,
         config: dict[str, Any],
         mapper: StreamMapper,
-        writer: EventWriter,
+        writer: RunWriter,
         *,
         resume: bool = False,
     ) -> None:
@@ -332,60 +355,65 @@ class Executor:
                 output = {**output, "__interrupt__": flat}
         promoted = False
         hook: dict[str, Any] | None = None
-        async with self.pool.acquire() as conn, conn.transaction():
-            thread = await thread_rows.get(conn, run.thread_id, _ALL, lock=True)
-            if not await run_rows.lease_held(conn, run.run_id, run.epoch):
-                log.warning("run %s: lease lost before finishing; leaving it", run.run_id)
-                return
-            if rollback:
-                await checkpoint_sql.delete_for_runs(conn, [str(run.run_id)], str(run.thread_id))
-                await run_rows.delete(conn, run.run_id)
-            else:
-                # The last events commit with the status: a reader that sees the run ended
-                # has every event of it (DESIGN I3).
-                await event_rows.append(conn, run.thread_id, run.run_id, events)
-                await run_rows.finish(
-                    conn, run.run_id, run.epoch, status=status, output=output, error=error
-                )
-                if run.kwargs.get("webhook"):
-                    hook = await self._webhook_payload(conn, run, values, error)
-            promoted = await run_rows.promote_next(conn, run.thread_id) is not None
-            if promoted:
-                await notify(conn, RUN_READY)
-            if thread is not None:
-                busy = promoted or await run_rows.has_inflight(conn, run.thread_id)
+        delete_thread = (
+            run.temporary
+            and run.kwargs.get("on_completion") == "delete"
+            and not run.kwargs.get("waited")
+        )
+        # The finish's NOTIFY may reach this process's hub before the commit returns
+        # here; the hub leaves the signal to us then, with the output in hand.
+        self.hub.finishing.add(run.run_id)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                locked = await outcome_rows.lock(conn, run.thread_id, run.run_id, run.epoch)
+                if not locked["held"]:
+                    log.warning("run %s: lease lost before finishing; leaving it", run.run_id)
+                    return
                 if rollback:
-                    thread_status = "interrupted" if thread["interrupts"] else "idle"
-                    if not busy:
-                        await thread_rows.set_status(conn, run.thread_id, thread_status)
+                    promoted = await self._finish_rollback(
+                        conn,
+                        run,
+                        locked["interrupts"],
+                        locked["thread_exists"] and not delete_thread,
+                    )
                 else:
+                    # The last events commit with the status: a reader that sees the run ended
+                    # has every event of it (DESIGN I3).
+                    done = [] if delete_thread else [event_rows.run_done(run.run_id)]
+                    await outcome_rows.write(
+                        conn,
+                        run_id=run.run_id,
+                        thread_id=run.thread_id,
+                        epoch=run.epoch,
+                        status=status,
+                        output=output,
+                        error=error,
+                        events=events,
+                        thread_events=done if locked["thread_exists"] else [],
+                    )
+                    if run.kwargs.get("webhook"):
+                        hook = await self._webhook_payload(conn, run, values, error)
                     if error is not None:
                         thread_status = "error"
                     elif has_next:
                         thread_status = "interrupted"
                     else:
                         thread_status = "idle"
-                    await thread_rows.set_state(
+                    promoted = await outcome_rows.settle(
                         conn,
                         run.thread_id,
-                        status="busy" if busy else thread_status,
+                        status=thread_status,
                         values=values,
                         interrupts=interrupts,
                         error=error,
+                        ready_payload=self.hub.ready_payload(),
                     )
-            if (
-                run.temporary
-                and run.kwargs.get("on_completion") == "delete"
-                and not run.kwargs.get("waited")
-            ):
-                await conn.execute("DELETE FROM threads WHERE thread_id = $1", run.thread_id)
-                await checkpoint_sql.delete_threads(conn, [str(run.thread_id)])
-            elif thread is not None:
-                await event_rows.append(
-                    conn, run.thread_id, None, [event_rows.run_done(run.run_id)]
-                )
-            await notify(conn, RUN_DONE, str(run.run_id))
-        self.hub.signal_done(run.run_id)
+                if delete_thread:
+                    await conn.execute("DELETE FROM threads WHERE thread_id = $1", run.thread_id)
+                    await checkpoint_sql.delete_threads(conn, [str(run.thread_id)])
+        finally:
+            self.hub.finishing.discard(run.run_id)
+        self.hub.signal_done(run.run_id, {} if rollback else output)
         if promoted:
             self.hub.signal_ready()
         if hook is not None:
@@ -396,6 +424,26 @@ class Executor:
             )
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
+
+    async def _finish_rollback(
+        self, conn: Any, run: ClaimedRun, interrupts: Any, thread_exists: bool
+    ) -> bool:
+        """A run cancelled with ``rollback``: delete it and its checkpoints, promote the next
+        queued run, and put the thread back as it was; True if a run was promoted."""
+        await checkpoint_sql.delete_for_runs(conn, [str(run.run_id)], str(run.thread_id))
+        await run_rows.delete(conn, run.run_id)
+        promoted = await run_rows.promote_next(conn, run.thread_id) is not None
+        if promoted:
+            await notify(conn, RUN_READY, self.hub.ready_payload())
+        if not thread_exists:
+            await notify(conn, RUN_DONE, str(run.run_id))
+            return promoted
+        if not promoted and not await run_rows.has_inflight(conn, run.thread_id):
+            status = "interrupted" if interrupts else "idle"
+            await thread_rows.set_status(conn, run.thread_id, status)
+        await event_rows.append(conn, run.thread_id, None, [event_rows.run_done(run.run_id)])
+        await notify(conn, RUN_DONE, str(run.run_id))
+        return promoted
 
     async def _webhook_payload(
         self, conn: Any, run: ClaimedRun, values: Any, error: dict[str, Any] | None

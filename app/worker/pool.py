@@ -23,6 +23,7 @@ import datetime
 import logging
 import os
 import socket
+import time
 import uuid
 from typing import Any
 
@@ -34,6 +35,7 @@ from app.db import periodic
 from app.db import runs as run_rows
 from app.db import store as store_rows
 from app.db.notify import RUN_READY, Hub, notify
+from app.db.pool import create_pool
 from app.services.crons import CronService
 from app.services.threads import ThreadService
 from app.worker.executor import ClaimedRun, Executor
@@ -88,11 +90,20 @@ class WorkerPool:
         self.stream_ttl_seconds = stream_ttl_seconds
         self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.leases = LeaseKeeper(database_url, self.owner, lease_seconds)
+        self.database_url = database_url
+        self.relaxed: asyncpg.Pool[Any] | None = None
+        """Connections that commit without waiting for the WAL flush: claims and the
+        batches of runs (app.db.pool.create_pool)."""
         self._running: dict[uuid.UUID, tuple[ClaimedRun, asyncio.Task[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._saturated = False
 
     async def start(self) -> None:
+        self.relaxed = await create_pool(
+            self.database_url, min_size=1, max_size=self.concurrency + 2, relaxed=True
+        )
+        self.executor.relaxed = self.relaxed
         self.hub.on_cancel(self._cancel)
         await self._recover_dead_on_host()
         self.leases.start()
@@ -125,6 +136,8 @@ class WorkerPool:
             if still:
                 await asyncio.wait(still, timeout=10)
         await asyncio.to_thread(self.leases.stop)
+        if self.relaxed is not None:
+            await self.relaxed.close()
 
     async def _recover_dead_on_host(self) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -149,26 +162,37 @@ class WorkerPool:
             task.cancel()
 
     async def _dispatch(self) -> None:
+        timed_out = True  # at start, learn the due times of delayed runs from the table
         while not self._stopping:
             free = self.concurrency - len(self._running)
             wait = FALLBACK_POLL_SECONDS
+            self.hub.run_ready.clear()
             if free > 0:
-                self.hub.run_ready.clear()
                 try:
-                    async with self.pool.acquire() as conn:
+                    async with (self.relaxed or self.pool).acquire() as conn:
                         claimed = await run_rows.claim(conn, self.owner, free, self.lease_seconds)
+                        if timed_out:
+                            due = await run_rows.next_due(conn)
+                            if due is not None:
+                                self.hub.note_due(time.time() + due)
                     for row in claimed:
                         self._spawn(ClaimedRun.from_row(row))
-                    if claimed and len(claimed) == free:
+                    # All slots taken: more runs may be pending; a freed slot claims again.
+                    self._saturated = len(claimed) == free
+                    if self._saturated:
                         continue
-                    async with self.pool.acquire() as conn:
-                        due = await run_rows.next_due(conn)  # a delayed run's start time
+                    due = self.hub.next_due()  # the next delayed (after_seconds) run
                     if due is not None:
                         wait = min(wait, due + 0.005)
                 except (OSError, asyncpg.PostgresError) as exc:
                     log.warning("claim failed: %s", exc)
-            with contextlib.suppress(TimeoutError):
+            else:
+                self._saturated = True
+            try:
                 await asyncio.wait_for(self.hub.run_ready.wait(), wait)
+                timed_out = False
+            except TimeoutError:
+                timed_out = True
 
     def _spawn(self, run: ClaimedRun) -> None:
         task = asyncio.create_task(self._execute(run), name=f"run-{run.run_id}")
@@ -186,7 +210,8 @@ class WorkerPool:
         finally:
             self._running.pop(run.run_id, None)
             self.leases.run_ids = tuple(self._running)
-            self.hub.signal_ready()  # a slot is free
+            if self._saturated:  # a slot is free and runs may be waiting for one
+                self.hub.signal_ready()
 
     async def _scheduler(self) -> None:
         """Fire due crons, then sleep until the next one is due (at most 1 s, so crons

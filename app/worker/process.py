@@ -22,7 +22,7 @@ log = logging.getLogger("turnstile.worker")
 
 
 async def run_worker(settings: Settings, database_url: str, registry: GraphRegistry) -> None:
-    from app.main import worker_pool
+    from app.main import tune_gc, worker_pool
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -38,6 +38,7 @@ async def run_worker(settings: Settings, database_url: str, registry: GraphRegis
             settings, database_url, pool, registry, PostgresSaver(pool), hub, PostgresStore(pool)
         )
         await workers.start()
+        tune_gc()
         log.info("worker %s: %d jobs", workers.owner, workers.concurrency)
         await stop.wait()
         log.info("worker %s: stopping", workers.owner)

@@ -1,0 +1,136 @@
+"""A run's finish, in three statements inside the worker's transaction (DESIGN §6: one
+transaction to finish): lock, write the outcome, settle the thread.
+
+1. ``lock``: the thread row, then the run row under its lease epoch (the same order as every
+   create and cancel, so they serialise without deadlocks).
+2. ``write``: the terminal status and output (fenced by the epoch), the run's last stream
+   events and the thread stream's ``run_done`` event, and the NOTIFYs for readers and
+   waiters, which PostgreSQL delivers only if the transaction commits.
+3. ``settle``: promote the oldest queued run if no run is active (FIFO, DESIGN I2), then set
+   the thread's status and state; ``busy`` while anything is still pending, running or
+   queued. A separate statement, so it sees the finish of statement 2 (sibling CTEs would
+   not, and the one-active-run index would see two active runs).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from app.db.notify import RUN_DONE, RUN_EVENTS, RUN_READY
+from app.db.types import Conn
+
+
+async def lock(conn: Conn, thread_id: uuid.UUID, run_id: uuid.UUID, epoch: int) -> asyncpg.Record:
+    """(thread_exists, interrupts, held): lock the thread and, if the lease is still held
+    under ``epoch``, the run row, for the rest of the transaction."""
+    row = await conn.fetchrow(
+        """WITH thread AS (
+             SELECT interrupts FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE),
+           run AS (
+             SELECT 1 FROM runs WHERE run_id = $2 AND lease_epoch = $3 AND status = 'running'
+             FOR NO KEY UPDATE)
+           SELECT EXISTS (SELECT 1 FROM thread) AS thread_exists,
+                  (SELECT interrupts FROM thread) AS interrupts,
+                  EXISTS (SELECT 1 FROM run) AS held""",
+        thread_id,
+        run_id,
+        epoch,
+    )
+    assert row is not None
+    return row
+
+
+async def write(
+    conn: Conn,
+    *,
+    run_id: uuid.UUID,
+    thread_id: uuid.UUID,
+    epoch: int,
+    status: str,
+    output: Any,
+    error: Any,
+    events: Sequence[tuple[str, str]],
+    thread_events: Sequence[tuple[str, str]],
+) -> bool:
+    """Write the outcome (False if the lease was lost meanwhile: nothing is written)."""
+    names = [e for e, _ in events] + [e for e, _ in thread_events]
+    datas = [d for _, d in events] + [d for _, d in thread_events]
+    own = [True] * len(events) + [False] * len(thread_events)
+    row = await conn.fetchrow(
+        f"""WITH fin AS (
+              UPDATE runs SET status = $3, output = $4, error = $5, ended_at = now(),
+                              updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
+               WHERE run_id = $1 AND lease_epoch = $2 AND status = 'running'
+              RETURNING run_id),
+            ev AS (
+              INSERT INTO run_events (run_id, thread_id, event, data)
+              SELECT CASE WHEN e.own THEN $1::uuid END, $6, e.event, e.data::json
+                FROM fin, unnest($7::text[], $8::text[], $9::bool[])
+                          WITH ORDINALITY AS e(event, data, own, n)
+               ORDER BY e.n
+              RETURNING 1),
+            ping AS (
+              SELECT pg_notify('{RUN_EVENTS}', $10), pg_notify('{RUN_DONE}', $1::text)
+                FROM fin)
+            SELECT (SELECT count(*) FROM fin) AS finished, (SELECT count(*) FROM ev) AS events,
+                   (SELECT count(*) FROM ping) AS notified""",
+        run_id,
+        epoch,
+        status,
+        output,
+        error,
+        thread_id,
+        names,
+        datas,
+        own,
+        f"{run_id}:{thread_id}",
+    )
+    assert row is not None
+    return bool(row["finished"])
+
+
+async def settle(
+    conn: Conn,
+    thread_id: uuid.UUID,
+    *,
+    status: str,
+    values: Any,
+    interrupts: dict[str, Any],
+    error: Any,
+    ready_payload: str,
+) -> bool:
+    """Promote the next queued run and refresh the thread; True if a run was promoted."""
+    row = await conn.fetchrow(
+        f"""WITH promoted AS (
+              UPDATE runs SET status = 'pending', updated_at = now()
+               WHERE run_id = (SELECT run_id FROM runs WHERE thread_id = $1
+                                  AND status = 'queued' ORDER BY created_at, run_id LIMIT 1)
+                 AND NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1
+                                    AND status IN ('pending', 'running'))
+              RETURNING run_id),
+            ready AS (SELECT pg_notify('{RUN_READY}', $6) FROM promoted),
+            thread AS (
+              UPDATE threads SET
+                     status = CASE WHEN EXISTS (
+                                  SELECT 1 FROM runs WHERE thread_id = $1
+                                     AND status IN ('pending', 'running', 'queued'))
+                              THEN 'busy' ELSE $2 END,
+                     "values" = $3, interrupts = $4, error = $5,
+                     updated_at = now(), state_updated_at = now()
+               WHERE thread_id = $1
+              RETURNING 1)
+            SELECT (SELECT count(*) FROM promoted) AS promoted,
+                   (SELECT count(*) FROM ready) AS notified""",
+        thread_id,
+        status,
+        values,
+        interrupts,
+        error,
+        ready_payload,
+    )
+    assert row is not None
+    return bool(row["promoted"])

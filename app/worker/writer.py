@@ -1,0 +1,182 @@
+"""Writing what a run produces while its graph runs: checkpoints and stream events.
+
+The run's checkpoint saver (``PostgresSaver.buffered``) and its stream mapper hand rows to
+one ``RunWriter``. A background task writes whatever has accumulated in one fenced
+statement (``app.db.run_batch``) as soon as the previous write is done: events reach
+readers within about one round trip, and a fast graph's supersteps, with their events,
+share a statement and a commit instead of one each.
+
+Durability follows the run's ``durability``: with ``sync`` a checkpoint put returns only
+once it is committed (LangGraph then starts the next step); with ``async`` (the default)
+it is written in the background while the next step runs, as LangGraph's own async mode
+does; with ``exit`` LangGraph puts only at the end. Reads through the run's saver first
+wait for everything queued, and the run's end waits for it too, so the finish never
+records an outcome whose checkpoints were not written.
+
+``close()`` writes what still holds checkpoint data and hands back the events that are
+left, for the finishing transaction to write with the status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+import asyncpg
+
+from app.checkpoint.sql import LeaseLost
+from app.core import jsonable
+from app.db import run_batch
+from app.db.run_batch import Batch
+
+log = logging.getLogger("turnstile.worker")
+
+RETRY_DELAYS = (0.05, 0.2, 1.0)
+
+
+class RunWriter:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        run_id: uuid.UUID,
+        thread_id: uuid.UUID,
+        epoch: int,
+        *,
+        synchronous: bool = False,
+    ) -> None:
+        self.pool = pool
+        self.run_id = run_id
+        self.thread_id = thread_id
+        self.epoch = epoch
+        self.synchronous = synchronous
+        """Checkpoint puts wait for their commit (durability="sync")."""
+        self.lease_lost = False
+        self.failed: BaseException | None = None
+        self._batch = Batch()
+        self._queued = 0  # rows handed over so far
+        self._written = 0  # rows committed (or given up on) so far
+        self._progress = asyncio.Condition()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._abandoned = False
+        self._task = asyncio.create_task(self._loop(), name=f"writer-{run_id}")
+
+    # --- what the graph side hands over -------------------------------------------------
+
+    def add(self, event: str, data: Any, *, linger: float = 0.0) -> None:
+        """A stream event (encoded now, written soon). ``linger``: write it with whatever
+        comes within that many seconds rather than on its own (the run's first event, so
+        it shares a statement with the first checkpoint)."""
+        self._batch.events.append((event, jsonable.dumps_str(data)))
+        self._queued += 1
+        if linger > 0:
+            asyncio.get_running_loop().call_later(linger, self._wake.set)
+        else:
+            self._wake.set()
+
+    async def put_checkpoint(
+        self,
+        key: tuple[str, str, str],
+        row: tuple[str | None, str | None, str, str],
+        blobs: list[tuple[str, str, str, str, str, bytes | None]],
+    ) -> None:
+        self._check()
+        self._batch.checkpoints[key] = row
+        self._batch.blobs.extend(blobs)
+        self._queued += 1
+        self._wake.set()
+        if self.synchronous:
+            await self.flush()
+
+    def put_writes(
+        self,
+        rows: list[tuple[tuple[str, str, str, str, int], tuple[str, str | None, str, str, bytes]]],
+    ) -> None:
+        self._check()
+        for key, row in rows:
+            self._batch.add_write(key, row)
+        self._queued += 1
+        self._wake.set()
+
+    async def flush(self) -> None:
+        """Wait until everything handed over so far is committed; LeaseLost if the lease
+        was lost, or the write error if writing kept failing."""
+        target = self._queued
+        self._wake.set()
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._written >= target or self._done())
+        self._check()
+
+    async def close(self) -> list[tuple[str, str]]:
+        """Write what holds checkpoint data, stop, and return the events not written yet
+        (the finish writes them with the status). Raises like ``flush``."""
+        if self._batch.has_state:
+            await self.flush()
+        self._closing = True
+        self._wake.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        events, self._batch.events = self._batch.events, []
+        self._check()
+        return events
+
+    def abandon(self) -> None:
+        """Stop without writing anything more (the attempt is over: lease lost, shutdown)."""
+        self._abandoned = self._closing = True
+        self._wake.set()
+
+    def _check(self) -> None:
+        if self.lease_lost:
+            raise LeaseLost(f"run {self.run_id} lost lease epoch {self.epoch}")
+        if self.failed is not None:
+            raise self.failed
+
+    def _done(self) -> bool:
+        return self.lease_lost or self.failed is not None or self._task.done()
+
+    # --- the background writer ----------------------------------------------------------
+
+    async def _loop(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                if self._abandoned or (self._closing and not self._batch.has_state):
+                    return
+                if not self._batch or self.lease_lost or self.failed is not None:
+                    if self._closing:
+                        return
+                    continue
+                batch, self._batch = self._batch, Batch()
+                upto = self._queued
+                await self._write(batch)
+                async with self._progress:
+                    self._written = upto
+                    self._progress.notify_all()
+        finally:
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def _write(self, batch: Batch) -> None:
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                async with self.pool.acquire() as conn:
+                    held = await run_batch.write(
+                        conn, self.run_id, self.thread_id, self.epoch, batch
+                    )
+            except (OSError, asyncpg.PostgresError) as exc:
+                if delay is None:
+                    log.error(
+                        "run %s: writing its checkpoints and events failed: %s", self.run_id, exc
+                    )
+                    self.failed = exc
+                    return
+                await asyncio.sleep(delay)
+                continue
+            if not held and not self.lease_lost:
+                self.lease_lost = True
+                log.warning("run %s: lease lost; nothing more is written for it", self.run_id)
+            return
