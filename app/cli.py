@@ -7,7 +7,9 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -47,6 +49,45 @@ def database(settings: Settings) -> Iterator[str]:
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
+def _die_with_parent() -> None:
+    """In a child, before exec: get SIGKILL when the parent dies (Linux), so a killed
+    ``serve`` leaves no worker behind (its runs are recovered like any dead worker's)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def worker_processes(settings: Settings, url: str) -> Iterator[int]:
+    """``serve --worker-processes N``: start N ``turnstile worker`` children on ``url``
+    (migrated already: they do not migrate) and yield the in-process worker count (0 then).
+    They get SIGTERM when ``serve`` stops and run their graceful shutdown."""
+    if settings.worker_processes <= 0 or settings.workers <= 0:
+        yield settings.workers
+        return
+    cmd = [sys.executable, "-m", "app", "worker", "--no-migrate", "--jobs", str(settings.workers)]
+    if settings.config_path:
+        cmd += ["--config", settings.config_path]
+    env = {**os.environ, "DATABASE_URL": url}
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        for _ in range(settings.worker_processes):
+            children.append(subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent))
+        yield 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + settings.shutdown_grace_seconds + 10
+        for child in children:
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
 def serve(settings: Settings) -> int:
     import uvicorn
 
@@ -70,29 +111,32 @@ def serve(settings: Settings) -> int:
         if settings.migrate:
             _progress("applying migrations")
             migrate.upgrade(url)
-        registry = GraphRegistry.load(config)
-        _progress(f"graphs: {', '.join(registry.ids)}")
-        app = create_app(msgspec.structs.replace(settings, database_url=url), registry)
-        server = _Server(
-            uvicorn.Config(
-                app,
-                host=settings.host,
-                port=settings.port,
-                log_level=settings.log_level,
-                loop="uvloop" if sys.platform != "win32" else "asyncio",
-                http="httptools",
-                lifespan="on",
-                access_log=settings.log_level == "debug",
-                # Waits and joins still open after this long are cut; their clients retry.
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        with worker_processes(settings, url) as in_process:
+            registry = GraphRegistry.load(config)
+            _progress(f"graphs: {', '.join(registry.ids)}")
+            app = create_app(
+                msgspec.structs.replace(settings, database_url=url, workers=in_process), registry
             )
-        )
-        _progress(f"serving on http://{settings.host}:{settings.port}")
-        # uvicorn re-raises the signal after its graceful shutdown; exit normally instead,
-        # so the embedded database is stopped by the context manager.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, _exit_cleanly)
-        server.run()
+            server = _Server(
+                uvicorn.Config(
+                    app,
+                    host=settings.host,
+                    port=settings.port,
+                    log_level=settings.log_level,
+                    loop="uvloop" if sys.platform != "win32" else "asyncio",
+                    http="httptools",
+                    lifespan="on",
+                    access_log=settings.log_level == "debug",
+                    # Waits and joins still open after this long are cut; their clients retry.
+                    timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                )
+            )
+            _progress(f"serving on http://{settings.host}:{settings.port}")
+            # uvicorn re-raises the signal after its graceful shutdown; exit normally instead,
+            # so the embedded database is stopped by the context manager.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, _exit_cleanly)
+            server.run()
     return 0
 
 
@@ -146,7 +190,12 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--host", help="bind address (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (default 8123)")
-    s.add_argument("--workers", type=int, help="concurrent runs in this process (default 10)")
+    s.add_argument("--workers", type=int, help="concurrent runs per worker (default 10)")
+    s.add_argument(
+        "--worker-processes",
+        type=int,
+        help="worker processes started beside the API (default 0: runs in this process)",
+    )
     s.add_argument("--data-dir", help="embedded PostgreSQL data directory")
     s.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
     s.add_argument(
@@ -177,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             workers=0 if args.no_worker else args.workers,
+            worker_processes=args.worker_processes,
             data_dir=args.data_dir,
             migrate=False if args.no_migrate else None,
         )

@@ -20,7 +20,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     config_path: str | None = None
     """Path of langgraph.json; None means the bundled demo graph."""
     workers: int = 10
-    """In-process workers (concurrent runs) started by ``serve``."""
+    """Concurrent runs per worker: in ``serve``'s own process, or in each of its worker
+    processes (``worker_processes``)."""
+    worker_processes: int = 0
+    """Worker processes ``serve`` starts beside the API (0: runs execute in the API's own
+    event loop). With 1 or more, runs leave the API's loop, and a second core, free."""
     migrate: bool = True
     """Apply migrations at start."""
     data_dir: str | None = None
@@ -57,6 +61,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             values["workers"] = int(env["N_JOBS_PER_WORKER"])
         if env.get("TURNSTILE_WORKERS"):
             values["workers"] = int(env["TURNSTILE_WORKERS"])
+        if env.get("TURNSTILE_WORKER_PROCESSES"):
+            values["worker_processes"] = int(env["TURNSTILE_WORKER_PROCESSES"])
         if env.get("TURNSTILE_DATA_DIR"):
             values["data_dir"] = env["TURNSTILE_DATA_DIR"]
         if env.get("TURNSTILE_POOL_SIZE"):

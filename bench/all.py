@@ -1,7 +1,7 @@
 """The whole bench suite on one server: ``uv run python bench/all.py`` (not a test; prints).
 
-Starts ``turnstile serve`` on a fresh database (or measures ``--url URL``, with ``--pid PID``
-for its memory) and prints, for ``durability="async"`` (the default) and ``"sync"``:
+Starts ``turnstile serve`` on a fresh database (``--worker-processes N`` passed on; or
+measures ``--url URL``, with ``--pid PID`` for its memory, children included) and prints, for ``durability="async"`` (the default) and ``"sync"``:
 create, reject and create -> join latency (bench/runs.py), time to the first SSE byte and
 the first ``values`` event (bench/stream.py), completed runs per second with 20 concurrent
 ``runs.wait`` clients, their error count and the server's peak RSS under that load
@@ -28,12 +28,19 @@ async def suite(url: str, pid: int | None, args: argparse.Namespace) -> None:
         for name, p50, p99 in await stream.measure(url, args.n, durability):
             rows.append((name, f"{p50:.2f} ms", f"{p99:.2f} ms"))
         got = await load.measure(
-            url, pid, clients=args.clients, threads=args.threads, seconds=args.seconds,
+            url,
+            pid,
+            clients=args.clients,
+            threads=args.threads,
+            seconds=args.seconds,
             durability=durability,
         )
         rows.append(
-            (f"runs/s, {args.clients} clients [{durability}]",
-             f"{got['rate']:.0f} runs/s", f"{got['errors']:.0f} errors")
+            (
+                f"runs/s, {args.clients} clients [{durability}]",
+                f"{got['rate']:.0f} runs/s",
+                f"{got['errors']:.0f} errors",
+            )
         )
         if pid is not None:
             rows.append((f"server peak RSS under load [{durability}]", f"{got['rss']:.0f} MiB", ""))
@@ -55,11 +62,20 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=200)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--burst", type=int, default=20000)
+    p.add_argument(
+        "--worker-processes",
+        type=int,
+        default=None,
+        help="serve --worker-processes for the server this starts (default: serve's own)",
+    )
     args = p.parse_args()
     if args.url:
         asyncio.run(suite(args.url, args.pid, args))
         return
-    with own_server() as server:
+    env = {}
+    if args.worker_processes is not None:
+        env["TURNSTILE_WORKER_PROCESSES"] = str(args.worker_processes)
+    with own_server(env) as server:
         asyncio.run(suite(server.url, server.pid, args))
 
 

@@ -55,12 +55,27 @@ def own_server(env: dict[str, str] | None = None) -> Iterator[Server]:
         drop_database(ADMIN_URL, database)
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``serve --worker-processes`` starts workers)."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in children:
+            out += _tree(int(child))
+    return out
+
+
 def rss_mib(pid: int, key: str = "VmRSS") -> float:
-    """A process's resident set (``VmRSS``) or its peak so far (``VmHWM``), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The resident set (``VmRSS``) or peak so far (``VmHWM``) of a process and its
+    children, summed, in MiB."""
+    total = 0
+    for member in _tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except FileNotFoundError:
+            continue
+        total += next((int(x.split()[1]) for x in lines if x.startswith(key + ":")), 0)
+    return total / 1024
 
 
 @dataclass

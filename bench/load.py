@@ -44,7 +44,7 @@ async def one_client(url: str, threads: list[str], until: float, durability: str
             )
             if not isinstance(out, dict) or out.get("log", [None])[-1] != label:
                 raise AssertionError(f"unexpected output {out!r}")
-        except Exception as exc:  # noqa: BLE001 - every failure counts as an error
+        except Exception as exc:  # every failure counts as an error
             load.errors += 1
             load.first_error = load.first_error or repr(exc)[:300]
             continue
@@ -92,7 +92,11 @@ async def measure(
 async def measure_all(url: str, pid: int | None, args: argparse.Namespace) -> None:
     for durability in DURABILITIES:
         await measure(
-            url, pid, clients=args.clients, threads=args.threads, seconds=args.seconds,
+            url,
+            pid,
+            clients=args.clients,
+            threads=args.threads,
+            seconds=args.seconds,
             durability=durability,
         )
 

@@ -34,7 +34,10 @@ async def measure(url: str, n: int, durability: str) -> list[tuple[str, float, f
         t0 = time.perf_counter()
         try:
             await client.runs.create(
-                tid, "single", input={"label": "y"}, multitask_strategy="reject",
+                tid,
+                "single",
+                input={"label": "y"},
+                multitask_strategy="reject",
                 durability=durability,
             )
         except httpx.HTTPStatusError as exc:

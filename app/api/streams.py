@@ -40,15 +40,14 @@ async def _run_frames(
     """The run's events as SSE frames. ``new_run``: the run was just created by this
     request and the stream has no ids, so its first event (``metadata``, attempt 1) is
     sent at once instead of after the worker wrote it (which is then skipped)."""
-    skip_first = False
+    sent_first = None
     if new_run and not with_ids:
-        yield sse.frame("metadata", first_metadata(run_id))
-        skip_first = True
+        sent_first = first_metadata(run_id)
+        yield sse.frame("metadata", sent_first)
     async for event in svc.streams.run_events(run_id, cursor):
-        if skip_first and event is not None:
-            skip_first = False
-            if event.event == "metadata":
-                continue
+        if event is not None and event.event == "metadata" and event.data == sent_first:
+            sent_first = None
+            continue  # the worker's copy of what was sent already
         if event is None:
             yield sse.HEARTBEAT
         elif wanted_by_join(event.event, modes):
