@@ -43,44 +43,6 @@ def events_payload(run_id: uuid.UUID | None, thread_id: uuid.UUID) -> str:
     return f"{run_id or '-'}:{thread_id}"
 
 
-async def append_fenced(
-    conn: Conn,
-    run_id: uuid.UUID,
-    thread_id: uuid.UUID,
-    epoch: int,
-    events: Sequence[tuple[str, str]],
-) -> int:
-    """Append ``(event, json)`` pairs in order while the run is ``running`` under lease
-    ``epoch``, and NOTIFY listeners; one statement, one round trip. Returns rows written
-    (0 when the lease was lost: a worker that lost its run writes nothing more for it)."""
-    names = [e for e, _ in events]
-    datas = [d for _, d in events]
-    written = await conn.fetchval(
-        """WITH lease AS (
-             SELECT 1 FROM runs WHERE run_id = $1 AND lease_epoch = $5 AND status = 'running'
-             FOR SHARE),
-           ins AS (
-             INSERT INTO run_events (run_id, thread_id, event, data)
-             SELECT $1, $2, e.event, e.data::json
-               FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS e(event, data, n)
-              WHERE EXISTS (SELECT 1 FROM lease)
-              ORDER BY e.n
-             RETURNING 1),
-           n AS (SELECT count(*) AS written FROM ins)
-           SELECT written, (SELECT count(*) FROM (SELECT pg_notify($6, $7) FROM n
-                                                   WHERE written > 0) x) AS notified
-             FROM n""",
-        run_id,
-        thread_id,
-        names,
-        datas,
-        epoch,
-        RUN_EVENTS,
-        events_payload(run_id, thread_id),
-    )
-    return int(written or 0)
-
-
 async def append(
     conn: Conn,
     thread_id: uuid.UUID,

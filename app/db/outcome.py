@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from app.db.events import events_payload
 from app.db.notify import RUN_DONE, RUN_EVENTS, RUN_READY
 from app.db.types import Conn
 
@@ -87,7 +88,7 @@ async def write(
         names,
         datas,
         own,
-        f"{run_id}:{thread_id}",
+        events_payload(run_id, thread_id),
     )
     assert row is not None
     return bool(row["finished"])

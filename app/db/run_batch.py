@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.db.events import events_payload
 from app.db.notify import RUN_EVENTS
 from app.db.types import Conn
 
@@ -124,7 +125,7 @@ async def write(
     args += _columns(checkpoints, 7)
     args += _columns(writes, 10)
     args += [thread_id, [e for e, _ in batch.events], [d for _, d in batch.events]]
-    args.append(f"{run_id}:{thread_id}")
+    args.append(events_payload(run_id, thread_id))
     row = await conn.fetchrow(STATEMENT, *args)
     return bool(row is not None and row["held"])
 

@@ -39,6 +39,21 @@ def to_wire(row: asyncpg.Record) -> dict[str, Any]:
     return out
 
 
+def _thread_and_assistant(
+    thread_id: uuid.UUID, access: Access, assistant_id: uuid.UUID, graph_ids: list[str]
+) -> tuple[Where, Where]:
+    """The conditions on the thread (``t``) and the assistant (``a``) of a create, through
+    the caller's access, numbering one parameter list."""
+    where = Where()
+    where.add(f"t.thread_id = {where.param(thread_id)}")
+    access.apply(where, "t.metadata")
+    assistant = Where(where.params)
+    assistant.add(f"a.assistant_id = {assistant.param(assistant_id)}")
+    assistant.add(f"a.graph_id = ANY({assistant.param(graph_ids)}::text[])")
+    access.apply(assistant, "a.metadata")
+    return where, assistant
+
+
 async def lock_thread(
     conn: Conn,
     thread_id: uuid.UUID,
@@ -54,13 +69,7 @@ async def lock_thread(
     ``busy`` is read in this statement's snapshot, taken before the lock was granted: true
     means the thread was busy when the create arrived (a ``reject`` may answer 409 at once);
     false is not trusted for ``pending``: the insert's unique index decides."""
-    where = Where()
-    where.add(f"t.thread_id = {where.param(thread_id)}")
-    access.apply(where, "t.metadata")
-    assistant = Where(where.params)
-    assistant.add(f"a.assistant_id = {assistant.param(assistant_id)}")
-    assistant.add(f"a.graph_id = ANY({assistant.param(graph_ids)}::text[])")
-    access.apply(assistant, "a.metadata")
+    where, assistant = _thread_and_assistant(thread_id, access, assistant_id, graph_ids)
     return await conn.fetchrow(
         f"""SELECT t.metadata, t.interrupts,
                    EXISTS (SELECT 1 FROM runs r WHERE r.thread_id = t.thread_id
@@ -168,14 +177,8 @@ async def create_on_thread(
 
     Returns one row: ``thread_found``, ``assistant_ok`` and the run's columns (NULL when
     no run was inserted)."""
-    where = Where()
-    where.add(f"t.thread_id = {where.param(thread_id)}")
-    access.apply(where, "t.metadata")
-    assistant = Where(where.params)
-    assistant.add(f"a.assistant_id = {assistant.param(assistant_id)}")
-    assistant.add(f"a.graph_id = ANY({assistant.param(graph_ids)}::text[])")
+    where, assistant = _thread_and_assistant(thread_id, access, assistant_id, graph_ids)
     assistant.add(f"a.updated_at = {assistant.param(assistant_updated_at)}")
-    access.apply(assistant, "a.metadata")
     n = len(where.params)
     values = f"""${n + 1}, t.thread_id, ${n + 2}, {{status}}, ${n + 3},
                  ${n + 4}::jsonb || t.metadata || ${n + 5}::jsonb, ${n + 6}, false,

@@ -1,4 +1,4 @@
-"""The event log's SQL: fenced appends, ordered reads with the run status, purge by age."""
+"""The event log's SQL: fenced batches, ordered reads with the run status, purge by age."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from app.core.ids import uuid7
-from app.db import events
+from app.db import events, run_batch
 from app.db.pool import create_pool
 
 
@@ -39,16 +39,27 @@ async def _run(
     return tid, rid
 
 
+async def _append(
+    conn: asyncpg.Connection,
+    rid: uuid.UUID,
+    tid: uuid.UUID,
+    epoch: int,
+    batch: list[tuple[str, str]],
+) -> bool:
+    """A worker's batch holding only events; True if the lease was held (written)."""
+    return await run_batch.write(conn, rid, tid, epoch, run_batch.Batch(events=batch))
+
+
 async def test_fenced_append_keeps_order_and_stops_when_the_lease_is_lost(
     pool: asyncpg.Pool,
 ) -> None:
     async with pool.acquire() as conn:
         tid, rid = await _run(conn)
         batch = [(f"e{i}", f'{{"i":{i}}}') for i in range(50)]
-        assert await events.append_fenced(conn, rid, tid, 3, batch) == 50
+        assert await _append(conn, rid, tid, 3, batch)
         # Another worker took the run over (epoch 4): the old one writes nothing more.
         await conn.execute("UPDATE runs SET lease_epoch = 4 WHERE run_id = $1", rid)
-        assert await events.append_fenced(conn, rid, tid, 3, [("late", "{}")]) == 0
+        assert not await _append(conn, rid, tid, 3, [("late", "{}")])
         status, got = await events.read_run(conn, rid, 0, 1000)
     assert status == "running"
     assert [e.event for e in got] == [f"e{i}" for i in range(50)]
@@ -62,7 +73,7 @@ async def test_fenced_append_keeps_order_and_stops_when_the_lease_is_lost(
 async def test_read_after_a_cursor_with_limit_and_missing_run(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         tid, rid = await _run(conn)
-        await events.append_fenced(conn, rid, tid, 3, [(f"e{i}", "{}") for i in range(10)])
+        await _append(conn, rid, tid, 3, [(f"e{i}", "{}") for i in range(10)])
         _, all_events = await events.read_run(conn, rid, 0, 100)
         _, page = await events.read_run(conn, rid, all_events[3].event_id, 4)
         assert [e.event for e in page] == ["e4", "e5", "e6", "e7"]
@@ -80,7 +91,7 @@ async def test_purge_keeps_active_runs_and_recent_ends(pool: asyncpg.Pool) -> No
         t_old, r_old = await _run(conn, status="running")
         t_new, r_new = await _run(conn, status="running")
         for tid, rid in ((t_active, r_active), (t_old, r_old), (t_new, r_new)):
-            await events.append_fenced(conn, rid, tid, 3, [("values", "{}")])
+            await _append(conn, rid, tid, 3, [("values", "{}")])
         await events.append(conn, t_old, None, [events.run_done(r_old)])
         await conn.execute("UPDATE run_events SET created_at = now() - interval '1 hour'")
         await conn.execute(
