@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from app.core.ids import uuid7
 from app.db import events, run_batch
 from app.db.pool import create_pool
+from tests.db.rows import insert_run
 
 
 @pytest.fixture
@@ -20,23 +20,6 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         yield p
     finally:
         await p.close()
-
-
-async def _run(
-    conn: asyncpg.Connection, status: str = "running", epoch: int = 3
-) -> tuple[uuid.UUID, uuid.UUID]:
-    tid, rid = uuid7(), uuid7()
-    await conn.execute("INSERT INTO threads (thread_id) VALUES ($1)", tid)
-    await conn.execute(
-        "INSERT INTO runs (run_id, thread_id, assistant_id, status, lease_epoch) "
-        "VALUES ($1, $2, $3, $4, $5)",
-        rid,
-        tid,
-        uuid.uuid4(),
-        status,
-        epoch,
-    )
-    return tid, rid
 
 
 async def _append(
@@ -54,7 +37,7 @@ async def test_fenced_append_keeps_order_and_stops_when_the_lease_is_lost(
     pool: asyncpg.Pool,
 ) -> None:
     async with pool.acquire() as conn:
-        tid, rid = await _run(conn)
+        tid, rid = await insert_run(conn, epoch=3)
         batch = [(f"e{i}", f'{{"i":{i}}}') for i in range(50)]
         assert await _append(conn, rid, tid, 3, batch)
         # Another worker took the run over (epoch 4): the old one writes nothing more.
@@ -72,7 +55,7 @@ async def test_fenced_append_keeps_order_and_stops_when_the_lease_is_lost(
 
 async def test_read_after_a_cursor_with_limit_and_missing_run(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
-        tid, rid = await _run(conn)
+        tid, rid = await insert_run(conn, epoch=3)
         await _append(conn, rid, tid, 3, [(f"e{i}", "{}") for i in range(10)])
         _, all_events = await events.read_run(conn, rid, 0, 100)
         _, page = await events.read_run(conn, rid, all_events[3].event_id, 4)
@@ -87,9 +70,9 @@ async def test_read_after_a_cursor_with_limit_and_missing_run(pool: asyncpg.Pool
 
 async def test_purge_keeps_active_runs_and_recent_ends(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
-        t_active, r_active = await _run(conn)
-        t_old, r_old = await _run(conn, status="running")
-        t_new, r_new = await _run(conn, status="running")
+        t_active, r_active = await insert_run(conn, epoch=3)
+        t_old, r_old = await insert_run(conn, epoch=3)
+        t_new, r_new = await insert_run(conn, epoch=3)
         for tid, rid in ((t_active, r_active), (t_old, r_old), (t_new, r_new)):
             await _append(conn, rid, tid, 3, [("values", "{}")])
         await events.append(conn, t_old, None, [events.run_done(r_old)])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -12,9 +11,9 @@ from langgraph.checkpoint.base import empty_checkpoint
 
 from app.checkpoint.saver import PostgresSaver
 from app.checkpoint.sql import LeaseLost
-from app.core.ids import uuid7
 from app.db import periodic
 from app.db.pool import create_pool
+from tests.db.rows import insert_run
 
 
 @pytest.fixture
@@ -26,23 +25,9 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         await p.close()
 
 
-async def _running_run(conn: asyncpg.Connection, epoch: int) -> tuple[uuid.UUID, uuid.UUID]:
-    tid, rid = uuid7(), uuid7()
-    await conn.execute("INSERT INTO threads (thread_id) VALUES ($1)", tid)
-    await conn.execute(
-        "INSERT INTO runs (run_id, thread_id, assistant_id, status, lease_epoch) "
-        "VALUES ($1, $2, $3, 'running', $4)",
-        rid,
-        tid,
-        uuid.uuid4(),
-        epoch,
-    )
-    return tid, rid
-
-
 async def test_fenced_saver_writes_only_under_its_lease(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
-        tid, rid = await _running_run(conn, epoch=1)
+        tid, rid = await insert_run(conn, epoch=1)
     saver = PostgresSaver(pool).fenced(str(rid), 1)
     config = {"configurable": {"thread_id": str(tid), "checkpoint_ns": ""}}
     first = empty_checkpoint()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -12,9 +13,9 @@ from langgraph.checkpoint.base import empty_checkpoint
 
 from app.checkpoint.saver import PostgresSaver
 from app.checkpoint.sql import LeaseLost
-from app.core.ids import uuid7
 from app.db.pool import create_pool
 from app.worker.writer import RunWriter
+from tests.db.rows import insert_run
 
 
 @pytest.fixture
@@ -26,19 +27,15 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         await p.close()
 
 
-async def _running_run(pool: asyncpg.Pool, epoch: int = 1) -> tuple[uuid.UUID, uuid.UUID]:
-    tid, rid = uuid7(), uuid7()
+async def _writer(
+    pool: asyncpg.Pool, *, synchronous: bool = False
+) -> tuple[uuid.UUID, uuid.UUID, RunWriter, PostgresSaver, dict[str, Any]]:
+    """A running run, its writer, a saver handing writes to it, and the thread's config."""
     async with pool.acquire() as conn:
-        await conn.execute("INSERT INTO threads (thread_id) VALUES ($1)", tid)
-        await conn.execute(
-            "INSERT INTO runs (run_id, thread_id, assistant_id, status, lease_epoch) "
-            "VALUES ($1, $2, $3, 'running', $4)",
-            rid,
-            tid,
-            uuid.uuid4(),
-            epoch,
-        )
-    return tid, rid
+        tid, rid = await insert_run(conn)
+    writer = RunWriter(pool, rid, tid, 1, synchronous=synchronous)
+    config = {"configurable": {"thread_id": str(tid), "checkpoint_ns": ""}}
+    return tid, rid, writer, PostgresSaver(pool).buffered(writer), config
 
 
 async def _counts(pool: asyncpg.Pool, tid: uuid.UUID) -> dict[str, int]:
@@ -57,10 +54,7 @@ async def _counts(pool: asyncpg.Pool, tid: uuid.UUID) -> dict[str, int]:
 async def test_a_superstep_and_its_events_go_in_one_statement_and_read_back(
     pool: asyncpg.Pool,
 ) -> None:
-    tid, rid = await _running_run(pool)
-    writer = RunWriter(pool, rid, tid, 1)
-    saver = PostgresSaver(pool).buffered(writer)
-    config = {"configurable": {"thread_id": str(tid), "checkpoint_ns": ""}}
+    tid, rid, writer, saver, config = await _writer(pool)
     first = empty_checkpoint()
     first["channel_values"] = {"label": "a"}
     first["channel_versions"] = {"label": "1"}
@@ -100,10 +94,7 @@ async def test_a_superstep_and_its_events_go_in_one_statement_and_read_back(
 async def test_a_writer_that_lost_its_lease_writes_nothing_and_says_so(
     pool: asyncpg.Pool,
 ) -> None:
-    tid, rid = await _running_run(pool)
-    writer = RunWriter(pool, rid, tid, 1)
-    saver = PostgresSaver(pool).buffered(writer)
-    config = {"configurable": {"thread_id": str(tid), "checkpoint_ns": ""}}
+    tid, rid, writer, saver, config = await _writer(pool)
     stored = await saver.aput(config, empty_checkpoint(), {"step": -1}, {})
     await writer.flush()
     async with pool.acquire() as conn:  # another worker took the run over
@@ -122,10 +113,7 @@ async def test_a_writer_that_lost_its_lease_writes_nothing_and_says_so(
 async def test_sync_durability_returns_from_a_put_only_once_it_is_committed(
     pool: asyncpg.Pool,
 ) -> None:
-    tid, rid = await _running_run(pool)
-    writer = RunWriter(pool, rid, tid, 1, synchronous=True)
-    saver = PostgresSaver(pool).buffered(writer)
-    config = {"configurable": {"thread_id": str(tid), "checkpoint_ns": ""}}
+    tid, _rid, writer, saver, config = await _writer(pool, synchronous=True)
     for step in range(3):
         config = await saver.aput(config, empty_checkpoint(), {"step": step}, {})
         assert (await _counts(pool, tid))["cps"] == step + 1
@@ -133,10 +121,7 @@ async def test_sync_durability_returns_from_a_put_only_once_it_is_committed(
 
 
 async def test_async_durability_returns_before_the_commit(pool: asyncpg.Pool) -> None:
-    tid, rid = await _running_run(pool)
-    writer = RunWriter(pool, rid, tid, 1)
-    saver = PostgresSaver(pool).buffered(writer)
-    config = {"configurable": {"thread_id": str(tid), "checkpoint_ns": ""}}
+    tid, _rid, writer, saver, config = await _writer(pool)
     for step in range(5):
         config = await saver.aput(config, empty_checkpoint(), {"step": step}, {})
     # No put waited for a commit: all five are still in the writer's next batch.

@@ -1,0 +1,27 @@
+"""Rows the database tests start from."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from app.core.ids import uuid7
+
+
+async def insert_run(
+    conn: asyncpg.Connection, *, status: str = "running", epoch: int = 1
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """A new thread with one run in ``status`` under lease ``epoch``: (thread id, run id)."""
+    tid, rid = uuid7(), uuid7()
+    await conn.execute("INSERT INTO threads (thread_id) VALUES ($1)", tid)
+    await conn.execute(
+        "INSERT INTO runs (run_id, thread_id, assistant_id, status, lease_epoch) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        rid,
+        tid,
+        uuid.uuid4(),
+        status,
+        epoch,
+    )
+    return tid, rid
