@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
-from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.middleware.base import DefineMiddleware
 
 from app.api import assistants, crons, meta, openapi, runs, store, streams, threads
 from app.api.deps import Services
 from app.api.errors import EXCEPTION_HANDLERS
+from app.api.http_config import cors_config, header_policy
+from app.api.middleware import Authentication, add_request_id
+from app.auth.handlers import Authorizer, load_auth
 from app.checkpoint.saver import PostgresSaver
 from app.db.notify import Hub
 from app.db.pool import create_pool
@@ -28,8 +33,6 @@ from app.settings import Settings
 from app.store.postgres import PostgresStore
 from app.worker.executor import Executor
 from app.worker.pool import WorkerPool
-
-EXPOSED_HEADERS = ["x-pagination-total", "x-pagination-next", "content-location", "location"]
 
 
 def tune_gc() -> None:
@@ -87,7 +90,11 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url")
     database_url = settings.database_url
-    graphs = registry or GraphRegistry.load(load_config(settings.config_path))
+    config = load_config(settings.config_path)
+    graphs = registry or GraphRegistry.load(config)
+    auth = load_auth(config)
+    authorizer = Authorizer(auth) if auth is not None else None
+    raw_http = config.raw.get("http") or {}
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -138,16 +145,15 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
         *crons.ROUTES,
         *openapi.ROUTES,
     ]
+    middleware = [] if authorizer is None else [DefineMiddleware(Authentication, authorizer=authorizer)]
     return Litestar(
         route_handlers=routes,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        cors_config=CORSConfig(
-            allow_origins=["*"],
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=EXPOSED_HEADERS,
-        ),
+        cors_config=cors_config(raw_http, os.environ),
+        middleware=middleware,
+        before_send=[add_request_id],
         openapi_config=None,
-        request_max_body_size=10 * 1024 * 1024,
+        request_max_body_size=settings.max_body_bytes,
+        state=State({"authorizer": authorizer, "headers": header_policy(raw_http)}),
     )

@@ -42,6 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """A run still going after this long ends ``timeout`` (0: no limit)."""
     shutdown_grace_seconds: float = 10.0
     """On SIGTERM, how long running runs may finish before they are handed back."""
+    max_body_bytes: int = 10 * 1024 * 1024
+    """Request bodies larger than this answer 413."""
     webhook_allow_private: bool = False
     """Allow webhooks to loopback and private addresses (refused by default)."""
 
@@ -75,6 +77,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("TURNSTILE_MAX_ATTEMPTS", "max_attempts", int),
             ("TURNSTILE_RUN_TIMEOUT_SECONDS", "run_timeout_seconds", float),
             ("TURNSTILE_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds", float),
+            ("TURNSTILE_MAX_BODY_BYTES", "max_body_bytes", int),
         ):
             if env.get(name):
                 values[key] = kind(env[name])

@@ -11,9 +11,11 @@ from litestar import Request, Response, delete, get, patch, post
 
 from app.api import schemas
 from app.api.body import decode, flag, json, paged
-from app.api.deps import access, services
+from app.api.deps import services
+from app.auth.door import authorize
 from app.core.errors import NotFound
 from app.core.ids import parse_uuid
+from app.db.access import Access
 from app.services import introspection
 
 Req = Request[Any, Any, Any]
@@ -22,14 +24,20 @@ Req = Request[Any, Any, Any]
 @get("/assistants/{assistant_id:str}")
 async def get_assistant(request: Req, assistant_id: str) -> Response[bytes]:
     aid = parse_uuid(assistant_id, "assistant")
-    return json(await services(request).assistants.get(access(request), aid))
+    return json(await services(request).assistants.get(await _read(request, aid), aid))
 
 
 @post("/assistants/search", status_code=200)
 async def search_assistants(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.AssistantSearch)
+    value = {
+        "graph_id": body.graph_id,
+        "metadata": body.metadata or {},
+        "limit": body.limit,
+        "offset": body.offset,
+    }
     items, total = await services(request).assistants.search(
-        access(request),
+        await authorize(request, "assistants", "search", value),
         metadata=body.metadata,
         graph_id=body.graph_id,
         name=body.name,
@@ -45,8 +53,12 @@ async def search_assistants(request: Req) -> Response[bytes]:
 @post("/assistants/count", status_code=200)
 async def count_assistants(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.AssistantCount)
+    value = {"graph_id": body.graph_id, "metadata": body.metadata or {}}
     n = await services(request).assistants.count(
-        access(request), metadata=body.metadata, graph_id=body.graph_id, name=body.name
+        await authorize(request, "assistants", "search", value),
+        metadata=body.metadata,
+        graph_id=body.graph_id,
+        name=body.name,
     )
     return json(n)
 
@@ -55,14 +67,24 @@ async def count_assistants(request: Req) -> Response[bytes]:
 async def create_assistant(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.AssistantCreate)
     aid = parse_uuid(body.assistant_id, "assistant") if body.assistant_id else None
+    value: dict[str, Any] = {
+        "assistant_id": aid,
+        "graph_id": body.graph_id,
+        "config": body.config,
+        "context": body.context,
+        "metadata": dict(body.metadata or {}),
+        "if_exists": body.if_exists,
+        "name": body.name,
+    }
+    acc = await authorize(request, "assistants", "create", value)
     created = await services(request).assistants.create(
-        access(request),
+        acc,
         graph_id=body.graph_id,
         assistant_id=aid,
-        config=body.config,
-        context=body.context,
-        metadata=body.metadata,
-        name=body.name,
+        config=value.get("config"),
+        context=value.get("context"),
+        metadata=value.get("metadata"),
+        name=value.get("name"),
         description=body.description,
         if_exists=body.if_exists,
     )
@@ -75,7 +97,10 @@ async def update_assistant(request: Req, assistant_id: str) -> Response[bytes]:
     body = await decode(request, schemas.AssistantPatch)
     changes = msgspec.structs.asdict(body)
     changes = {k: v for k, v in changes.items() if v is not msgspec.UNSET}
-    return json(await services(request).assistants.update(access(request), aid, changes))
+    value = {"assistant_id": aid, **changes}
+    acc = await authorize(request, "assistants", "update", value)
+    changes.update({k: v for k, v in value.items() if k in changes or k == "metadata"})
+    return json(await services(request).assistants.update(acc, aid, changes))
 
 
 @delete("/assistants/{assistant_id:str}", status_code=204)
@@ -83,15 +108,20 @@ async def delete_assistant(request: Req, assistant_id: str) -> None:
     """Delete the assistant and its versions; its active runs are cancelled, and with
     ``delete_threads=true`` the threads it ran on (metadata.assistant_id) are deleted."""
     aid = parse_uuid(assistant_id, "assistant")
-    svc, acc = services(request), access(request)
+    svc = services(request)
+    acc = await authorize(request, "assistants", "delete", {"assistant_id": aid})
     await svc.assistants.get(acc, aid)  # 404 before anything changes
-    for thread_id, run_id in await svc.runs.active_for_assistant(acc, aid):
+    # Its runs and threads are reached through the caller's access to threads.
+    value = {"assistant_id": aid, "action": "interrupt", "metadata": {}}
+    cancelling = await authorize(request, "threads", "update", value)
+    for thread_id, run_id in await svc.runs.active_for_assistant(cancelling, aid):
         with contextlib.suppress(NotFound):
-            await svc.runs.cancel(acc, thread_id, run_id, "interrupt")
+            await svc.runs.cancel(cancelling, thread_id, run_id, "interrupt")
     if flag(request, "delete_threads"):
-        for thread_id in await svc.threads.ids_for_assistant(acc, aid):
+        deleting = await authorize(request, "threads", "delete", {"assistant_id": aid})
+        for thread_id in await svc.threads.ids_for_assistant(deleting, aid):
             with contextlib.suppress(NotFound):
-                await svc.threads.delete(acc, thread_id)
+                await svc.threads.delete(deleting, thread_id)
     await svc.assistants.delete(acc, aid)
 
 
@@ -100,7 +130,7 @@ async def assistant_versions(request: Req, assistant_id: str) -> Response[bytes]
     aid = parse_uuid(assistant_id, "assistant")
     body = await decode(request, schemas.AssistantVersions)
     found = await services(request).assistants.versions(
-        access(request), aid, metadata=body.metadata, limit=body.limit, offset=body.offset
+        await _read(request, aid), aid, metadata=body.metadata, limit=body.limit, offset=body.offset
     )
     return json(found)
 
@@ -109,12 +139,18 @@ async def assistant_versions(request: Req, assistant_id: str) -> Response[bytes]
 async def set_latest_version(request: Req, assistant_id: str) -> Response[bytes]:
     aid = parse_uuid(assistant_id, "assistant")
     body = await decode(request, schemas.AssistantLatest)
-    return json(await services(request).assistants.set_latest(access(request), aid, body.version))
+    value = {"assistant_id": aid, "version": body.version, "metadata": {}}
+    acc = await authorize(request, "assistants", "update", value)
+    return json(await services(request).assistants.set_latest(acc, aid, body.version))
+
+
+async def _read(request: Req, assistant_id: uuid.UUID) -> Access:
+    return await authorize(request, "assistants", "read", {"assistant_id": assistant_id})
 
 
 async def _graph(request: Req, assistant_id: str) -> tuple[uuid.UUID, Any]:
     aid = parse_uuid(assistant_id, "assistant")
-    return aid, await services(request).assistants.graph_of(access(request), aid)
+    return aid, await services(request).assistants.graph_of(await _read(request, aid), aid)
 
 
 @get("/assistants/{assistant_id:str}/graph")
@@ -127,7 +163,7 @@ async def assistant_graph(request: Req, assistant_id: str) -> Response[bytes]:
 @get("/assistants/{assistant_id:str}/schemas")
 async def assistant_schemas(request: Req, assistant_id: str) -> Response[bytes]:
     aid, graph = await _graph(request, assistant_id)
-    assistant = await services(request).assistants.get(access(request), aid)
+    assistant = await services(request).assistants.get(await _read(request, aid), aid)
     return json({"graph_id": assistant["graph_id"], **introspection.schemas(graph)})
 
 

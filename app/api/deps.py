@@ -7,7 +7,6 @@ from typing import Any
 
 from litestar import Request
 
-from app.db.access import ALL, Access
 from app.db.notify import Hub
 from app.graphs.registry import GraphRegistry
 from app.services.assistants import AssistantService
@@ -34,8 +33,3 @@ class Services:
 def services(request: Request[Any, Any, Any]) -> Services:
     svc: Services = request.app.state.services
     return svc
-
-
-def access(request: Request[Any, Any, Any]) -> Access:
-    """The caller's access filter (I9). Custom auth will set it on the request scope."""
-    return request.scope.get("state", {}).get("access", ALL)  # type: ignore[no-any-return]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from langgraph_sdk.auth.exceptions import HTTPException as AuthHTTPException
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
@@ -43,6 +44,13 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]
     return json({"detail": exc.detail}, status_code=status, headers=exc.headers)
 
 
+def auth_error(_: Request[Any, Any, Any], exc: AuthHTTPException) -> Response[bytes]:
+    """An auth handler's refusal (403 from ``False``) or its own ``HTTPException``."""
+    return json(
+        {"detail": exc.detail}, status_code=exc.status_code, headers=dict(exc.headers or {})
+    )
+
+
 def value_error(_: Request[Any, Any, Any], exc: ValueError) -> Response[bytes]:
     return json({"detail": str(exc)}, status_code=400)
 
@@ -55,6 +63,7 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: domain_error,
     HTTPException: http_error,
+    AuthHTTPException: auth_error,
     ValueError: value_error,
     Exception: internal_error,
 }

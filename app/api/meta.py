@@ -18,7 +18,7 @@ def _version(dist: str) -> str | None:
         return None
 
 
-@get(["/ok", "/"])
+@get(["/ok", "/"], opt={"public": True})
 async def ok(request: Request[Any, Any, Any]) -> Response[bytes]:
     if flag(request, "check_db"):
         try:
@@ -30,7 +30,7 @@ async def ok(request: Request[Any, Any, Any]) -> Response[bytes]:
     return json({"ok": True})
 
 
-@get("/info")
+@get("/info", opt={"public": True})
 async def info(request: Request[Any, Any, Any]) -> Response[bytes]:
     return json(
         {
@@ -71,7 +71,7 @@ SELECT
 """
 
 
-@get("/metrics")
+@get("/metrics", opt={"authenticated": True})
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes] | Response[str]:
     """System metrics: the run queue and workers, as Prometheus text (format=json: JSON)."""
     async with services(request).pool.acquire() as conn:

@@ -308,7 +308,7 @@ def _operation(handler: Any, path: str, refs: dict[Any, Any]) -> dict[str, Any]:
     return op
 
 
-@get("/openapi.json", include_in_schema=False)
+@get("/openapi.json", include_in_schema=False, opt={"public": True})
 async def openapi_json(request: Req) -> Response[bytes]:
     return json(build(request.app))
 
@@ -322,7 +322,7 @@ DOCS = """<!doctype html>
 </body></html>"""
 
 
-@get("/docs")
+@get("/docs", opt={"public": True})
 async def docs() -> HTMLResponse[str]:
     """API documentation (Swagger UI over /openapi.json)."""
     return HTMLResponse(DOCS, media_type="text/html")

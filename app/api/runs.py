@@ -12,11 +12,12 @@ from litestar import Request, Response, delete, get, post
 from litestar.response import Stream
 
 from app.api.body import decode, empty, flag, json
-from app.api.deps import Services, access, services
+from app.api.deps import Services, services
 from app.api.sse import guarded
+from app.auth.door import authorize, authorize_run
 from app.core import jsonable
 from app.core.errors import InvalidInput
-from app.core.ids import parse_uuid
+from app.core.ids import parse_uuid, system_assistant_id
 from app.core.runs import RunCreate, validate
 from app.db.access import Access
 from app.db.notify import UNKNOWN
@@ -118,27 +119,65 @@ def _stream(
     )
 
 
+async def run_access(request: Req, body: RunCreate, thread_id: uuid.UUID | None) -> Access:
+    """The access door for a run create (``threads.create_run``, and ``assistants.read`` on
+    a user-made assistant); the handler's metadata changes go into ``body``."""
+    svc = services(request)
+    aid: uuid.UUID | None = None
+    if body.assistant_id not in svc.registry:
+        try:
+            aid = uuid.UUID(body.assistant_id)
+        except ValueError:
+            aid = None  # the create answers 422 for it
+        if aid in {system_assistant_id(g) for g in svc.registry.ids}:
+            aid = None
+    value: dict[str, Any] = {
+        "thread_id": thread_id,
+        "assistant_id": aid or body.assistant_id,
+        "run_id": None,
+        "status": "pending",
+        "metadata": dict(body.metadata or {}),
+        "prevent_insert_if_inflight": True,
+        "multitask_strategy": body.multitask_strategy or "enqueue",
+        "if_not_exists": body.if_not_exists or ("create" if thread_id is None else "reject"),
+        "after_seconds": body.after_seconds or 0,
+        "kwargs": msgspec.structs.asdict(body),
+        "action": body.multitask_strategy
+        if body.multitask_strategy in ("interrupt", "rollback")
+        else None,
+    }
+    acc = await authorize_run(request, value, aid)
+    body.metadata = value.get("metadata") or None
+    return acc
+
+
+async def cancel_access(request: Req, thread_id: uuid.UUID, run_id: uuid.UUID) -> Access:
+    value = {"thread_id": thread_id, "run_id": run_id, "action": "interrupt", "metadata": {}}
+    return await authorize(request, "threads", "update", value)
+
+
 def canceller(
     svc: Services, acc: Access, thread_id: uuid.UUID, run_id: uuid.UUID
 ) -> Callable[[], Awaitable[None]]:
     """What a response does when its client goes away and asked for the run to stop
-    (``on_disconnect=cancel``, ``cancel_on_disconnect``)."""
+    (``on_disconnect=cancel``, ``cancel_on_disconnect``); ``acc`` from ``cancel_access``."""
     return lambda: svc.runs.cancel(acc, thread_id, run_id, "interrupt")
 
 
-def _cancel_if(
+async def _cancel_if(
     body: RunCreate, svc: Services, request: Req, run: dict[str, Any]
 ) -> Callable[[], Awaitable[None]] | None:
     if body.on_disconnect != "cancel":
         return None
-    return canceller(svc, access(request), uuid.UUID(run["thread_id"]), uuid.UUID(run["run_id"]))
+    tid, rid = uuid.UUID(run["thread_id"]), uuid.UUID(run["run_id"])
+    return canceller(svc, await cancel_access(request, tid, rid), tid, rid)
 
 
 @post("/threads/{thread_id:str}/runs", status_code=200)
 async def create_run(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
     body = await decode(request, RunCreate)
-    run = await services(request).runs.create(access(request), tid, body)
+    run = await services(request).runs.create(await run_access(request, body, tid), tid, body)
     location, _ = _paths(run, False)
     return json(run, headers={"Content-Location": location})
 
@@ -146,7 +185,7 @@ async def create_run(request: Req, thread_id: str) -> Response[bytes]:
 @post("/runs", status_code=200)
 async def create_stateless_run(request: Req) -> Response[bytes]:
     body = await decode(request, RunCreate)
-    run = await services(request).runs.create(access(request), None, body)
+    run = await services(request).runs.create(await run_access(request, body, None), None, body)
     location, _ = _paths(run, True)
     return json(run, headers={"Content-Location": location})
 
@@ -156,7 +195,7 @@ async def wait_run(request: Req, thread_id: str) -> Response[bytes] | Stream:
     tid = parse_uuid(thread_id, "thread")
     body = await decode(request, RunCreate)
     svc = services(request)
-    run = await svc.runs.create(access(request), tid, body)
+    run = await svc.runs.create(await run_access(request, body, tid), tid, body)
     location, path = _paths(run, False)
     headers = {"Content-Location": location, "Location": f"{path}/join"}
     return await wait_response(
@@ -164,7 +203,7 @@ async def wait_run(request: Req, thread_id: str) -> Response[bytes] | Stream:
         uuid.UUID(run["run_id"]),
         headers,
         fresh=True,
-        on_disconnect=_cancel_if(body, svc, request, run),
+        on_disconnect=await _cancel_if(body, svc, request, run),
     )
 
 
@@ -172,7 +211,7 @@ async def wait_run(request: Req, thread_id: str) -> Response[bytes] | Stream:
 async def wait_stateless_run(request: Req) -> Response[bytes] | Stream:
     body = await decode(request, RunCreate)
     svc = services(request)
-    run = await svc.runs.create(access(request), None, body, waited=True)
+    run = await svc.runs.create(await run_access(request, body, None), None, body, waited=True)
     location, path = _paths(run, True)
     headers = {"Content-Location": location, "Location": f"{path}/join"}
     after = None
@@ -188,7 +227,7 @@ async def wait_stateless_run(request: Req) -> Response[bytes] | Stream:
         headers,
         fresh=True,
         after=after,
-        on_disconnect=_cancel_if(body, svc, request, run),
+        on_disconnect=await _cancel_if(body, svc, request, run),
     )
 
 
@@ -203,8 +242,9 @@ async def list_runs(request: Req, thread_id: str) -> Response[bytes]:
         raise InvalidInput("limit and offset must be integers") from None
     if limit < 1 or offset < 0:
         raise InvalidInput("limit must be positive and offset not negative")
+    acc = await authorize(request, "threads", "read", {"thread_id": tid})
     runs = await services(request).runs.list(
-        access(request),
+        acc,
         tid,
         limit=limit,
         offset=offset,
@@ -217,26 +257,29 @@ async def list_runs(request: Req, thread_id: str) -> Response[bytes]:
 @get("/threads/{thread_id:str}/runs/{run_id:str}")
 async def get_run(request: Req, thread_id: str, run_id: str) -> Response[bytes]:
     tid, rid = parse_uuid(thread_id, "thread"), parse_uuid(run_id, "run")
-    return json(await services(request).runs.get(access(request), tid, rid))
+    acc = await authorize(request, "threads", "read", {"thread_id": tid, "run_id": rid})
+    return json(await services(request).runs.get(acc, tid, rid))
 
 
 @delete("/threads/{thread_id:str}/runs/{run_id:str}", status_code=204)
 async def delete_run(request: Req, thread_id: str, run_id: str) -> None:
     tid, rid = parse_uuid(thread_id, "thread"), parse_uuid(run_id, "run")
-    await services(request).runs.delete(access(request), tid, rid)
+    acc = await authorize(request, "threads", "delete", {"thread_id": tid, "run_id": rid})
+    await services(request).runs.delete(acc, tid, rid)
 
 
 @get("/threads/{thread_id:str}/runs/{run_id:str}/join")
 async def join_run(request: Req, thread_id: str, run_id: str) -> Response[bytes] | Stream:
     tid, rid = parse_uuid(thread_id, "thread"), parse_uuid(run_id, "run")
     svc = services(request)
-    if not await svc.runs.exists(access(request), tid, rid):
+    acc = await authorize(request, "threads", "read", {"thread_id": tid, "run_id": rid})
+    if not await svc.runs.exists(acc, tid, rid):
         return json(RUN_NOT_FOUND)
     path = f"/threads/{tid}/runs/{rid}"
     headers = {"Content-Location": path, "Location": f"{path}/join"}
     on_disconnect = None
     if flag(request, "cancel_on_disconnect"):
-        on_disconnect = canceller(svc, access(request), tid, rid)
+        on_disconnect = canceller(svc, await cancel_access(request, tid, rid), tid, rid)
     return await wait_response(svc, rid, headers, on_disconnect=on_disconnect)
 
 
@@ -245,7 +288,9 @@ async def cancel_run(request: Req, thread_id: str, run_id: str) -> Response[byte
     tid, rid = parse_uuid(thread_id, "thread"), parse_uuid(run_id, "run")
     svc = services(request)
     action = request.query_params.get("action") or "interrupt"
-    await svc.runs.cancel(access(request), tid, rid, action)
+    value: dict[str, Any] = {"thread_id": tid, "run_id": rid, "action": action, "metadata": {}}
+    acc = await authorize(request, "threads", "update", value)
+    await svc.runs.cancel(acc, tid, rid, action)
     if not flag(request, "wait"):
         return empty(202)
     path = f"/threads/{tid}/runs/{rid}"
@@ -267,10 +312,13 @@ async def cancel_many(request: Req) -> None:
     if body.status is None and not (body.thread_id and body.run_ids):
         raise InvalidInput("Give thread_id and run_ids, or status.")
     action = request.query_params.get("action") or "interrupt"
+    thread_id = parse_uuid(body.thread_id, "thread") if body.thread_id else None
+    run_ids = [parse_uuid(r, "run") for r in body.run_ids or []]
+    value = {"thread_id": thread_id, "run_ids": run_ids, "status": body.status, "action": action}
     await services(request).runs.cancel_many(
-        access(request),
-        thread_id=parse_uuid(body.thread_id, "thread") if body.thread_id else None,
-        run_ids=[parse_uuid(r, "run") for r in body.run_ids or []],
+        await authorize(request, "threads", "update", value),
+        thread_id=thread_id,
+        run_ids=run_ids,
         status=body.status,
         action=action,
     )
@@ -280,10 +328,13 @@ async def cancel_many(request: Req) -> None:
 async def create_batch(request: Req) -> Response[bytes]:
     """Stateless runs created together; every body is checked before any run is created."""
     bodies = await decode(request, list[RunCreate])
-    svc, acc = services(request), access(request)
+    svc = services(request)
     for body in bodies:
         validate(body, stateless=True)
-    return json([await svc.runs.create(acc, None, body) for body in bodies])
+    accesses = [await run_access(request, body, None) for body in bodies]
+    return json(
+        [await svc.runs.create(acc, None, b) for acc, b in zip(accesses, bodies, strict=True)]
+    )
 
 
 ROUTES = [

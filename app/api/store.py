@@ -9,7 +9,8 @@ from litestar import Request, Response, delete, get, post, put
 
 from app.api.body import decode, flag, json
 from app.api.deps import services
-from app.core.errors import InvalidInput
+from app.auth.door import authorize
+from app.core.errors import InvalidInput, NotFound
 from app.db import store as rows
 
 Req = Request[Any, Any, Any]
@@ -54,6 +55,17 @@ def _namespace(labels: list[str]) -> list[str]:
     return labels
 
 
+async def _door(request: Req, action: str, value: dict[str, Any]) -> Any:
+    """``store`` auth handlers see the namespace as a tuple and may rewrite it (to put
+    each user's items under their own prefix); returns (access, namespace as a list)."""
+    ns = value.get("namespace")
+    if ns is not None:
+        value["namespace"] = tuple(ns)
+    acc = await authorize(request, "store", action, value)
+    ns = value.get("namespace")
+    return acc, (None if ns is None else _namespace([str(label) for label in ns]))
+
+
 def _item(row: Any, *, score: bool = False) -> dict[str, Any]:
     out = {
         "namespace": row["prefix"].split("."),
@@ -72,8 +84,16 @@ async def put_item(request: Req) -> None:
     body = await decode(request, PutItem)
     if body.ttl is not None and body.ttl <= 0:
         raise InvalidInput("ttl must be a positive number of minutes")
+    value = {
+        "namespace": _namespace(body.namespace),
+        "key": body.key,
+        "value": body.value,
+        "index": body.index,
+    }
+    acc, namespace = await _door(request, "put", value)
     async with services(request).pool.acquire() as conn:
-        await rows.put(conn, _namespace(body.namespace), body.key, body.value, body.ttl)
+        if not await rows.put(conn, namespace, body.key, body.value, body.ttl, acc):
+            raise NotFound("Item not found")
 
 
 @get("/store/items")
@@ -83,16 +103,21 @@ async def get_item(request: Req) -> Response[bytes]:
     if not key:
         return json({"error": "Key is required"}, status_code=400)
     namespace = _namespace([p for p in (q.get("namespace") or "").split(".") if p != ""])
+    acc, namespace = await _door(request, "get", {"namespace": namespace, "key": key})
     async with services(request).pool.acquire() as conn:
-        row = await rows.get(conn, namespace, key, refresh_ttl=flag(request, "refresh_ttl"))
+        row = await rows.get(
+            conn, namespace, key, refresh_ttl=flag(request, "refresh_ttl"), access=acc
+        )
     return json(None if row is None else _item(row))
 
 
 @delete("/store/items", status_code=204)
 async def delete_item(request: Req) -> None:
     body = await decode(request, DeleteItem)
+    value = {"namespace": _namespace(body.namespace), "key": body.key}
+    acc, namespace = await _door(request, "delete", value)
     async with services(request).pool.acquire() as conn:
-        await rows.delete(conn, _namespace(body.namespace), body.key)
+        await rows.delete(conn, namespace, body.key, acc)
 
 
 @post("/store/items/search", status_code=200)
@@ -102,14 +127,23 @@ async def search_items(request: Req) -> Response[bytes]:
         raise InvalidInput("limit must be positive and offset not negative")
     if body.query:
         raise InvalidInput("Semantic search (query) needs a store index; none is configured.")
+    value = {
+        "namespace": _namespace(body.namespace_prefix),
+        "filter": body.filter,
+        "limit": body.limit,
+        "offset": body.offset,
+        "query": body.query,
+    }
+    acc, namespace = await _door(request, "search", value)
     async with services(request).pool.acquire() as conn:
         found = await rows.search(
             conn,
-            _namespace(body.namespace_prefix),
+            namespace or [],
             filter=body.filter,
             limit=body.limit,
             offset=body.offset,
             refresh_ttl=bool(body.refresh_ttl),
+            access=acc,
         )
     return json({"items": [_item(r, score=True) for r in found]})
 
@@ -119,14 +153,23 @@ async def list_namespaces(request: Req) -> Response[bytes]:
     body = await decode(request, ListNamespaces)
     if body.limit < 1 or body.offset < 0 or (body.max_depth is not None and body.max_depth < 1):
         raise InvalidInput("limit and max_depth must be positive and offset not negative")
+    value = {
+        "namespace": body.prefix,
+        "suffix": None if body.suffix is None else tuple(body.suffix),
+        "max_depth": body.max_depth,
+        "limit": body.limit,
+        "offset": body.offset,
+    }
+    acc, prefix = await _door(request, "list_namespaces", value)
     async with services(request).pool.acquire() as conn:
         found = await rows.namespaces(
             conn,
-            prefix=body.prefix,
+            prefix=prefix,
             suffix=body.suffix,
             max_depth=body.max_depth,
             limit=body.limit,
             offset=body.offset,
+            access=acc,
         )
     return json({"namespaces": found})
 

@@ -12,8 +12,9 @@ from litestar.response import Stream
 
 from app.api import sse
 from app.api.body import decode, flag
-from app.api.deps import Services, access, services
-from app.api.runs import canceller
+from app.api.deps import Services, services
+from app.api.runs import cancel_access, canceller, run_access
+from app.auth.door import authorize
 from app.core.ids import parse_uuid
 from app.core.runs import RunCreate, first_metadata
 from app.services.streams import (
@@ -66,9 +67,11 @@ def _run_headers(run: dict[str, Any], *, stateless: bool) -> dict[str, str]:
 
 async def _create_and_stream(request: Req, thread_id: uuid.UUID | None) -> Stream:
     body = await decode(request, RunCreate)
-    svc, acc = services(request), access(request)
+    svc = services(request)
     stateless = thread_id is None
-    run = await svc.runs.create(acc, thread_id, body, waited=stateless)
+    run = await svc.runs.create(
+        await run_access(request, body, thread_id), thread_id, body, waited=stateless
+    )
     rid, tid = uuid.UUID(run["run_id"]), uuid.UUID(run["thread_id"])
     after = None
     if stateless and (body.on_completion or "delete") == "delete":
@@ -84,7 +87,9 @@ async def _create_and_stream(request: Req, thread_id: uuid.UUID | None) -> Strea
         after=after,
         new_run=True,
     )
-    on_disconnect = canceller(svc, acc, tid, rid) if body.on_disconnect == "cancel" else None
+    on_disconnect = None
+    if body.on_disconnect == "cancel":
+        on_disconnect = canceller(svc, await cancel_access(request, tid, rid), tid, rid)
     return sse.response(
         frames, headers=_run_headers(run, stateless=stateless), on_disconnect=on_disconnect
     )
@@ -117,7 +122,8 @@ def _query_modes(request: Req, *names: str) -> list[str]:
 
 
 async def _join(request: Req, thread_id: uuid.UUID | None, run_id: uuid.UUID) -> Stream:
-    svc, acc = services(request), access(request)
+    svc = services(request)
+    acc = await authorize(request, "threads", "read", {"thread_id": thread_id, "run_id": run_id})
     run = await svc.runs.find(acc, thread_id, run_id)
     if run is None:
         # As the reference server: a stream holding one error event (the SDK yields it).
@@ -128,9 +134,9 @@ async def _join(request: Req, thread_id: uuid.UUID | None, run_id: uuid.UUID) ->
     tid = uuid.UUID(run["thread_id"])
     cursor = Cursor.parse(request.headers.get("last-event-id"))
     modes = run_mode_filter(_query_modes(request, "stream_mode"))
-    on_disconnect = (
-        canceller(svc, acc, tid, run_id) if flag(request, "cancel_on_disconnect") else None
-    )
+    on_disconnect = None
+    if flag(request, "cancel_on_disconnect"):
+        on_disconnect = canceller(svc, await cancel_access(request, tid, run_id), tid, run_id)
     with_ids = bool((run.get("kwargs") or {}).get("resumable"))
     frames = _run_frames(svc, run_id, cursor, with_ids=with_ids, modes=modes)
     path = f"/threads/{tid}/runs/{run_id}"
@@ -154,7 +160,8 @@ async def thread_stream(request: Req, thread_id: str) -> Stream:
     svc = services(request)
     modes = thread_modes(_query_modes(request, "stream_modes", "stream_mode"))
     cursor = Cursor.parse(request.headers.get("last-event-id"), strict=True)
-    await svc.threads.get(access(request), tid)  # 404 before the stream starts
+    acc = await authorize(request, "threads", "read", {"thread_id": tid})
+    await svc.threads.get(acc, tid)  # 404 before the stream starts
 
     async def frames() -> AsyncIterator[bytes]:
         async for event in svc.streams.thread_events(tid, cursor):

@@ -10,9 +10,11 @@ from litestar import Request, Response, delete, get, patch, post
 
 from app.api import schemas
 from app.api.body import decode, empty, flag, json, paged
-from app.api.deps import access, services
+from app.api.deps import services
+from app.auth.door import authorize
 from app.core.errors import BadRequest, InvalidInput
 from app.core.ids import parse_uuid
+from app.db.access import Access
 
 Req = Request[Any, Any, Any]
 
@@ -21,12 +23,23 @@ Req = Request[Any, Any, Any]
 async def create_thread(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.ThreadCreate)
     thread_id = parse_uuid(body.thread_id, "thread") if body.thread_id else None
-    svc, acc = services(request), access(request)
+    svc = services(request)
     graph_id = (body.metadata or {}).get("graph_id")
     if body.supersteps and graph_id not in svc.registry:
         raise BadRequest("supersteps need a served graph: pass graph_id.")
+    value = {
+        "thread_id": thread_id,
+        "metadata": dict(body.metadata or {}),
+        "if_exists": body.if_exists,
+        "ttl": body.ttl,
+    }
+    acc = await authorize(request, "threads", "create", value)
     thread = await svc.threads.create(
-        acc, thread_id=thread_id, metadata=body.metadata, if_exists=body.if_exists, ttl=body.ttl
+        acc,
+        thread_id=thread_id,
+        metadata=value.get("metadata"),
+        if_exists=body.if_exists,
+        ttl=body.ttl,
     )
     if body.supersteps:
         tid = uuid.UUID(thread["thread_id"])
@@ -42,9 +55,9 @@ async def create_thread(request: Req) -> Response[bytes]:
 @get("/threads/{thread_id:str}")
 async def get_thread(request: Req, thread_id: str) -> Response[bytes]:
     include = {p.strip() for v in request.query_params.getall("include", []) for p in v.split(",")}
-    thread = await services(request).threads.get(
-        access(request), parse_uuid(thread_id, "thread"), include_ttl="ttl" in include
-    )
+    tid = parse_uuid(thread_id, "thread")
+    acc = await authorize(request, "threads", "read", {"thread_id": tid})
+    thread = await services(request).threads.get(acc, tid, include_ttl="ttl" in include)
     return json(thread)
 
 
@@ -52,7 +65,9 @@ async def get_thread(request: Req, thread_id: str) -> Response[bytes]:
 async def patch_thread(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
     body = await decode(request, schemas.ThreadPatch)
-    thread = await services(request).threads.update(access(request), tid, body.metadata, body.ttl)
+    value = {"thread_id": tid, "metadata": body.metadata, "ttl": body.ttl}
+    acc = await authorize(request, "threads", "update", value)
+    thread = await services(request).threads.update(acc, tid, value.get("metadata"), body.ttl)
     if "return=minimal" in request.headers.get("prefer", ""):
         return empty(204)
     return json(thread)
@@ -60,14 +75,17 @@ async def patch_thread(request: Req, thread_id: str) -> Response[bytes]:
 
 @delete("/threads/{thread_id:str}", status_code=204)
 async def delete_thread(request: Req, thread_id: str) -> None:
-    await services(request).threads.delete(access(request), parse_uuid(thread_id, "thread"))
+    tid = parse_uuid(thread_id, "thread")
+    acc = await authorize(request, "threads", "delete", {"thread_id": tid})
+    await services(request).threads.delete(acc, tid)
 
 
 @post("/threads/search", status_code=200)
 async def search_threads(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.ThreadSearch)
+    acc = await authorize(request, "threads", "search", _search_value(body))
     items, total = await services(request).threads.search(
-        access(request),
+        acc,
         metadata=body.metadata,
         values=body.values,
         status=body.status,
@@ -89,8 +107,9 @@ async def search_threads(request: Req) -> Response[bytes]:
 @post("/threads/count", status_code=200)
 async def count_threads(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.ThreadCount)
+    acc = await authorize(request, "threads", "search", _search_value(body))
     n = await services(request).threads.count(
-        access(request), metadata=body.metadata, values=body.values, status=body.status
+        acc, metadata=body.metadata, values=body.values, status=body.status
     )
     return json(n)
 
@@ -99,7 +118,7 @@ async def count_threads(request: Req) -> Response[bytes]:
 async def get_state(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
     state = await services(request).state.get_state(
-        access(request), tid, subgraphs=flag(request, "subgraphs")
+        await _read(request, tid), tid, subgraphs=flag(request, "subgraphs")
     )
     return json(state)
 
@@ -108,7 +127,7 @@ async def get_state(request: Req, thread_id: str) -> Response[bytes]:
 async def get_state_at(request: Req, thread_id: str, checkpoint_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
     state = await services(request).state.get_state(
-        access(request),
+        await _read(request, tid),
         tid,
         checkpoint={"checkpoint_id": checkpoint_id},
         subgraphs=flag(request, "subgraphs"),
@@ -121,7 +140,7 @@ async def post_state_at(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
     body = await decode(request, schemas.StateAtCheckpoint)
     state = await services(request).state.get_state(
-        access(request),
+        await _read(request, tid),
         tid,
         checkpoint=schemas.checkpoint_dict(body.checkpoint),
         subgraphs=body.subgraphs,
@@ -138,7 +157,7 @@ async def post_history(request: Req, thread_id: str) -> Response[bytes]:
         {"checkpoint_id": before} if isinstance(before, str) else schemas.checkpoint_dict(before)
     )
     states = await services(request).state.history(
-        access(request),
+        await _read(request, tid),
         tid,
         limit=body.limit,
         before=before_cp,
@@ -160,7 +179,7 @@ async def get_history(request: Req, thread_id: str) -> Response[bytes]:
         raise InvalidInput("limit must be a positive integer")
     before = request.query_params.get("before")
     states = await services(request).state.history(
-        access(request),
+        await _read(request, tid),
         tid,
         limit=limit,
         before={"checkpoint_id": before} if before else None,
@@ -168,6 +187,21 @@ async def get_history(request: Req, thread_id: str) -> Response[bytes]:
         checkpoint=None,
     )
     return json(states)
+
+
+async def _read(request: Req, thread_id: uuid.UUID) -> Access:
+    return await authorize(request, "threads", "read", {"thread_id": thread_id})
+
+
+def _search_value(body: schemas.ThreadSearch | schemas.ThreadCount) -> dict[str, Any]:
+    return {
+        "metadata": body.metadata or {},
+        "values": body.values or {},
+        "status": body.status,
+        "limit": getattr(body, "limit", None),
+        "offset": getattr(body, "offset", None),
+        "ids": getattr(body, "ids", None),
+    }
 
 
 def _extract(item: dict[str, Any], path: str) -> Any:
@@ -192,14 +226,16 @@ def _extract(item: dict[str, Any], path: str) -> Any:
 @post("/threads/{thread_id:str}/copy", status_code=200)
 async def copy_thread(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
-    return json(await services(request).threads.copy(access(request), tid))
+    return json(await services(request).threads.copy(await _read(request, tid), tid))
 
 
 @post("/threads/prune", status_code=200)
 async def prune_threads(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.ThreadPrune)
     ids = [parse_uuid(t, "thread") for t in body.thread_ids]
-    n = await services(request).threads.prune(access(request), ids, body.strategy)
+    value = {"thread_ids": ids, "strategy": body.strategy}
+    acc = await authorize(request, "threads", "delete", value)
+    n = await services(request).threads.prune(acc, ids, body.strategy)
     return json({"pruned_count": n})
 
 
@@ -210,8 +246,10 @@ async def update_state(request: Req, thread_id: str) -> Response[bytes]:
     checkpoint = msgspec.structs.asdict(body.checkpoint) if body.checkpoint else {}
     if body.checkpoint_id:
         checkpoint["checkpoint_id"] = body.checkpoint_id
+    value = {"thread_id": tid, "values": body.values, "as_node": body.as_node, "metadata": {}}
+    acc = await authorize(request, "threads", "update", value)
     result = await services(request).state.update_state(
-        access(request), tid, values=body.values, as_node=body.as_node, checkpoint=checkpoint
+        acc, tid, values=body.values, as_node=body.as_node, checkpoint=checkpoint
     )
     return json(result)
 
@@ -219,7 +257,7 @@ async def update_state(request: Req, thread_id: str) -> Response[bytes]:
 @get("/threads/{thread_id:str}/storage")
 async def thread_storage(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
-    return json(await services(request).threads.storage(access(request), tid))
+    return json(await services(request).threads.storage(await _read(request, tid), tid))
 
 
 ROUTES = [

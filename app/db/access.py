@@ -1,9 +1,18 @@
 """The access door (DESIGN I9): every repository read and write of an owned resource takes
 an ``Access`` and adds its SQL condition before touching the table.
 
-Today the only source of filters is the (future) custom auth; ``Access.ALL`` lets everything
-through. A hidden row then answers exactly like a missing one, because the condition is part
-of the same WHERE clause.
+The conditions come from custom auth (``app.auth.door``): the filter dicts its handlers
+return, applied to the resource's metadata in the same WHERE clause as the id, so a hidden
+row answers exactly like a missing one. ``ALL`` lets everything through.
+
+Filter dicts (what ``langgraph_sdk.Auth`` handlers return)::
+
+    {"owner": "alice"}                      metadata.owner equals "alice"
+    {"owner": {"$eq": "alice"}}             the same
+    {"tags": {"$contains": "x"}}            metadata.tags (an array) holds "x"
+    {"tags": {"$contains": ["x", "y"]}}     ... holds both
+    {"$or": [f1, f2]}, {"$and": [f1, f2]}   any / all of the nested filters
+Several keys in one dict must all hold.
 """
 
 from __future__ import annotations
@@ -30,15 +39,76 @@ class Where:
         return " AND ".join(self.conditions) if self.conditions else "TRUE"
 
 
+class FilterError(ValueError):
+    """An auth handler returned a filter this server cannot apply (a bug in auth.py)."""
+
+
 @dataclass(frozen=True)
 class Access:
-    """Metadata conditions the caller's rows must satisfy (all of them)."""
+    """What the caller may see: metadata filters its rows must satisfy (all of them), and
+    who the caller is (``user``, given to the runs it creates; None without custom auth).
+
+    ``assistant_filters``: on a run create, the conditions on the assistant it runs
+    (``assistants.read``), beside ``metadata_filters`` on its thread. ``stamp``: metadata a
+    create handler added (an owner), given to a thread that a run create makes."""
 
     metadata_filters: tuple[dict[str, Any], ...] = ()
+    user: dict[str, Any] | None = None
+    assistant_filters: tuple[dict[str, Any], ...] = ()
+    stamp: dict[str, Any] = field(default_factory=dict)
+    configurable: dict[str, Any] = field(default_factory=dict)
+    """What runs this caller creates get in ``config.configurable``: the user
+    (``langgraph_auth_user``...) and the request headers ``http.configurable_headers`` picks."""
 
     def apply(self, where: Where, metadata_column: str = "metadata") -> None:
         for cond in self.metadata_filters:
-            where.add(f"{metadata_column} @> {where.param(cond)}::jsonb")
+            where.add(condition(where, cond, metadata_column))
+
+    def of_assistant(self) -> Access:
+        """The access to the assistant of a run create."""
+        return Access(self.assistant_filters, self.user, stamp=self.stamp)
 
 
 ALL = Access()
+
+
+def condition(where: Where, flt: dict[str, Any], column: str) -> str:
+    """One filter dict as SQL on the JSONB ``column`` (parameters numbered in ``where``)."""
+    if not isinstance(flt, dict):
+        raise FilterError(f"An auth filter must be a dict, got {type(flt).__name__}")
+    parts: list[str] = []
+    for key, value in flt.items():
+        if key in ("$and", "$or"):
+            if not isinstance(value, list) or not value:
+                raise FilterError(f"{key} takes a non-empty list of filters")
+            joiner = " AND " if key == "$and" else " OR "
+            parts.append("(" + joiner.join(condition(where, f, column) for f in value) + ")")
+        elif key.startswith("$"):
+            raise FilterError(f"Unsupported auth filter operator: {key}")
+        else:
+            parts.append(_field(where, column, key, value))
+    return "(" + " AND ".join(parts) + ")" if parts else "TRUE"
+
+
+def _field(where: Where, column: str, key: str, value: Any) -> str:
+    if not isinstance(value, dict):
+        return _equals(where, column, key, value)
+    parts = []
+    for op, operand in value.items():
+        if op == "$eq":
+            parts.append(_equals(where, column, key, operand))
+        elif op == "$contains":
+            items = operand if isinstance(operand, list) else [operand]
+            parts.append(f"({column} -> {where.param(key)}::text) @> {where.param(items)}::jsonb")
+        else:
+            raise FilterError(f"Unsupported auth filter operator: {op}")
+    if not parts:
+        raise FilterError(f"Empty operator dict for {key!r}")
+    return " AND ".join(parts)
+
+
+def _equals(where: Where, column: str, key: str, value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return f"({column} -> {where.param(key)}::text) = {where.param(value)}::jsonb"
+    # A scalar: containment is exact equality here, and can use the GIN index.
+    return f"{column} @> {where.param({key: value})}::jsonb"

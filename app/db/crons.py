@@ -56,16 +56,8 @@ async def insert(conn: Conn, values: dict[str, Any]) -> asyncpg.Record:
 
 
 def _visible(where: Where, access: Access) -> None:
-    """A cron is seen through its thread's access, or its assistant's for stateless ones."""
-    if access.metadata_filters:
-        thread_where, assistant_where = Where(params=where.params), Where(params=where.params)
-        access.apply(thread_where, "t.metadata")
-        access.apply(assistant_where, "a.metadata")
-        where.add(
-            "(CASE WHEN c.thread_id IS NOT NULL THEN EXISTS (SELECT 1 FROM threads t WHERE "
-            f"t.thread_id = c.thread_id AND {thread_where.sql()}) ELSE EXISTS (SELECT 1 FROM "
-            f"assistants a WHERE a.assistant_id = c.assistant_id AND {assistant_where.sql()}) END)"
-        )
+    """A cron is seen through its own metadata (``crons.*`` auth filters)."""
+    access.apply(where, "c.metadata")
 
 
 def _cols() -> str:

@@ -50,7 +50,7 @@ def _thread_and_assistant(
     assistant = Where(where.params)
     assistant.add(f"a.assistant_id = {assistant.param(assistant_id)}")
     assistant.add(f"a.graph_id = ANY({assistant.param(graph_ids)}::text[])")
-    access.apply(assistant, "a.metadata")
+    access.of_assistant().apply(assistant, "a.metadata")
     return where, assistant
 
 

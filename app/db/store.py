@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from app.core.errors import InvalidInput
-from app.db.access import Where
+from app.db.access import ALL, Access, Where
 from app.db.types import Conn
 
 COLUMNS = "prefix, key, value, created_at, updated_at"
@@ -31,43 +31,54 @@ def _like_prefix(namespace: Sequence[str]) -> str:
 
 
 async def put(
-    conn: Conn, namespace: Sequence[str], key: str, value: dict[str, Any], ttl: float | None
-) -> None:
-    await conn.execute(
-        """INSERT INTO store_items (prefix, key, value, ttl_minutes, expires_at)
+    conn: Conn,
+    namespace: Sequence[str],
+    key: str,
+    value: dict[str, Any],
+    ttl: float | None,
+    access: Access = ALL,
+) -> bool:
+    """Insert or replace the item; False (nothing written) when an item of that key exists
+    that ``access`` hides (its filters hold on item values)."""
+    where = Where([join(namespace), key, value, ttl])
+    access.apply(where, "store_items.value")
+    written = await conn.fetchval(
+        f"""INSERT INTO store_items (prefix, key, value, ttl_minutes, expires_at)
            VALUES ($1, $2, $3, $4::float8, now() + make_interval(secs => $4::float8 * 60))
            ON CONFLICT (prefix, key) DO UPDATE
              SET value = EXCLUDED.value, updated_at = now(),
-                 ttl_minutes = EXCLUDED.ttl_minutes, expires_at = EXCLUDED.expires_at""",
-        join(namespace),
-        key,
-        value,
-        ttl,
+                 ttl_minutes = EXCLUDED.ttl_minutes, expires_at = EXCLUDED.expires_at
+             WHERE {where.sql()}
+           RETURNING 1""",
+        *where.params,
     )
+    return written is not None
 
 
-async def delete(conn: Conn, namespace: Sequence[str], key: str) -> None:
+async def delete(conn: Conn, namespace: Sequence[str], key: str, access: Access = ALL) -> None:
+    where = Where([join(namespace), key])
+    access.apply(where, "value")
     await conn.execute(
-        "DELETE FROM store_items WHERE prefix = $1 AND key = $2", join(namespace), key
+        f"DELETE FROM store_items WHERE prefix = $1 AND key = $2 AND {where.sql()}", *where.params
     )
 
 
 async def get(
-    conn: Conn, namespace: Sequence[str], key: str, *, refresh_ttl: bool
+    conn: Conn, namespace: Sequence[str], key: str, *, refresh_ttl: bool, access: Access = ALL
 ) -> asyncpg.Record | None:
+    where = Where([join(namespace), key])
+    where.add(f"prefix = $1 AND key = $2 AND {LIVE}")
+    access.apply(where, "value")
     if refresh_ttl:
         return await conn.fetchrow(
             f"""UPDATE store_items
                    SET expires_at = now() + make_interval(secs => ttl_minutes * 60)
-                 WHERE prefix = $1 AND key = $2 AND {LIVE}
+                 WHERE {where.sql()}
                  RETURNING {COLUMNS}""",
-            join(namespace),
-            key,
+            *where.params,
         )
     return await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM store_items WHERE prefix = $1 AND key = $2 AND {LIVE}",
-        join(namespace),
-        key,
+        f"SELECT {COLUMNS} FROM store_items WHERE {where.sql()}", *where.params
     )
 
 
@@ -102,10 +113,12 @@ async def search(
     limit: int,
     offset: int,
     refresh_ttl: bool,
+    access: Access = ALL,
 ) -> list[asyncpg.Record]:
     """Items under a namespace prefix (newest first), optionally filtered on their value."""
     where = Where()
     where.add(LIVE)
+    access.apply(where, "value")
     if namespace_prefix:
         p = where.param(join(namespace_prefix))
         where.add(f"(prefix = {p} OR prefix LIKE {where.param(_like_prefix(namespace_prefix))})")
@@ -137,11 +150,13 @@ async def namespaces(
     max_depth: int | None,
     limit: int,
     offset: int,
+    access: Access = ALL,
 ) -> list[list[str]]:
     """Distinct namespaces (cut to ``max_depth``), filtered by prefix/suffix labels where
     ``*`` matches any one label."""
     where = Where()
     where.add(LIVE)
+    access.apply(where, "value")
     labels = "(string_to_array(prefix, '.'))"
     for i, label in enumerate(prefix or (), start=1):
         if label != "*":

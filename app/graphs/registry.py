@@ -43,31 +43,35 @@ class LoadedGraph:
         return self.graph_id
 
 
-def _import_variable(entry: GraphEntry, base_dir: str) -> Any:
-    target, sep, var = entry.spec.rpartition(":")
+def import_variable(spec: str, base_dir: str, what: str) -> Any:
+    """The variable ``spec`` names: ``./path/file.py:var`` (relative to ``base_dir``) or
+    ``pkg.module:var``. ``what`` names it in errors (``Graph 'agent'``, ``Auth``)."""
+    target, sep, var = spec.rpartition(":")
     if not sep or not target or not var:
-        raise ConfigError(f"Graph {entry.graph_id!r}: {entry.spec!r} must look like 'path.py:var'")
+        raise ConfigError(f"{what}: {spec!r} must look like 'path.py:var'")
     if "/" in target or target.endswith(".py"):
         path = (Path(base_dir) / target).resolve()
         if not path.is_file():
-            raise ConfigError(f"Graph {entry.graph_id!r}: file not found: {path}")
-        mod_name = f"turnstile_graph_{entry.graph_id}_{abs(hash(str(path)))}"
-        spec = importlib.util.spec_from_file_location(mod_name, path)
-        if spec is None or spec.loader is None:
-            raise ConfigError(f"Graph {entry.graph_id!r}: cannot import {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
+            raise ConfigError(f"{what}: file not found: {path}")
+        mod_name = f"turnstile_{path.stem}_{abs(hash(str(path)))}"
+        module = sys.modules.get(mod_name)
+        if module is None:
+            file_spec = importlib.util.spec_from_file_location(mod_name, path)
+            if file_spec is None or file_spec.loader is None:
+                raise ConfigError(f"{what}: cannot import {path}")
+            module = importlib.util.module_from_spec(file_spec)
+            sys.modules[mod_name] = module
+            file_spec.loader.exec_module(module)
     else:
         module = importlib.import_module(target)
     try:
         return getattr(module, var)
     except AttributeError:
-        raise ConfigError(f"Graph {entry.graph_id!r}: {target} has no variable {var!r}") from None
+        raise ConfigError(f"{what}: {target} has no variable {var!r}") from None
 
 
 def _load(entry: GraphEntry, base_dir: str) -> LoadedGraph:
-    obj = _import_variable(entry, base_dir)
+    obj = import_variable(entry.spec, base_dir, f"Graph {entry.graph_id!r}")
     if isinstance(obj, StateGraph):
         obj = obj.compile()
     if isinstance(obj, Pregel):

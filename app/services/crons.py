@@ -26,7 +26,7 @@ from app.core.runs import RunCreate, validate
 from app.db import crons as rows
 from app.db import paging
 from app.db import threads as thread_rows
-from app.db.access import ALL, Access, Where
+from app.db.access import Access, Where
 from app.services.runs import Created, RunService
 
 log = logging.getLogger("turnstile.crons")
@@ -277,8 +277,10 @@ class CronService:
         extra = {"cron_id": str(cron["cron_id"]), "cron_tick": cron["next_run_date"].isoformat()}
         try:
             async with conn.transaction():  # a savepoint: a refused tick leaves the cron
+                # A thread the tick makes carries the cron's metadata (its owner, say).
+                access = Access(stamp=dict(cron["metadata"] or {}))
                 return await self.runs.create_in(
-                    conn, ALL, cron["thread_id"], body, extra_metadata=extra
+                    conn, access, cron["thread_id"], body, extra_metadata=extra
                 )
         except ThreadBusy:
             log.info("cron %s: thread busy, tick skipped (reject)", cron["cron_id"])

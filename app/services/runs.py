@@ -93,7 +93,7 @@ class RunService:
 
     async def assistant_row(self, conn: Conn, access: Access, assistant_id: str) -> asyncpg.Record:
         aid = self._assistant_id(assistant_id)
-        row = await assistant_rows.get(conn, aid, access, self.registry.ids)
+        row = await assistant_rows.get(conn, aid, access.of_assistant(), self.registry.ids)
         if row is None:
             raise NotFound(NOT_FOUND)
         return row
@@ -133,12 +133,14 @@ class RunService:
         assistant = self._assistants.get(aid)
         if assistant is None:
             async with self.pool.acquire() as conn:
-                found = await assistant_rows.get(conn, aid, access, self.registry.ids)
+                found = await assistant_rows.get(
+                    conn, aid, access.of_assistant(), self.registry.ids
+                )
             if found is None:
                 return None  # the general path answers 404
             assistant = self._remember(dict(found))
         run_id = uuid7()
-        kwargs = self._kwargs(body, assistant, thread_id, run_id, False, waited)
+        kwargs = self._kwargs(body, assistant, thread_id, run_id, False, waited, access)
         delay = float(body.after_seconds or 0)
         due = time.time() + delay if delay > 0 else None
         async with self.pool.acquire() as conn:
@@ -234,7 +236,7 @@ class RunService:
             assistant = dict(await self.assistant_row(conn, access, body.assistant_id))
             if if_not_exists != "create":
                 raise NotFound(NOT_FOUND)
-            thread = await thread_rows.insert(conn, tid, {})
+            thread = await thread_rows.insert(conn, tid, dict(access.stamp))
             if thread is None:  # exists but hidden from this caller
                 raise NotFound(NOT_FOUND)
             thread_metadata = thread["metadata"]
@@ -245,7 +247,7 @@ class RunService:
         else:
             cancel_running = await self._supersede(conn, tid, strategy)
             status = "queued" if cancel_running else "pending"
-        kwargs = self._kwargs(body, assistant, tid, run_id, stateless, waited)
+        kwargs = self._kwargs(body, assistant, tid, run_id, stateless, waited, access)
         metadata = {
             **(assistant["metadata"] or {}),
             **(thread_metadata or {}),
@@ -308,9 +310,16 @@ class RunService:
         run_id: uuid.UUID,
         stateless: bool,
         waited: bool,
+        access: Access,
     ) -> dict[str, Any]:
         config = rules.merge_config(assistant["config"] or {}, body.config)
         configurable = config["configurable"]
+        for key, value in access.configurable.items():
+            # The caller (API.md §11) always; request headers unless the config has the key.
+            if key in rules.RESERVED_CONFIGURABLE:
+                configurable[key] = value
+            else:
+                configurable.setdefault(key, value)
         context = {**(assistant["context"] or {}), **(body.context or {})}
         configurable.update(
             {

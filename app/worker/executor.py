@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 from langgraph.types import Command, Send
 
+from app.auth.user import AuthUser
 from app.checkpoint import sql as checkpoint_sql
 from app.checkpoint.saver import PostgresSaver
 from app.checkpoint.sql import LeaseLost
@@ -160,6 +161,8 @@ class Executor:
         config: dict[str, Any] = dict(kwargs.get("config") or {})
         configurable = dict(config.get("configurable") or {})
         graph_id = configurable.get("graph_id")
+        if isinstance(configurable.get("langgraph_auth_user"), dict):
+            configurable["langgraph_auth_user"] = AuthUser(configurable["langgraph_auth_user"])
         config["configurable"] = configurable
         config["metadata"] = {
             **(config.get("metadata") or {}),

@@ -1,0 +1,77 @@
+"""Per-request plumbing around the controllers: authentication (custom auth's
+``@auth.authenticate``) and request ids."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from langgraph_sdk.auth.exceptions import HTTPException as AuthHTTPException
+from litestar import Request
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.body import json
+from app.auth.handlers import Authorizer
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def is_public(scope: Scope) -> bool:
+    """Routes anyone may call (``/ok``, ``/info``, ``/docs``, ``/openapi.json``)."""
+    handler = scope.get("route_handler")
+    return bool(handler is not None and handler.opt.get("public"))
+
+
+class Authentication:
+    """Calls the authenticate handler before every non-public route; its user goes to
+    ``scope["state"]["user"]``, its ``HTTPException`` becomes the response."""
+
+    def __init__(self, app: ASGIApp, authorizer: Authorizer) -> None:
+        self.app = app
+        self.authorizer = authorizer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or is_public(scope) or scope.get("method") == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        request: Request[Any, Any, Any] = Request(scope, receive)
+        raw_headers = scope.get("headers") or []
+        pieces = {
+            "request": request,
+            "scope": scope,
+            "authorization": request.headers.get("authorization"),
+            "headers": dict(raw_headers),
+            "path": scope.get("path", ""),
+            "method": scope.get("method", ""),
+            "query_params": dict(request.query_params),
+            "path_params": dict(scope.get("path_params") or {}),
+        }
+        try:
+            user = await self.authorizer.authenticate(pieces)
+        except AuthHTTPException as exc:
+            response = json(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=dict(exc.headers or {})
+            )
+            await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["user"] = user
+        await self.app(scope, receive, send)
+
+
+async def add_request_id(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: every response carries ``x-request-id``: the caller's own when
+    it sent a sane one, else a new id (the SDK shows it in its errors)."""
+    if message["type"] != "http.response.start":
+        return
+    state = scope.setdefault("state", {})
+    request_id = state.get("request_id")
+    if request_id is None:
+        sent = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = sent if REQUEST_ID.match(sent) else str(uuid.uuid4())
+        state["request_id"] = request_id
+    headers = MutableScopeHeaders.from_message(message)
+    if "x-request-id" not in headers:
+        headers["x-request-id"] = request_id
