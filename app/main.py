@@ -145,7 +145,9 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
         *crons.ROUTES,
         *openapi.ROUTES,
     ]
-    middleware = [] if authorizer is None else [DefineMiddleware(Authentication, authorizer=authorizer)]
+    middleware = (
+        [] if authorizer is None else [DefineMiddleware(Authentication, authorizer=authorizer)]
+    )
     return Litestar(
         route_handlers=routes,
         lifespan=[lifespan],

@@ -320,7 +320,11 @@ class RunService:
                 configurable[key] = value
             else:
                 configurable.setdefault(key, value)
-        context = {**(assistant["context"] or {}), **(body.context or {})}
+        context = {
+            k: v
+            for k, v in {**(assistant["context"] or {}), **(body.context or {})}.items()
+            if k not in rules.RESERVED_CONFIGURABLE
+        }
         configurable.update(
             {
                 "run_id": str(run_id),
