@@ -91,7 +91,7 @@ def condition(where: Where, flt: dict[str, Any], column: str) -> str:
 
 
 def _field(where: Where, column: str, key: str, value: Any) -> str:
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) or not any(str(k).startswith("$") for k in value):
         return _equals(where, column, key, value)
     parts = []
     for op, operand in value.items():
