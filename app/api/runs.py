@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal
@@ -122,6 +123,8 @@ def _stream(
 async def run_access(request: Req, body: RunCreate, thread_id: uuid.UUID | None) -> Access:
     """The access door for a run create (``threads.create_run``, and ``assistants.read`` on
     a user-made assistant); the handler's metadata changes go into ``body``."""
+    if request.app.state["authorizer"] is None:  # no custom auth: headers only
+        return Access(configurable=request.app.state["headers"].pick(request.headers))
     svc = services(request)
     aid: uuid.UUID | None = None
     if body.assistant_id not in svc.registry:
@@ -129,7 +132,7 @@ async def run_access(request: Req, body: RunCreate, thread_id: uuid.UUID | None)
             aid = uuid.UUID(body.assistant_id)
         except ValueError:
             aid = None  # the create answers 422 for it
-        if aid in {system_assistant_id(g) for g in svc.registry.ids}:
+        if aid in _system_ids(tuple(svc.registry.ids)):
             aid = None
     value: dict[str, Any] = {
         "thread_id": thread_id,
@@ -149,6 +152,11 @@ async def run_access(request: Req, body: RunCreate, thread_id: uuid.UUID | None)
     acc = await authorize_run(request, value, aid)
     body.metadata = value.get("metadata") or None
     return acc
+
+
+@functools.cache
+def _system_ids(graph_ids: tuple[str, ...]) -> frozenset[uuid.UUID]:
+    return frozenset(system_assistant_id(g) for g in graph_ids)
 
 
 async def cancel_access(request: Req, thread_id: uuid.UUID, run_id: uuid.UUID) -> Access:

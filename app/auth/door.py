@@ -16,7 +16,7 @@ from typing import Any
 from litestar import Request
 
 from app.auth.handlers import Authorizer
-from app.auth.user import AuthUser
+from app.auth.user import AuthUser, user_keys
 from app.db.access import ALL, Access
 
 Req = Request[Any, Any, Any]
@@ -70,10 +70,7 @@ async def authorize_run(
         ).metadata_filters
     configurable: dict[str, Any] = dict(request.app.state["headers"].pick(request.headers))
     user = thread_access.user
-    if user is not None:
-        configurable["langgraph_auth_user"] = user
-        configurable["langgraph_auth_user_id"] = user["identity"]
-        configurable["langgraph_auth_permissions"] = user["permissions"]
+    configurable.update(user_keys(user))
     return Access(
         thread_access.metadata_filters,
         user=user,

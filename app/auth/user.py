@@ -85,3 +85,14 @@ def to_user(result: Any) -> AuthUser:
         if value is not None:
             data[name] = list(value) if name == "permissions" else value
     return AuthUser(data)
+
+
+def user_keys(user: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``config.configurable`` keys a run of ``user`` (an ``as_dict`` image) carries."""
+    if not user:
+        return {}
+    return {
+        "langgraph_auth_user": dict(user),
+        "langgraph_auth_user_id": user["identity"],
+        "langgraph_auth_permissions": list(user.get("permissions") or []),
+    }

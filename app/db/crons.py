@@ -15,7 +15,7 @@ TABLE = "crons"
 KEY = "cron_id"
 COLUMNS = (
     "cron_id, assistant_id, thread_id, schedule, timezone, payload, metadata, enabled, "
-    "end_time, next_run_date, on_run_completed, created_at, updated_at"
+    "end_time, next_run_date, on_run_completed, created_at, updated_at, auth_user"
 )
 
 
@@ -28,16 +28,18 @@ def to_wire(row: asyncpg.Record) -> dict[str, Any]:
     for key in ("end_time", "next_run_date", "created_at", "updated_at"):
         if out.get(key) is not None:
             out[key] = out[key].isoformat()
+    user = out.pop("auth_user", None)
     if "payload" in out:
-        out["user_id"] = None
+        out["user_id"] = user.get("identity") if user else None
     return out
 
 
 async def insert(conn: Conn, values: dict[str, Any]) -> asyncpg.Record:
     row = await conn.fetchrow(
         f"""INSERT INTO crons (cron_id, assistant_id, thread_id, schedule, timezone, payload,
-                               metadata, enabled, end_time, next_run_date, on_run_completed)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                               metadata, enabled, end_time, next_run_date, on_run_completed,
+                               auth_user)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             RETURNING {COLUMNS}""",
         values["cron_id"],
         values["assistant_id"],
@@ -50,6 +52,7 @@ async def insert(conn: Conn, values: dict[str, Any]) -> asyncpg.Record:
         values["end_time"],
         values["next_run_date"],
         values["on_run_completed"],
+        values.get("auth_user"),
     )
     assert row is not None
     return row

@@ -348,6 +348,13 @@ crons = Table(
     ),
     Column("metadata", JSONB, nullable=False, server_default=EMPTY_OBJECT),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column(
+        "auth_user",
+        JSONB,
+        nullable=True,
+        comment="Who created the cron, as custom auth saw them (identity, permissions...); "
+        "its runs get it as langgraph_auth_user. NULL without custom auth.",
+    ),
     _ts("end_time", nullable=True, comment="No tick after this time."),
     _ts("next_run_date", nullable=True, comment="The next tick; NULL once past end_time."),
     Column(

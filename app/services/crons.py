@@ -18,6 +18,7 @@ import asyncpg
 import msgspec
 from croniter import croniter
 
+from app.auth.user import user_keys
 from app.core.enums import CRON_SELECT_FIELDS, CRON_SORT_FIELDS
 from app.core.errors import BadRequest, InvalidInput, NotFound, ThreadBusy
 from app.core.fields import selected, sort_field
@@ -129,6 +130,7 @@ class CronService:
                     "end_time": end_time,
                     "next_run_date": None if end_time and nxt > end_time else nxt,
                     "on_run_completed": (on_completed or "delete") if thread_id is None else None,
+                    "auth_user": access.user,
                 },
             )
         return rows.to_wire(row)
@@ -277,8 +279,11 @@ class CronService:
         extra = {"cron_id": str(cron["cron_id"]), "cron_tick": cron["next_run_date"].isoformat()}
         try:
             async with conn.transaction():  # a savepoint: a refused tick leaves the cron
-                # A thread the tick makes carries the cron's metadata (its owner, say).
-                access = Access(stamp=dict(cron["metadata"] or {}))
+                # A thread the tick makes carries the cron's metadata (its owner, say);
+                # the run gets the cron's creator as its user.
+                access = Access(
+                    stamp=dict(cron["metadata"] or {}), configurable=user_keys(cron["auth_user"])
+                )
                 return await self.runs.create_in(
                     conn, access, cron["thread_id"], body, extra_metadata=extra
                 )
