@@ -226,7 +226,11 @@ def _extract(item: dict[str, Any], path: str) -> Any:
 @post("/threads/{thread_id:str}/copy", status_code=200)
 async def copy_thread(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
-    return json(await services(request).threads.copy(await _read(request, tid), tid))
+    source = await _read(request, tid)
+    # The copy is a new thread: the create handler may refuse it, or stamp its metadata.
+    value: dict[str, Any] = {"thread_id": None, "metadata": {}, "if_exists": "raise"}
+    await authorize(request, "threads", "create", value)
+    return json(await services(request).threads.copy(source, tid, value.get("metadata")))
 
 
 @post("/threads/prune", status_code=200)

@@ -134,9 +134,12 @@ class ThreadService:
             for run in running:  # their workers stop; their finish finds no run to update
                 await notify(conn, RUN_CANCEL, str(run["run_id"]))
 
-    async def copy(self, access: Access, thread_id: uuid.UUID) -> dict[str, Any]:
-        """A new thread with the source's metadata, values and every checkpoint; idle.
-        A missing source answers 409, as the reference server does."""
+    async def copy(
+        self, access: Access, thread_id: uuid.UUID, stamp: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A new thread with the source's metadata (plus ``stamp``, what a create handler
+        added), values and every checkpoint; idle. A missing source answers 409, as the
+        reference server does."""
         new_id = uuid7()
         async with self.pool.acquire() as conn, conn.transaction():
             source = await rows.get(conn, thread_id, access)
@@ -145,12 +148,13 @@ class ThreadService:
             row = await conn.fetchrow(
                 f"""INSERT INTO threads (thread_id, metadata, config, "values", interrupts,
                                          status)
-                    SELECT $2, metadata, config, "values", interrupts,
+                    SELECT $2, metadata || $3::jsonb, config, "values", interrupts,
                            CASE WHEN interrupts = '{{}}'::jsonb THEN 'idle' ELSE 'interrupted' END
                     FROM threads WHERE thread_id = $1
                     RETURNING {rows.COLUMNS}""",
                 thread_id,
                 new_id,
+                stamp or {},
             )
             await checkpoint_sql.copy_thread(conn, str(thread_id), str(new_id))
         assert row is not None
