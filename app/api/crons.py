@@ -15,7 +15,7 @@ from app.api.runs import run_access
 from app.auth.door import authorize
 from app.core.ids import parse_uuid
 from app.core.runs import RunCreate
-from app.db.access import Access
+from app.db.access import ALL, Access
 
 Req = Request[Any, Any, Any]
 
@@ -88,8 +88,17 @@ async def update_cron(request: Req, cron_id: str) -> Response[bytes]:
     cid = parse_uuid(cron_id, "cron")
     changes = await decode(request, dict[str, Any])
     value = {"cron_id": cid, "payload": changes, "schedule": changes.get("schedule")}
+    new_metadata = "metadata" in changes and isinstance(changes["metadata"], dict | None)
+    if new_metadata:
+        value["metadata"] = dict(changes["metadata"] or {})
     acc = await authorize(request, "crons", "update", value)
-    return json(await services(request).crons.update(acc, cid, changes))
+    if new_metadata:  # as the handler left it (an owner it stamps stays)
+        changes["metadata"] = value.get("metadata") or {}
+    runs = ALL
+    if "assistant_id" in changes:  # the new assistant must be one the caller may run
+        run = RunCreate(assistant_id=str(changes["assistant_id"]))
+        runs = await run_access(request, run, None)
+    return json(await services(request).crons.update(acc, cid, changes, runs))
 
 
 @delete("/runs/crons/{cron_id:str}", status_code=204)

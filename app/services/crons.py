@@ -27,7 +27,7 @@ from app.core.runs import RunCreate, validate
 from app.db import crons as rows
 from app.db import paging
 from app.db import threads as thread_rows
-from app.db.access import Access, Where
+from app.db.access import ALL, Access, Where
 from app.services.runs import Created, RunService
 
 log = logging.getLogger("turnstile.crons")
@@ -150,8 +150,13 @@ class CronService:
         return rows.to_wire(row)
 
     async def update(
-        self, access: Access, cron_id: uuid.UUID, changes: dict[str, Any]
+        self,
+        access: Access,
+        cron_id: uuid.UUID,
+        changes: dict[str, Any],
+        runs: Access = ALL,
     ) -> dict[str, Any]:
+        """``runs``: the caller's access for the runs the cron starts (its assistant)."""
         if not changes:
             raise BadRequest("Nothing to update: the body is empty.")
         async with self.pool.acquire() as conn, conn.transaction():
@@ -166,6 +171,8 @@ class CronService:
             if "assistant_id" in changes:
                 payload["assistant_id"] = str(changes["assistant_id"])
                 values["assistant_id"] = self._assistant_id(payload["assistant_id"])
+                # Missing or hidden: 404, as for a create.
+                await self.runs.assistant_row(conn, runs, payload["assistant_id"])
             if payload != current["payload"]:
                 validate(self._run_body(payload), stateless=current["thread_id"] is None)
                 values["payload"] = payload
