@@ -32,7 +32,7 @@ async def search_assistants(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.AssistantSearch)
     value = {
         "graph_id": body.graph_id,
-        "metadata": body.metadata or {},
+        "metadata": dict(body.metadata or {}),
         "limit": body.limit,
         "offset": body.offset,
     }
@@ -53,7 +53,7 @@ async def search_assistants(request: Req) -> Response[bytes]:
 @post("/assistants/count", status_code=200)
 async def count_assistants(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.AssistantCount)
-    value = {"graph_id": body.graph_id, "metadata": body.metadata or {}}
+    value = {"graph_id": body.graph_id, "metadata": dict(body.metadata or {})}
     n = await services(request).assistants.count(
         await authorize(request, "assistants", "search", value),
         metadata=body.metadata,

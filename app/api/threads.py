@@ -195,8 +195,8 @@ async def _read(request: Req, thread_id: uuid.UUID) -> Access:
 
 def _search_value(body: schemas.ThreadSearch | schemas.ThreadCount) -> dict[str, Any]:
     return {
-        "metadata": body.metadata or {},
-        "values": body.values or {},
+        "metadata": dict(body.metadata or {}),
+        "values": dict(body.values or {}),
         "status": body.status,
         "limit": getattr(body, "limit", None),
         "offset": getattr(body, "offset", None),
