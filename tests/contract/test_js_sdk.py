@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.server import running_server
+from tests.server import ROOT, running_server
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 SDK_PACKAGE = "@langchain/langgraph-sdk"
@@ -274,3 +274,19 @@ def test_join_stream_resumable_run(node: str, server_url: str) -> None:
         if e["event"] == "messages" and e["data"][0]["id"] == answer["id"]
     ]
     assert "".join(answer_chunks) == answer["content"]
+
+
+def test_custom_auth_through_the_js_sdk(node: str, module_database_url: str) -> None:
+    """docs/auth's two users through the JS SDK's ``defaultHeaders``: Alice's thread and
+    stream work, Bob gets 404 on her thread and does not find it, no token gets 401."""
+    config = str(ROOT / "docs" / "auth" / "langgraph.json")
+    with running_server(module_database_url, config=config) as url:
+        lines = _run_node(node, url, "owners.mjs")
+    steps = {line["step"]: line for line in lines}
+    assert steps["create"]["owner"] == "alice"
+    assert steps["stream"]["events"] >= 2
+    assert steps["state"]["messages"] == 4
+    for step in ("bob_get", "bob_state", "bob_run"):
+        assert steps[step]["status"] == 404, steps[step]
+    assert steps["bob_search"]["ids"] == []
+    assert steps["anonymous"]["status"] == 401
