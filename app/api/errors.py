@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
@@ -17,6 +18,7 @@ from app.core.errors import (
     NotFound,
     NotSupported,
 )
+from app.db.errors import translate
 
 log = logging.getLogger("turnstile.api")
 
@@ -47,6 +49,15 @@ def value_error(_: Request[Any, Any, Any], exc: ValueError) -> Response[bytes]:
     return json({"detail": str(exc)}, status_code=400)
 
 
+def database_error(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[bytes]:
+    """A database error that stands for a domain error (a value PostgreSQL cannot store, a
+    taken id...) answers as that error; any other is a server error."""
+    domain = translate(exc)
+    if domain is None:
+        return internal_error(request, exc)
+    return domain_error(request, domain)
+
+
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return json({"detail": "Internal Server Error"}, status_code=500)
@@ -56,5 +67,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: domain_error,
     HTTPException: http_error,
     ValueError: value_error,
+    asyncpg.PostgresError: database_error,
     Exception: internal_error,
 }
