@@ -63,6 +63,22 @@ def flag(request: Request[Any, Any, Any], name: str, default: bool = False) -> b
     return value in TRUE_VALUES
 
 
+def int_param(
+    request: Request[Any, Any, Any], name: str, default: int, *, low: int, high: int
+) -> int:
+    """An integer query parameter between ``low`` and ``high``; anything else answers 422."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"Invalid {name}: {raw[:100]!r} is not an integer") from None
+    if not low <= value <= high:
+        raise InvalidInput(f"Invalid {name}: must be between {low} and {high}")
+    return value
+
+
 def paged(items: list[Any], total: int, offset: int) -> Response[bytes]:
     """A bare array with the pagination headers of API.md §8 (the total is exact)."""
     headers = {"X-Pagination-Total": str(total)}

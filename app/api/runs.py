@@ -11,8 +11,9 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.response import Stream
 
-from app.api.body import decode, empty, flag, json
+from app.api.body import decode, empty, flag, int_param, json
 from app.api.deps import Services, access, services
+from app.api.schemas import MAX_LIMIT, MAX_OFFSET
 from app.api.sse import guarded
 from app.core import jsonable
 from app.core.errors import InvalidInput
@@ -196,18 +197,11 @@ async def wait_stateless_run(request: Req) -> Response[bytes] | Stream:
 async def list_runs(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
     q = request.query_params
-    try:
-        limit = int(q.get("limit") or 10)
-        offset = int(q.get("offset") or 0)
-    except ValueError:
-        raise InvalidInput("limit and offset must be integers") from None
-    if limit < 1 or offset < 0:
-        raise InvalidInput("limit must be positive and offset not negative")
     runs = await services(request).runs.list(
         access(request),
         tid,
-        limit=limit,
-        offset=offset,
+        limit=int_param(request, "limit", 10, low=1, high=MAX_LIMIT),
+        offset=int_param(request, "offset", 0, low=0, high=MAX_OFFSET),
         status=q.get("status") or None,
         select=q.getall("select", []) or None,
     )

@@ -9,9 +9,9 @@ import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
 from app.api import schemas
-from app.api.body import decode, empty, flag, json, paged
+from app.api.body import decode, empty, flag, int_param, json, paged
 from app.api.deps import access, services
-from app.core.errors import BadRequest, InvalidInput
+from app.core.errors import BadRequest
 from app.core.ids import parse_uuid
 
 Req = Request[Any, Any, Any]
@@ -151,13 +151,7 @@ async def post_history(request: Req, thread_id: str) -> Response[bytes]:
 @get("/threads/{thread_id:str}/history")
 async def get_history(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
-    raw_limit = request.query_params.get("limit") or "1"
-    try:
-        limit = int(raw_limit)
-    except ValueError:
-        raise InvalidInput(f"Invalid limit: {raw_limit!r}") from None
-    if limit < 1:
-        raise InvalidInput("limit must be a positive integer")
+    limit = int_param(request, "limit", 1, low=1, high=schemas.MAX_LIMIT)
     before = request.query_params.get("before")
     states = await services(request).state.history(
         access(request),
