@@ -18,7 +18,7 @@ from app.api.sse import guarded
 from app.core import jsonable
 from app.core.errors import InvalidInput
 from app.core.ids import parse_uuid
-from app.core.runs import RunCreate, validate
+from app.core.runs import RunCreate
 from app.db.access import Access
 from app.db.notify import UNKNOWN
 
@@ -272,12 +272,9 @@ async def cancel_many(request: Req) -> None:
 
 @post("/runs/batch", status_code=200)
 async def create_batch(request: Req) -> Response[bytes]:
-    """Stateless runs created together; every body is checked before any run is created."""
+    """Stateless runs created together: all of them, or none (any error leaves no run)."""
     bodies = await decode(request, list[RunCreate])
-    svc, acc = services(request), access(request)
-    for body in bodies:
-        validate(body, stateless=True)
-    return json([await svc.runs.create(acc, None, body) for body in bodies])
+    return json(await services(request).runs.create_batch(access(request), bodies))
 
 
 ROUTES = [

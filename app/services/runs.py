@@ -372,6 +372,16 @@ class RunService:
         out.pop("error", None)
         return out
 
+    async def create_batch(
+        self, access: Access, bodies: builtins.list[RunCreate]
+    ) -> builtins.list[dict[str, Any]]:
+        """Stateless runs created together, in one transaction: all of them or none."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            created = [await self.create_in(conn, access, None, body) for body in bodies]
+        for one in created:
+            self.after_commit(one)
+        return [rows.to_wire(one.row) for one in created]
+
     async def list(
         self,
         access: Access,
