@@ -11,7 +11,7 @@ from litestar import Request, Response, delete, get, patch, post
 from app.api import schemas
 from app.api.body import decode, empty, flag, int_param, json, paged
 from app.api.deps import access, services
-from app.core.errors import BadRequest
+from app.core.errors import BadRequest, InvalidInput
 from app.core.ids import parse_uuid
 
 Req = Request[Any, Any, Any]
@@ -66,6 +66,9 @@ async def delete_thread(request: Req, thread_id: str) -> None:
 @post("/threads/search", status_code=200)
 async def search_threads(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.ThreadSearch)
+    for path in (body.extract or {}).values():
+        if not path.split(".", 1)[0].partition("[")[0]:
+            raise InvalidInput(f"Invalid extract path {path!r}: it must start with a field name")
     items, total = await services(request).threads.search(
         access(request),
         metadata=body.metadata,
