@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
+from msgspec import UNSET, UnsetType
 
 from app.api import schemas
 from app.api.body import decode, json, paged
@@ -13,6 +14,60 @@ from app.api.deps import access, services
 from app.core.ids import parse_uuid
 
 Req = Request[Any, Any, Any]
+
+
+MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+Interrupts = Literal["*"] | list[str]
+Durability = Literal["sync", "async", "exit"]
+
+
+class CronCreate(msgspec.Struct, kw_only=True):
+    """The cron and the run body each tick creates (checked again as a RunCreate)."""
+
+    assistant_id: str
+    schedule: Annotated[str, msgspec.Meta(examples=["*/5 * * * *"])]
+    input: Any = None
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    webhook: str | None = None
+    interrupt_before: Interrupts | None = None
+    interrupt_after: Interrupts | None = None
+    multitask_strategy: MultitaskStrategy | None = None
+    end_time: str | None = None
+    enabled: bool | None = None
+    timezone: str | None = None
+    on_run_completed: Literal["delete", "keep"] | None = None
+    stream_mode: str | list[str] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Durability | None = None
+    checkpoint_during: bool | None = None
+
+
+class CronUpdate(msgspec.Struct, kw_only=True):
+    """What a PATCH changes: the fields it names (``end_time: null`` clears the end time,
+    a null run body field removes it from the body)."""
+
+    assistant_id: str | UnsetType = UNSET
+    schedule: str | UnsetType = UNSET
+    input: Any = UNSET
+    metadata: dict[str, Any] | UnsetType = UNSET
+    config: dict[str, Any] | UnsetType | None = UNSET
+    context: dict[str, Any] | UnsetType | None = UNSET
+    webhook: str | UnsetType | None = UNSET
+    interrupt_before: Interrupts | UnsetType | None = UNSET
+    interrupt_after: Interrupts | UnsetType | None = UNSET
+    multitask_strategy: MultitaskStrategy | UnsetType | None = UNSET
+    end_time: str | UnsetType | None = UNSET
+    enabled: bool | UnsetType = UNSET
+    timezone: str | UnsetType | None = UNSET
+    on_run_completed: Literal["delete", "keep"] | UnsetType | None = UNSET
+    stream_mode: str | list[str] | UnsetType | None = UNSET
+    stream_subgraphs: bool | UnsetType | None = UNSET
+    stream_resumable: bool | UnsetType | None = UNSET
+    durability: Durability | UnsetType | None = UNSET
+    checkpoint_during: bool | UnsetType | None = UNSET
 
 
 class CronSearch(msgspec.Struct, kw_only=True):
@@ -36,14 +91,18 @@ class CronCount(msgspec.Struct, kw_only=True):
 @post("/threads/{thread_id:str}/runs/crons", status_code=200)
 async def create_thread_cron(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
-    body = await decode(request, dict[str, Any])
-    return json(await services(request).crons.create(access(request), tid, body))
+    body = await decode(request, CronCreate)
+    return json(
+        await services(request).crons.create(access(request), tid, msgspec.structs.asdict(body))
+    )
 
 
 @post("/runs/crons", status_code=200)
 async def create_cron(request: Req) -> Response[bytes]:
-    body = await decode(request, dict[str, Any])
-    return json(await services(request).crons.create(access(request), None, body))
+    body = await decode(request, CronCreate)
+    return json(
+        await services(request).crons.create(access(request), None, msgspec.structs.asdict(body))
+    )
 
 
 @get("/runs/crons/{cron_id:str}")
@@ -55,7 +114,8 @@ async def get_cron(request: Req, cron_id: str) -> Response[bytes]:
 @patch("/runs/crons/{cron_id:str}")
 async def update_cron(request: Req, cron_id: str) -> Response[bytes]:
     cid = parse_uuid(cron_id, "cron")
-    changes = await decode(request, dict[str, Any])
+    body = await decode(request, CronUpdate)
+    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
     return json(await services(request).crons.update(access(request), cid, changes))
 
 

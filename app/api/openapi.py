@@ -90,27 +90,6 @@ class Cron(msgspec.Struct):
     user_id: str | None
 
 
-class CronCreate(msgspec.Struct, kw_only=True):
-    assistant_id: str
-    schedule: str
-    input: Any = None
-    metadata: dict[str, Any] | None = None
-    config: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
-    webhook: str | None = None
-    interrupt_before: Any = None
-    interrupt_after: Any = None
-    multitask_strategy: str | None = None
-    end_time: str | None = None
-    enabled: bool | None = None
-    timezone: str | None = None
-    on_run_completed: Literal["delete", "keep"] | None = None
-    stream_mode: Any = None
-    stream_subgraphs: bool | None = None
-    stream_resumable: bool | None = None
-    durability: str | None = None
-
-
 class Item(msgspec.Struct):
     namespace: list[str]
     key: str
@@ -164,9 +143,9 @@ REQUESTS: dict[str, Any] = {
     "stream_stateless_run": RunCreate,
     "create_batch": list[RunCreate],
     "cancel_many": runs.CancelMany,
-    "create_thread_cron": CronCreate,
-    "create_cron": CronCreate,
-    "update_cron": CronCreate,
+    "create_thread_cron": crons.CronCreate,
+    "create_cron": crons.CronCreate,
+    "update_cron": crons.CronUpdate,
     "search_crons": crons.CronSearch,
     "count_crons": crons.CronCount,
     "put_item": store.PutItem,
