@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
+from msgspec import UNSET, UnsetType
 
 from app.api import schemas
 from app.api.body import decode, json, paged
@@ -18,6 +19,60 @@ from app.core.runs import RunCreate
 from app.db.access import ALL, Access
 
 Req = Request[Any, Any, Any]
+
+
+MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+Interrupts = Literal["*"] | list[str]
+Durability = Literal["sync", "async", "exit"]
+
+
+class CronCreate(msgspec.Struct, kw_only=True):
+    """The cron and the run body each tick creates (checked again as a RunCreate)."""
+
+    assistant_id: str
+    schedule: Annotated[str, msgspec.Meta(examples=["*/5 * * * *"])]
+    input: Any = None
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    webhook: str | None = None
+    interrupt_before: Interrupts | None = None
+    interrupt_after: Interrupts | None = None
+    multitask_strategy: MultitaskStrategy | None = None
+    end_time: str | None = None
+    enabled: bool | None = None
+    timezone: str | None = None
+    on_run_completed: Literal["delete", "keep"] | None = None
+    stream_mode: str | list[str] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Durability | None = None
+    checkpoint_during: bool | None = None
+
+
+class CronUpdate(msgspec.Struct, kw_only=True):
+    """What a PATCH changes: the fields it names (``end_time: null`` clears the end time,
+    a null run body field removes it from the body)."""
+
+    assistant_id: str | UnsetType = UNSET
+    schedule: str | UnsetType = UNSET
+    input: Any = UNSET
+    metadata: dict[str, Any] | UnsetType = UNSET
+    config: dict[str, Any] | UnsetType | None = UNSET
+    context: dict[str, Any] | UnsetType | None = UNSET
+    webhook: str | UnsetType | None = UNSET
+    interrupt_before: Interrupts | UnsetType | None = UNSET
+    interrupt_after: Interrupts | UnsetType | None = UNSET
+    multitask_strategy: MultitaskStrategy | UnsetType | None = UNSET
+    end_time: str | UnsetType | None = UNSET
+    enabled: bool | UnsetType = UNSET
+    timezone: str | UnsetType | None = UNSET
+    on_run_completed: Literal["delete", "keep"] | UnsetType | None = UNSET
+    stream_mode: str | list[str] | UnsetType | None = UNSET
+    stream_subgraphs: bool | UnsetType | None = UNSET
+    stream_resumable: bool | UnsetType | None = UNSET
+    durability: Durability | UnsetType | None = UNSET
+    checkpoint_during: bool | UnsetType | None = UNSET
 
 
 class CronSearch(msgspec.Struct, kw_only=True):
@@ -41,7 +96,7 @@ class CronCount(msgspec.Struct, kw_only=True):
 @post("/threads/{thread_id:str}/runs/crons", status_code=200)
 async def create_thread_cron(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
-    body = await decode(request, dict[str, Any])
+    body = msgspec.structs.asdict(await decode(request, CronCreate))
     return json(
         await services(request).crons.create(await _creating(request, tid, body), tid, body)
     )
@@ -49,7 +104,7 @@ async def create_thread_cron(request: Req, thread_id: str) -> Response[bytes]:
 
 @post("/runs/crons", status_code=200)
 async def create_cron(request: Req) -> Response[bytes]:
-    body = await decode(request, dict[str, Any])
+    body = msgspec.structs.asdict(await decode(request, CronCreate))
     return json(
         await services(request).crons.create(await _creating(request, None, body), None, body)
     )
@@ -69,11 +124,7 @@ async def _creating(request: Req, thread_id: uuid.UUID | None, body: dict[str, A
     }
     await authorize(request, "crons", "create", value)
     body["metadata"] = value.get("metadata") or {}
-    try:
-        run = msgspec.convert({"assistant_id": str(body.get("assistant_id") or "")}, RunCreate)
-    except msgspec.ValidationError:
-        run = RunCreate(assistant_id="")
-    return await run_access(request, run, thread_id)
+    return await run_access(request, RunCreate(assistant_id=body["assistant_id"]), thread_id)
 
 
 @get("/runs/crons/{cron_id:str}")
@@ -86,7 +137,8 @@ async def get_cron(request: Req, cron_id: str) -> Response[bytes]:
 @patch("/runs/crons/{cron_id:str}")
 async def update_cron(request: Req, cron_id: str) -> Response[bytes]:
     cid = parse_uuid(cron_id, "cron")
-    changes = await decode(request, dict[str, Any])
+    body = await decode(request, CronUpdate)
+    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
     value = {"cron_id": cid, "payload": changes, "schedule": changes.get("schedule")}
     new_metadata = "metadata" in changes and isinstance(changes["metadata"], dict | None)
     if new_metadata:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from langgraph_sdk.auth.exceptions import HTTPException as AuthHTTPException
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
@@ -18,6 +19,7 @@ from app.core.errors import (
     NotFound,
     NotSupported,
 )
+from app.db.errors import translate
 
 log = logging.getLogger("turnstile.api")
 
@@ -55,6 +57,15 @@ def value_error(_: Request[Any, Any, Any], exc: ValueError) -> Response[bytes]:
     return json({"detail": str(exc)}, status_code=400)
 
 
+def database_error(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[bytes]:
+    """A database error that stands for a domain error (a value PostgreSQL cannot store, a
+    taken id...) answers as that error; any other is a server error."""
+    domain = translate(exc)
+    if domain is None:
+        return internal_error(request, exc)
+    return domain_error(request, domain)
+
+
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return json({"detail": "Internal Server Error"}, status_code=500)
@@ -65,5 +76,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_error,
     AuthHTTPException: auth_error,
     ValueError: value_error,
+    asyncpg.PostgresError: database_error,
     Exception: internal_error,
 }

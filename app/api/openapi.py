@@ -2,7 +2,9 @@
 
 The paths come from the application's own route table, so a route cannot be served without
 being listed; request and response bodies come from the msgspec structs the controllers
-decode (and the resource shapes below), by handler name.
+decode (and the resource shapes below), and query parameters and headers from
+``PARAMETERS``, by handler name. The served graph ids are the examples of the body fields
+that name a graph, so that a client (or a fuzzer) reading the document can create runs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from litestar.response import Response as HTMLResponse
 
 from app.api import crons, runs, schemas, store
 from app.api.body import json
+from app.api.deps import services
 from app.core.runs import RunCreate
 
 Req = Request[Any, Any, Any]
@@ -90,27 +93,6 @@ class Cron(msgspec.Struct):
     user_id: str | None
 
 
-class CronCreate(msgspec.Struct, kw_only=True):
-    assistant_id: str
-    schedule: str
-    input: Any = None
-    metadata: dict[str, Any] | None = None
-    config: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
-    webhook: str | None = None
-    interrupt_before: Any = None
-    interrupt_after: Any = None
-    multitask_strategy: str | None = None
-    end_time: str | None = None
-    enabled: bool | None = None
-    timezone: str | None = None
-    on_run_completed: Literal["delete", "keep"] | None = None
-    stream_mode: Any = None
-    stream_subgraphs: bool | None = None
-    stream_resumable: bool | None = None
-    durability: str | None = None
-
-
 class Item(msgspec.Struct):
     namespace: list[str]
     key: str
@@ -164,9 +146,9 @@ REQUESTS: dict[str, Any] = {
     "stream_stateless_run": RunCreate,
     "create_batch": list[RunCreate],
     "cancel_many": runs.CancelMany,
-    "create_thread_cron": CronCreate,
-    "create_cron": CronCreate,
-    "update_cron": CronCreate,
+    "create_thread_cron": crons.CronCreate,
+    "create_cron": crons.CronCreate,
+    "update_cron": crons.CronUpdate,
     "search_crons": crons.CronSearch,
     "count_crons": crons.CronCount,
     "put_item": store.PutItem,
@@ -229,8 +211,84 @@ STREAMING = frozenset(
 _PARAM = re.compile(r"{(\w+)}")
 
 
-def build(app: Litestar) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``app``'s routes."""
+def _param(name: str, schema: dict[str, Any], where: str = "query") -> dict[str, Any]:
+    return {"name": name, "in": where, "required": False, "schema": schema}
+
+
+_FLAG = {"type": "boolean"}
+_LAST_EVENT_ID = _param("Last-Event-ID", {"type": "string"}, "header")
+_JOIN = [
+    _param("stream_mode", {"type": "array", "items": {"type": "string"}}),
+    _param("cancel_on_disconnect", _FLAG),
+    _LAST_EVENT_ID,
+]
+_ACTION = _param("action", {"type": "string", "enum": ["interrupt", "rollback"]})
+
+PARAMETERS: dict[str, list[dict[str, Any]]] = {
+    "get_thread": [_param("include", {"type": "string", "examples": ["ttl"]})],
+    "patch_thread": [
+        _param("Prefer", {"type": "string", "examples": ["return=minimal"]}, "header")
+    ],
+    "get_state": [_param("subgraphs", _FLAG)],
+    "get_state_at": [_param("subgraphs", _FLAG)],
+    "get_history": [
+        _param("limit", {"type": "integer", "minimum": 1, "maximum": schemas.MAX_LIMIT}),
+        _param("before", {"type": "string"}),
+    ],
+    "list_runs": [
+        _param("limit", {"type": "integer", "minimum": 1, "maximum": schemas.MAX_LIMIT}),
+        _param("offset", {"type": "integer", "minimum": 0, "maximum": schemas.MAX_OFFSET}),
+        _param(
+            "status",
+            {
+                "type": "string",
+                "enum": ["pending", "running", "success", "error", "timeout", "interrupted"],
+            },
+        ),
+        _param("select", {"type": "array", "items": {"type": "string"}}),
+    ],
+    "join_run": [_param("cancel_on_disconnect", _FLAG)],
+    "cancel_run": [_param("wait", _FLAG), _ACTION],
+    "cancel_many": [_ACTION],
+    "join_run_stream": _JOIN,
+    "join_stateless_run_stream": _JOIN,
+    "thread_stream": [
+        _param(
+            "stream_modes",
+            {
+                "type": "array",
+                "items": {"type": "string", "enum": ["run_modes", "lifecycle", "state_update"]},
+            },
+        ),
+        _LAST_EVENT_ID,
+    ],
+    "delete_assistant": [_param("delete_threads", _FLAG)],
+    "assistant_graph": [
+        _param("xray", {"anyOf": [{"type": "boolean"}, {"type": "integer", "minimum": 1}]})
+    ],
+    "assistant_subgraphs": [_param("recurse", _FLAG)],
+    "get_item": [
+        _param("namespace", {"type": "string", "description": "labels joined with '.'"}),
+        _param("key", {"type": "string"}),
+        _param("refresh_ttl", _FLAG),
+    ],
+    "ok": [_param("check_db", _FLAG)],
+    "metrics": [_param("format", {"type": "string", "enum": ["prometheus", "json"]})],
+}
+"""Query parameters and headers, by handler name."""
+
+
+# Body fields that name a graph (or its assistant), given the served graph ids as examples.
+GRAPH_FIELDS = (
+    ("RunCreate", "assistant_id"),
+    ("CronCreate", "assistant_id"),
+    ("AssistantCreate", "graph_id"),
+)
+
+
+def build(app: Litestar, graph_ids: list[str] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``'s routes; ``graph_ids`` (the served graphs) are
+    the examples of the body fields that name a graph."""
     types = sorted(
         {*REQUESTS.values(), *RESPONSES.values(), Error},
         key=repr,
@@ -239,6 +297,8 @@ def build(app: Litestar) -> dict[str, Any]:
         types, ref_template="#/components/schemas/{name}"
     )
     ref_schemas = dict(zip(types, _, strict=True))
+    for struct, field in GRAPH_FIELDS if graph_ids else ():
+        components[struct]["properties"][field]["examples"] = graph_ids
     paths: dict[str, Any] = {}
     for route in app.routes:
         path = getattr(route, "path_format", route.path)
@@ -281,6 +341,7 @@ def _operation(handler: Any, path: str, refs: dict[Any, Any]) -> dict[str, Any]:
         }
         for p in _PARAM.findall(path)
     ]
+    params += PARAMETERS.get(name, [])
     if params:
         op["parameters"] = params
     if name in REQUESTS:
@@ -310,7 +371,7 @@ def _operation(handler: Any, path: str, refs: dict[Any, Any]) -> dict[str, Any]:
 
 @get("/openapi.json", include_in_schema=False, opt={"public": True})
 async def openapi_json(request: Req) -> Response[bytes]:
-    return json(build(request.app))
+    return json(build(request.app, services(request).registry.ids))
 
 
 DOCS = """<!doctype html>

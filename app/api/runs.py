@@ -12,14 +12,15 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.response import Stream
 
-from app.api.body import decode, empty, flag, json
+from app.api.body import decode, empty, flag, int_param, json
 from app.api.deps import Services, services
+from app.api.schemas import MAX_LIMIT, MAX_OFFSET
 from app.api.sse import guarded
 from app.auth.door import authorize, authorize_run
 from app.core import jsonable
 from app.core.errors import InvalidInput
 from app.core.ids import parse_uuid, system_assistant_id
-from app.core.runs import RunCreate, validate
+from app.core.runs import RunCreate
 from app.db.access import Access
 from app.db.notify import UNKNOWN
 
@@ -243,19 +244,12 @@ async def wait_stateless_run(request: Req) -> Response[bytes] | Stream:
 async def list_runs(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
     q = request.query_params
-    try:
-        limit = int(q.get("limit") or 10)
-        offset = int(q.get("offset") or 0)
-    except ValueError:
-        raise InvalidInput("limit and offset must be integers") from None
-    if limit < 1 or offset < 0:
-        raise InvalidInput("limit must be positive and offset not negative")
     acc = await authorize(request, "threads", "read", {"thread_id": tid})
     runs = await services(request).runs.list(
         acc,
         tid,
-        limit=limit,
-        offset=offset,
+        limit=int_param(request, "limit", 10, low=1, high=MAX_LIMIT),
+        offset=int_param(request, "offset", 0, low=0, high=MAX_OFFSET),
         status=q.get("status") or None,
         select=q.getall("select", []) or None,
     )
@@ -334,15 +328,10 @@ async def cancel_many(request: Req) -> None:
 
 @post("/runs/batch", status_code=200)
 async def create_batch(request: Req) -> Response[bytes]:
-    """Stateless runs created together; every body is checked before any run is created."""
+    """Stateless runs created together: all of them, or none (any error leaves no run)."""
     bodies = await decode(request, list[RunCreate])
-    svc = services(request)
-    for body in bodies:
-        validate(body, stateless=True)
     accesses = [await run_access(request, body, None) for body in bodies]
-    return json(
-        [await svc.runs.create(acc, None, b) for acc, b in zip(accesses, bodies, strict=True)]
-    )
+    return json(await services(request).runs.create_batch(accesses, bodies))
 
 
 ROUTES = [

@@ -9,8 +9,11 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Limit = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
-Offset = Annotated[int, msgspec.Meta(ge=0)]
+MAX_LIMIT = 10_000
+MAX_OFFSET = 2**63 - 1  # SQL OFFSET takes a bigint
+Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)]
+Offset = Annotated[int, msgspec.Meta(ge=0, le=MAX_OFFSET)]
+Int32 = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]  # a positive integer column
 
 
 class ThreadCreate(msgspec.Struct, kw_only=True):
@@ -116,7 +119,7 @@ class AssistantVersions(msgspec.Struct, kw_only=True):
 
 
 class AssistantLatest(msgspec.Struct, kw_only=True):
-    version: int
+    version: Int32
 
 
 class ThreadPrune(msgspec.Struct, kw_only=True):

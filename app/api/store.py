@@ -9,9 +9,11 @@ from litestar import Request, Response, delete, get, post, put
 
 from app.api.body import decode, flag, json
 from app.api.deps import services
+from app.api.schemas import Int32, Limit, Offset
 from app.auth.door import authorize
 from app.core.errors import InvalidInput, NotFound
 from app.db import store as rows
+from app.services.threads import MAX_TTL_MINUTES
 
 Req = Request[Any, Any, Any]
 
@@ -32,8 +34,8 @@ class DeleteItem(msgspec.Struct, kw_only=True):
 class SearchItems(msgspec.Struct, kw_only=True):
     namespace_prefix: list[str] = []
     filter: dict[str, Any] | None = None
-    limit: int = 10
-    offset: int = 0
+    limit: Limit = 10
+    offset: Offset = 0
     query: str | None = None
     refresh_ttl: bool | None = None
 
@@ -41,9 +43,9 @@ class SearchItems(msgspec.Struct, kw_only=True):
 class ListNamespaces(msgspec.Struct, kw_only=True):
     prefix: list[str] | None = None
     suffix: list[str] | None = None
-    max_depth: int | None = None
-    limit: int = 100
-    offset: int = 0
+    max_depth: Int32 | None = None
+    limit: Limit = 100
+    offset: Offset = 0
 
 
 def _namespace(labels: list[str]) -> list[str]:
@@ -82,8 +84,8 @@ def _item(row: Any, *, score: bool = False) -> dict[str, Any]:
 @put("/store/items", status_code=204)
 async def put_item(request: Req) -> None:
     body = await decode(request, PutItem)
-    if body.ttl is not None and body.ttl <= 0:
-        raise InvalidInput("ttl must be a positive number of minutes")
+    if body.ttl is not None and not 0 < body.ttl <= MAX_TTL_MINUTES:
+        raise InvalidInput("ttl must be a positive number of minutes, at most 100 years")
     value = {
         "namespace": _namespace(body.namespace),
         "key": body.key,
@@ -123,8 +125,6 @@ async def delete_item(request: Req) -> None:
 @post("/store/items/search", status_code=200)
 async def search_items(request: Req) -> Response[bytes]:
     body = await decode(request, SearchItems)
-    if body.limit < 1 or body.offset < 0:
-        raise InvalidInput("limit must be positive and offset not negative")
     if body.query:
         raise InvalidInput("Semantic search (query) needs a store index; none is configured.")
     value = {
@@ -151,8 +151,6 @@ async def search_items(request: Req) -> Response[bytes]:
 @post("/store/namespaces", status_code=200)
 async def list_namespaces(request: Req) -> Response[bytes]:
     body = await decode(request, ListNamespaces)
-    if body.limit < 1 or body.offset < 0 or (body.max_depth is not None and body.max_depth < 1):
-        raise InvalidInput("limit and max_depth must be positive and offset not negative")
     value = {
         "namespace": body.prefix,
         "suffix": None if body.suffix is None else tuple(body.suffix),

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
 from app.api import schemas
-from app.api.body import decode, empty, flag, json, paged
+from app.api.body import decode, empty, flag, int_param, json, paged
 from app.api.deps import services
 from app.auth.door import authorize
 from app.core.errors import BadRequest, InvalidInput
@@ -83,6 +83,9 @@ async def delete_thread(request: Req, thread_id: str) -> None:
 @post("/threads/search", status_code=200)
 async def search_threads(request: Req) -> Response[bytes]:
     body = await decode(request, schemas.ThreadSearch)
+    for path in (body.extract or {}).values():
+        if not path.split(".", 1)[0].partition("[")[0]:
+            raise InvalidInput(f"Invalid extract path {path!r}: it must start with a field name")
     acc = await authorize(request, "threads", "search", _search_value(body))
     items, total = await services(request).threads.search(
         acc,
@@ -170,13 +173,7 @@ async def post_history(request: Req, thread_id: str) -> Response[bytes]:
 @get("/threads/{thread_id:str}/history")
 async def get_history(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
-    raw_limit = request.query_params.get("limit") or "1"
-    try:
-        limit = int(raw_limit)
-    except ValueError:
-        raise InvalidInput(f"Invalid limit: {raw_limit!r}") from None
-    if limit < 1:
-        raise InvalidInput("limit must be a positive integer")
+    limit = int_param(request, "limit", 1, low=1, high=schemas.MAX_LIMIT)
     before = request.query_params.get("before")
     states = await services(request).state.history(
         await _read(request, tid),

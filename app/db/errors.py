@@ -7,10 +7,13 @@ from contextlib import contextmanager
 
 import asyncpg
 
-from app.core.errors import Conflict, DomainError, ThreadBusy
+from app.core.errors import Conflict, DomainError, InvalidInput, ThreadBusy
 from app.db.models import ONE_ACTIVE_RUN_INDEX
 
 UNIQUE_VIOLATION = "23505"
+# PostgreSQL stores no NUL character: not in text ("invalid byte sequence for encoding
+# UTF8: 0x00"), not in jsonb ("unsupported Unicode escape sequence" for \u0000).
+NUL_CHARACTER = frozenset({"22021", "22P05"})
 
 
 def translate(exc: asyncpg.PostgresError) -> DomainError | None:
@@ -23,6 +26,8 @@ def translate(exc: asyncpg.PostgresError) -> DomainError | None:
             return Conflict("Thread already exists")
         if constraint == "pk_assistants":
             return Conflict("Assistant already exists")
+    if exc.sqlstate in NUL_CHARACTER:
+        return InvalidInput("Strings cannot contain the NUL character (\\u0000).")
     return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import time
+import typing
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import asyncpg
 
 from app.checkpoint import sql as checkpoint_sql
 from app.core import runs as rules
+from app.core.enums import RunStatus
 from app.core.errors import InvalidInput, NotFound, ThreadBusy
 from app.core.fields import selected
 from app.core.ids import system_assistant_id, uuid7
@@ -40,6 +42,8 @@ FAST = ("reject", "enqueue")
 ASSISTANT_CACHE_SIZE = 256
 NO_RUN_TO_CANCEL = "No matching runs to cancel. The run may have already finished."
 TERMINAL = frozenset(rows.TERMINAL)
+RUN_STATUSES = typing.get_args(RunStatus)
+CANCEL_ACTIONS = ("interrupt", "rollback")
 RUN_SELECT_FIELDS = (
     "run_id",
     "thread_id",
@@ -51,6 +55,11 @@ RUN_SELECT_FIELDS = (
     "created_at",
     "updated_at",
 )
+
+
+def _check_action(action: str) -> None:
+    if action not in CANCEL_ACTIONS:
+        raise InvalidInput(f"Invalid action: {action!r}. Expected 'interrupt' or 'rollback'")
 
 
 @dataclass
@@ -376,6 +385,20 @@ class RunService:
         out.pop("error", None)
         return out
 
+    async def create_batch(
+        self, accesses: builtins.list[Access], bodies: builtins.list[RunCreate]
+    ) -> builtins.list[dict[str, Any]]:
+        """Stateless runs created together, in one transaction: all of them or none
+        (``accesses``: each body's, from the access door)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            created = [
+                await self.create_in(conn, access, None, body)
+                for access, body in zip(accesses, bodies, strict=True)
+            ]
+        for one in created:
+            self.after_commit(one)
+        return [rows.to_wire(one.row) for one in created]
+
     async def list(
         self,
         access: Access,
@@ -386,6 +409,8 @@ class RunService:
         status: str | None,
         select: list[str] | None,
     ) -> list[dict[str, Any]]:
+        if status is not None and status not in RUN_STATUSES:
+            raise InvalidInput(f"Invalid status: {status!r}. Expected one of {list(RUN_STATUSES)}")
         columns = rows.COLUMNS
         if select:
             # "cancel_reason" is in the SDK's list but not a run field: ignored (API.md §13).
@@ -419,8 +444,7 @@ class RunService:
     ) -> None:
         """Cancel a pending or running run (API.md §5.5). A run not started ends now; a
         running one is asked to stop at its next await point, by whichever worker has it."""
-        if action not in ("interrupt", "rollback"):
-            raise InvalidInput(f"Invalid action: {action!r}. Expected 'interrupt' or 'rollback'")
+        _check_action(action)
         signal_cancel = signal_ready = False
         async with self.pool.acquire() as conn, conn.transaction():
             thread = await thread_rows.get(conn, thread_id, access, lock=True)
@@ -457,6 +481,7 @@ class RunService:
     ) -> int:
         """Cancel the given runs of a thread, or every run in ``status`` (pending, running
         or all) across threads; NotFound when none matched."""
+        _check_action(action)
         where = Where()
         if thread_id is not None:
             where.add(f"r.thread_id = {where.param(thread_id)}")

@@ -33,7 +33,9 @@ BATCH = 500
 TERMINAL = frozenset(run_rows.TERMINAL)
 THREAD_STREAM_MODES = ("run_modes", "lifecycle", "state_update")
 
-_ID = re.compile(r"^(\d+)(?:-(\d+|\*))?$")
+_ID = re.compile(r"^([0-9]{1,19})(?:-([0-9]{1,19}|\*))?$")
+MAX_EVENT_ID = 2**63 - 1  # event ids are bigints
+MAX_MS = 253_402_300_799_999  # the last millisecond of year 9999, as far as timestamps go
 
 
 class Cursor:
@@ -63,6 +65,10 @@ class Cursor:
                 raise InvalidInput(f"Invalid Last-Event-ID: {value!r}")
             return cls(after=0)
         ms, seq = match.group(1), match.group(2)
+        if int(ms) > MAX_MS or (seq is not None and seq != "*" and int(seq) > MAX_EVENT_ID):
+            if strict:
+                raise InvalidInput(f"Invalid Last-Event-ID: {value[:100]!r}")
+            return cls(after=0)
         if seq is not None and seq != "*":
             return cls(after=int(seq))
         return cls(after_ms=int(ms))

@@ -28,6 +28,8 @@ def not_found(thread_id: uuid.UUID) -> NotFound:
 
 
 TTL_STRATEGIES = ("delete", "keep_latest")
+MAX_TTL_MINUTES = 100 * 365 * 24 * 60
+"""A hundred years: a longer ttl would put the expiry past what a timestamp holds."""
 
 
 def parse_ttl(value: Any) -> tuple[float, str] | None:
@@ -38,8 +40,12 @@ def parse_ttl(value: Any) -> tuple[float, str] | None:
         minutes, strategy = value.get("ttl"), value.get("strategy") or "delete"
     else:
         minutes, strategy = value, "delete"
-    if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0:
-        raise InvalidInput("ttl must be a positive number of minutes")
+    if (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, int | float)
+        or not 0 < minutes <= MAX_TTL_MINUTES
+    ):
+        raise InvalidInput("ttl must be a positive number of minutes, at most 100 years")
     if strategy not in TTL_STRATEGIES:
         raise InvalidInput(f"Invalid TTL strategy: {strategy!r}. Expected one of {TTL_STRATEGIES}")
     return float(minutes), strategy
