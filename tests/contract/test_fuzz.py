@@ -362,6 +362,7 @@ def _check_sse(body: bytes, *, complete: bool) -> None:
 
 
 @schema.parametrize()
+@pytest.mark.timeout(300 * max(1, EXAMPLES_PER_OPERATION // 30))  # all operations, one test
 @settings(
     deadline=None,
     derandomize=True,
