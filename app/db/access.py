@@ -39,8 +39,9 @@ class Where:
         return " AND ".join(self.conditions) if self.conditions else "TRUE"
 
 
-class FilterError(ValueError):
-    """An auth handler returned a filter this server cannot apply (a bug in auth.py)."""
+class FilterError(Exception):
+    """An auth handler returned a filter this server cannot apply: a bug in auth.py, answered
+    500 (logged), never as the client's fault."""
 
 
 @dataclass(frozen=True)
