@@ -38,17 +38,7 @@ class Authentication:
             await self.app(scope, receive, send)
             return
         request: Request[Any, Any, Any] = Request(scope, receive)
-        raw_headers = scope.get("headers") or []
-        pieces = {
-            "request": request,
-            "scope": scope,
-            "authorization": request.headers.get("authorization"),
-            "headers": dict(raw_headers),
-            "path": scope.get("path", ""),
-            "method": scope.get("method", ""),
-            "query_params": dict(request.query_params),
-            "path_params": dict(scope.get("path_params") or {}),
-        }
+        pieces = {name: _piece(name, request, scope) for name in self.authorizer.wants}
         try:
             user = await self.authorizer.authenticate(pieces)
         except AuthHTTPException as exc:
@@ -59,6 +49,25 @@ class Authentication:
             return
         scope.setdefault("state", {})["user"] = user
         await self.app(scope, receive, send)
+
+
+def _piece(name: str, request: Request[Any, Any, Any], scope: Scope) -> Any:
+    """One request piece an authenticate handler asks for by parameter name."""
+    if name == "request":
+        return request
+    if name == "scope":
+        return scope
+    if name == "authorization":
+        return request.headers.get("authorization")
+    if name == "headers":
+        return dict(scope.get("headers") or [])
+    if name == "path":
+        return scope.get("path", "")
+    if name == "method":
+        return scope.get("method", "")
+    if name == "query_params":
+        return dict(request.query_params)
+    return dict(scope.get("path_params") or {})  # path_params
 
 
 async def add_request_id(message: Message, scope: Scope) -> None:

@@ -58,13 +58,13 @@ class Authorizer:
         )
 
     async def authenticate(self, pieces: Mapping[str, Any]) -> AuthUser | None:
-        """The caller (None when the Auth has no authenticate handler). Raises the handler's
-        ``HTTPException``; a failed ``assert`` in the handler answers 401."""
+        """The caller (None when the Auth has no authenticate handler), given the request
+        ``pieces`` named in ``wants``. Raises the handler's ``HTTPException``; a failed
+        ``assert`` in the handler answers 401."""
         if self.authenticator is None:
             return None
-        kwargs = {name: pieces[name] for name in self.wants}
         try:
-            result = await self.authenticator(**kwargs)
+            result = await self.authenticator(**pieces)
         except HTTPException:
             raise
         except AssertionError as exc:
