@@ -136,3 +136,23 @@ def test_request_ids(url: str) -> None:
     fresh = httpx.get(url + "/threads/" + str(uuid.uuid4()))
     assert uuid.UUID(fresh.headers["x-request-id"])
     assert fresh.status_code == 401
+
+
+def test_authenticate_gets_the_request_pieces_it_names(url: str) -> None:
+    """The handler asks for every piece by name; what it saw reaches the run's user."""
+    headers = {"Authorization": "Bearer somebody", "x-probe": "probe-1"}
+    thread = httpx.post(f"{url}/threads", json={}, headers=headers).json()
+    path = f"/threads/{thread['thread_id']}/runs"
+    run = httpx.post(url + path, params={"q": "1"}, json=RUN, headers=headers).json()
+    got = httpx.get(f"{url}{path}/{run['run_id']}", headers=headers).json()
+    configurable = got["kwargs"]["config"]["configurable"]
+    assert configurable["langgraph_auth_user_id"] == "somebody"
+    assert configurable["langgraph_auth_permissions"] == ["p"]
+    assert configurable["langgraph_auth_user"]["seen"] == {
+        "request_path": path,
+        "header": "probe-1",
+        "path": path,
+        "method": "POST",
+        "query_params": {"q": "1"},
+        "path_params": {"thread_id": thread["thread_id"]},
+    }
