@@ -4,7 +4,7 @@ its queries must apply. Without custom auth everything is allowed (``Access`` wi
 filters); with it, the user's authorization handler decides: allow, 403, or a filter.
 
 A create handler may change ``value`` (its ``metadata`` above all); controllers read the
-changed value back. ``passed(request)`` tells whether a request went through the door.
+changed value back. tests/contract/test_auth_door.py checks that every route passes here.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from app.db.access import ALL, Access
 
 Req = Request[Any, Any, Any]
 
-PASSED = "access_door"
-
 
 def _state(request: Req) -> dict[str, Any]:
     return request.scope.setdefault("state", {})
@@ -32,15 +30,10 @@ def user_of(request: Req) -> AuthUser | None:
     return _state(request).get("user")
 
 
-def passed(request: Req) -> bool:
-    return bool(_state(request).get(PASSED))
-
-
 async def authorize(
     request: Req, resource: str, action: str, value: dict[str, Any] | None = None
 ) -> Access:
     """The caller's access to ``resource`` for ``action`` (raises 403 when refused)."""
-    _state(request)[PASSED] = True
     authorizer: Authorizer | None = request.app.state.get("authorizer")
     if authorizer is None:
         return ALL
