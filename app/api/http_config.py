@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from litestar.config.cors import CORSConfig
@@ -35,21 +35,26 @@ class HeaderPolicy:
 
     includes: tuple[str, ...] = DEFAULT_HEADER_INCLUDES
     excludes: tuple[str, ...] = DEFAULT_HEADER_EXCLUDES
+    _include: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _exclude: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Compiled once: every run create picks its headers.
+        object.__setattr__(self, "_include", _pattern(self.includes))
+        object.__setattr__(self, "_exclude", _pattern(self.excludes))
 
     def pick(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {
             name: value
             for name, value in headers.items()
-            if _matches(name, self.includes) and not _matches(name, self.excludes)
+            if self._include.fullmatch(name.lower()) and not self._exclude.fullmatch(name.lower())
         }
 
 
-def _matches(name: str, patterns: tuple[str, ...]) -> bool:
-    name = name.lower()
-    return any(
-        re.fullmatch(".*".join(re.escape(part) for part in p.lower().split("*")), name)
-        for p in patterns
-    )
+def _pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex matching any of ``patterns`` (``*``: any characters; nothing else special)."""
+    alternatives = [".*".join(re.escape(part) for part in p.lower().split("*")) for p in patterns]
+    return re.compile("|".join(f"(?:{a})" for a in alternatives) if alternatives else "(?!)")
 
 
 def cors_config(raw_http: Mapping[str, Any], env: Mapping[str, str]) -> CORSConfig:

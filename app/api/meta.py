@@ -71,7 +71,7 @@ SELECT
 """
 
 
-@get("/metrics", opt={"authenticated": True})
+@get("/metrics")
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes] | Response[str]:
     """System metrics: the run queue and workers, as Prometheus text (format=json: JSON)."""
     async with services(request).pool.acquire() as conn:

@@ -18,21 +18,8 @@ import httpx
 import pytest
 
 from app.db.urls import plain_url
+from tests.contract.row_counts import COUNTS
 from tests.server import running_server
-
-TABLES = (
-    "threads",
-    "runs",
-    "assistants",
-    "assistant_versions",
-    "crons",
-    "store_items",
-    "checkpoints",
-    "checkpoint_blobs",
-    "checkpoint_writes",
-    "run_events",
-)
-COUNTS = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t}) AS {t}" for t in TABLES)
 
 # Stream events outlive the module (their sweep would change the row counts under a test).
 SERVER_ENV = {"TURNSTILE_STREAM_TTL_SECONDS": "86400"}

@@ -45,21 +45,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from app.db.urls import plain_url
+from tests.contract.row_counts import COUNTS
 from tests.server import running_server
 
-TABLES = (
-    "threads",
-    "runs",
-    "assistants",
-    "assistant_versions",
-    "crons",
-    "store_items",
-    "checkpoints",
-    "checkpoint_blobs",
-    "checkpoint_writes",
-    "run_events",
-)
-COUNTS = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t}) AS {t}" for t in TABLES)
 ACTIVE = "SELECT count(*) FROM runs WHERE status IN ('pending', 'queued', 'running')"
 
 CALL_TIMEOUT = 10.0
