@@ -186,6 +186,13 @@ runs = Table(
     ),
     _ts("lease_expires_at", nullable=True, comment="Lease end unless renewed by a heartbeat."),
     Column(
+        "lease_token",
+        UUID(as_uuid=True),
+        nullable=True,
+        comment="Random per claim: with lease_epoch it fences every write of the attempt, and "
+        "unlike the epoch it cannot repeat if PostgreSQL loses its last transactions.",
+    ),
+    Column(
         "cancel_action",
         Text,
         nullable=True,
@@ -370,4 +377,54 @@ crons = Table(
     Index("ix_crons_thread_id", "thread_id"),
     comment="Scheduled runs. The scheduler of any process fires a due cron under a row lock, in "
     "the transaction that creates its run and moves next_run_date, so each tick fires once.",
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("worker_id", Text, primary_key=True, comment="The lease owner name (host:pid:n)."),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", Text, nullable=True, comment="Turnstile version of the process."),
+    _ts("started_at"),
+    _ts(
+        "heartbeat_at",
+        comment="Renewed by the process's lease thread; a worker whose heartbeat is older "
+        "than a lease period is dead, and its runs are re-queued.",
+    ),
+    Index("ix_workers_heartbeat_at", "heartbeat_at"),
+    comment="Processes that run runs (serve with workers, turnstile worker): one row each, "
+    "heartbeating. Recovery trusts this table, not host and pid.",
+)
+
+WEBHOOK_STATUSES = ("pending", "delivered", "failed")
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("delivery_id", BigInteger, Identity(always=True), primary_key=True),
+    Column("run_id", UUID(as_uuid=True), nullable=False, comment="The run that ended."),
+    Column("url", Text, nullable=False),
+    Column("payload", JSONB, nullable=False, comment="The body POSTed (the run as shown)."),
+    Column(
+        "status",
+        Text,
+        nullable=False,
+        server_default=text("'pending'"),
+        comment="pending (to send) | delivered (a 2xx answered) | failed (gave up).",
+    ),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    _ts("next_attempt_at", comment="When a sender may try next (backoff)."),
+    Column("last_error", Text, nullable=True),
+    _ts("created_at"),
+    _ts("delivered_at", nullable=True),
+    CheckConstraint(f"status IN {WEBHOOK_STATUSES!r}", name="status"),
+    Index("uq_webhook_deliveries_run_id", "run_id", unique=True),
+    Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=text("status = 'pending'"),
+    ),
+    comment="The webhook outbox: written in the run's finishing transaction, sent by any "
+    "worker process, retried with backoff; survives restarts.",
 )
