@@ -41,3 +41,34 @@ def translated() -> Iterator[None]:
         if domain is None:
             raise
         raise domain from exc
+
+
+TRANSIENT_SQLSTATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "53300",  # too_many_connections
+        "55P03",  # lock_not_available (lock_timeout)
+        "57014",  # query_canceled (statement_timeout)
+        "57P01",  # admin_shutdown (pg_terminate_backend, fast shutdown)
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now (starting up, recovering)
+        "25006",  # read_only_sql_transaction (a standby, before or during a failover)
+    }
+)
+"""SQLSTATEs that say "try again": the statement did nothing, and a retry may succeed.
+Class 08 (connection exceptions) counts too."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database fault worth retrying (connection lost or refused, the
+    server restarting or failing over, a timeout or serialization failure), as opposed to a
+    bug or bad input. Retrying is safe: the failed statement or transaction did nothing."""
+    if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError):
+        return True  # connection closed, refused, reset, timed out
+    if isinstance(exc, asyncpg.InternalClientError):
+        return True  # "cannot switch to state N": a connection that broke mid-operation
+    if isinstance(exc, asyncpg.PostgresError):
+        state = exc.sqlstate or ""
+        return state.startswith("08") or state in TRANSIENT_SQLSTATES
+    return False
