@@ -13,7 +13,7 @@ from app.checkpoint.saver import PostgresSaver
 from app.checkpoint.sql import LeaseLost
 from app.db import periodic
 from app.db.pool import create_pool
-from tests.db.rows import insert_run
+from tests.db.rows import TOKEN, insert_run
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 async def test_fenced_saver_writes_only_under_its_lease(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         tid, rid = await insert_run(conn, epoch=1)
-    saver = PostgresSaver(pool).fenced(str(rid), 1)
+    saver = PostgresSaver(pool).fenced(str(rid), 1, TOKEN)
     config = {"configurable": {"thread_id": str(tid), "checkpoint_ns": ""}}
     first = empty_checkpoint()
     stored = await saver.aput(config, first, {"source": "input", "step": -1}, {})
@@ -42,7 +42,7 @@ async def test_fenced_saver_writes_only_under_its_lease(pool: asyncpg.Pool) -> N
     with pytest.raises(LeaseLost):
         await saver.aput_writes(stored, [("log", "b")], task_id="t2")
     # The new holder's saver writes.
-    await PostgresSaver(pool).fenced(str(rid), 2).aput(stored, second, {"step": 0}, {})
+    await PostgresSaver(pool).fenced(str(rid), 2, TOKEN).aput(stored, second, {"step": 0}, {})
     async with pool.acquire() as conn:
         ids = await conn.fetch(
             "SELECT checkpoint_id FROM checkpoints WHERE thread_id = $1 ORDER BY checkpoint_id",
