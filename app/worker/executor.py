@@ -231,9 +231,8 @@ class Executor:
         except asyncio.CancelledError:
             run.finishing = True
             if run.lease_lost:  # the lease keeper's renewal was refused (pool._lost)
-                log.warning(
-                    "run %s: lost lease epoch %s; abandoning this attempt", run.run_id, run.epoch
-                )
+                lost = LeaseLost(f"run {run.run_id} lost lease epoch {run.epoch}")
+                log.warning("run %s: %s; abandoning this attempt", run.run_id, lost)
                 writer.abandon()
                 return
             if run.shutdown:
