@@ -9,6 +9,7 @@ bookkeeping (renewals), so it runs on to the end as attempt 2.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -22,8 +23,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from app.db import migrate
 from app.db import workers as worker_rows
 from app.db.notify import RUN_READY
+from tests.cluster import private_cluster
 from tests.durability.test_crash import (  # the crash tests' ledger and helpers
     BASE_ENV,
     GRAPHS,
@@ -40,6 +43,9 @@ from tests.durability.test_crash import (  # the crash tests' ledger and helpers
     worker,
 )
 from tests.server import ROOT
+
+NODE_RUNS = """CREATE TABLE node_runs (thread_id text NOT NULL, node text NOT NULL,
+    attempt int NOT NULL, pid int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())"""
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="unshare --pid needs root")
 
@@ -216,3 +222,62 @@ async def test_a_run_reclaimed_by_the_same_worker_keeps_its_new_attempt_alive(
         assert "lease epoch 1 is no longer held; stopping the attempt" in (
             log_path(proc).read_text()
         )
+
+
+@pytest.mark.timeout(180)
+async def test_a_database_outage_longer_than_dead_after_judges_no_worker_dead() -> None:
+    """Two workers each hold a run; the database refuses them for longer than dead_after
+    (no restart: ``ALLOW_CONNECTIONS false`` and every backend terminated, as a network
+    outage looks), so every heartbeat is stale at once. After it, the first worker back
+    must not take the other for dead: both runs stay attempt 1 with their owners."""
+    _, dead_after = worker_rows.timing(30.0)
+    with private_cluster() as cluster:
+        url = cluster.create_database("ts")
+        await asyncio.to_thread(migrate.upgrade, url)
+        conn = await asyncpg.connect(url)
+        await conn.execute(NODE_RUNS)
+        await conn.close()
+        async with contextlib.AsyncExitStack() as stack:
+            client, _ = await api(stack, url, worker(url, jobs=1), worker(url, jobs=1))
+            runs = [
+                await start_chain(client, sleep=0.05, hold="n2", hold_seconds=120) for _ in range(2)
+            ]
+            db = await asyncpg.connect(url)
+            stack.push_async_callback(db.close)
+
+            async def both_in_n2() -> bool:
+                for tid, _ in runs:
+                    if await executions(db, tid) != [("n1", 1), ("n2", 1)]:
+                        return False
+                return True
+
+            await wait_until(both_in_n2, "a run inside n2 on each worker")
+            owners = {rid: (await run_row(db, rid))["lease_owner"] for _, rid in runs}
+            assert len(set(owners.values())) == 2
+            await db.close()
+
+            cluster.execute('ALTER DATABASE "ts" ALLOW_CONNECTIONS false')
+            cluster.terminate_backends("ts")
+            await asyncio.sleep(dead_after + 3)  # the outage itself
+            cluster.execute('ALTER DATABASE "ts" ALLOW_CONNECTIONS true')
+            back = time.monotonic()
+            db = await asyncpg.connect(url)
+            stack.push_async_callback(db.close)
+
+            async def both_beat_long_enough() -> bool:
+                n = await db.fetchval(
+                    "SELECT count(*) FROM workers WHERE heartbeat_at >= now() - interval '2 s' "
+                    "AND worker_id = ANY($1::text[])",
+                    list(owners.values()),
+                )
+                return n == 2 and time.monotonic() - back >= 2 * dead_after
+
+            await wait_until(both_beat_long_enough, "both workers beating again", within=60)
+            for tid, rid in runs:
+                row = await run_row(db, rid)
+                assert (row["status"], row["attempt"], row["lease_owner"]) == (
+                    "running",
+                    1,
+                    owners[rid],
+                ), rid
+                assert await executions(db, tid) == [("n1", 1), ("n2", 1)]
