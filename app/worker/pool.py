@@ -106,7 +106,8 @@ class WorkerPool:
         loop = asyncio.get_running_loop()
 
         def on_lost(lost: tuple[tuple[uuid.UUID, uuid.UUID], ...]) -> None:
-            loop.call_soon_threadsafe(self._lost, lost)  # called on the keeper's thread
+            with contextlib.suppress(RuntimeError):  # the loop closed: nothing to stop
+                loop.call_soon_threadsafe(self._lost, lost)  # called on the keeper's thread
 
         self.leases.on_lost = on_lost
         self.leases.start()
