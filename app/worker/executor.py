@@ -1,8 +1,9 @@
 """Running one claimed run: the graph on our checkpointer, then one finishing transaction.
 
 The finishing transaction locks the thread row, writes the run's terminal status (fenced by
-its lease epoch and token, DESIGN I4), refreshes the thread's status and values, promotes the next
-queued run and NOTIFYs, so a joiner never sees a finished run on a busy-looking thread.
+its lease epoch and token, DESIGN I4), refreshes the thread's status and values, promotes
+the next queued run and NOTIFYs, so a joiner never sees a finished run on a busy-looking
+thread.
 """
 
 from __future__ import annotations
