@@ -49,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
+import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Protocol, cast
 
@@ -139,11 +140,12 @@ class PostgresSaver(BaseCheckpointSaver[str]):
                 ) from None
             self.loop = loop
 
-    def fenced(self, run_id: str, epoch: int) -> PostgresSaver:
-        """This saver, with every write conditional on run ``run_id`` holding lease
-        ``epoch`` (DESIGN I4); a write after the lease was lost raises ``LeaseLost``."""
+    def fenced(self, run_id: str, epoch: int, token: uuid.UUID | str) -> PostgresSaver:
+        """This saver, with every write conditional on run ``run_id`` holding the lease
+        (``epoch``, ``token``) of one claim (DESIGN I4); a write after the lease was lost
+        raises ``LeaseLost``."""
         saver = copy.copy(self)
-        saver.fence = (run_id, epoch)
+        saver.fence = (run_id, epoch, str(token))
         return saver
 
     def buffered(self, writer: RunWriterLike) -> PostgresSaver:

@@ -110,17 +110,19 @@ WHERE checkpoint_writes.idx < 0
 """
 
 # The same writes fenced by a run's lease (DESIGN I4): they happen only while run $X holds
-# lease epoch $Y and is running. ``FOR SHARE`` holds the run row until the write commits, so
+# lease epoch $Y with lease token $Z (random per claim: the epoch alone can repeat if
+# PostgreSQL loses its last transactions) and is running. ``FOR SHARE`` holds the run row until the write commits, so
 # a takeover (which updates that row) cannot slip in between the check and the write; a
 # worker that lost its lease writes nothing and learns it from the row count.
 _LEASE = """lease AS (
-    SELECT 1 FROM runs WHERE run_id = ${run}::uuid AND lease_epoch = ${epoch} AND status = 'running'
+    SELECT 1 FROM runs WHERE run_id = ${run}::uuid AND lease_epoch = ${epoch}
+       AND lease_token = ${token}::uuid AND status = 'running'
     FOR SHARE
 )"""
 
 PUT_CHECKPOINT_FENCED = (
     "WITH "
-    + _LEASE.format(run=12, epoch=13)
+    + _LEASE.format(run=12, epoch=13, token=14)
     + """,
 new_blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
@@ -149,7 +151,7 @@ SELECT (SELECT count(*) FROM lease) AS held
 
 PUT_WRITES_FENCED = (
     "WITH "
-    + _LEASE.format(run=11, epoch=12)
+    + _LEASE.format(run=11, epoch=12, token=13)
     + """,
 w AS (
     INSERT INTO checkpoint_writes
@@ -172,8 +174,8 @@ class LeaseLost(Exception):
     """A fenced write found that the run's lease is no longer this worker's."""
 
 
-Fence = tuple[str, int]
-"""(run id, lease epoch) a write is conditional on."""
+Fence = tuple[str, int, str]
+"""(run id, lease epoch, lease token) a write is conditional on."""
 
 DELETE_THREADS = """
 WITH w AS (DELETE FROM checkpoint_writes WHERE thread_id = ANY($1::text[])),

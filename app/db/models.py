@@ -390,7 +390,7 @@ workers = Table(
     _ts(
         "heartbeat_at",
         comment="Renewed by the process's lease thread; a worker whose heartbeat is older "
-        "than a lease period is dead, and its runs are re-queued.",
+        "than 5 beats (at most a lease period) is dead, and its runs are re-queued.",
     ),
     Index("ix_workers_heartbeat_at", "heartbeat_at"),
     comment="Processes that run runs (serve with workers, turnstile worker): one row each, "

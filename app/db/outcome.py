@@ -1,9 +1,9 @@
 """A run's finish, in three statements inside the worker's transaction (DESIGN §6: one
 transaction to finish): lock, write the outcome, settle the thread.
 
-1. ``lock``: the thread row, then the run row under its lease epoch (the same order as every
+1. ``lock``: the thread row, then the run row under its lease (epoch and token) (the same order as every
    create and cancel, so they serialise without deadlocks).
-2. ``write``: the terminal status and output (fenced by the epoch), the run's last stream
+2. ``write``: the terminal status and output (fenced by the lease), the run's last stream
    events and the thread stream's ``run_done`` event, and the NOTIFYs for readers and
    waiters, which PostgreSQL delivers only if the transaction commits.
 3. ``settle``: promote the oldest queued run if no run is active (FIFO, DESIGN I2), then set
@@ -25,14 +25,17 @@ from app.db.notify import RUN_DONE, RUN_EVENTS, RUN_READY
 from app.db.types import Conn
 
 
-async def lock(conn: Conn, thread_id: uuid.UUID, run_id: uuid.UUID, epoch: int) -> asyncpg.Record:
+async def lock(
+    conn: Conn, thread_id: uuid.UUID, run_id: uuid.UUID, epoch: int, token: uuid.UUID
+) -> asyncpg.Record:
     """(thread_exists, interrupts, held): lock the thread and, if the lease is still held
-    under ``epoch``, the run row, for the rest of the transaction."""
+    under (``epoch``, ``token``), the run row, for the rest of the transaction."""
     row = await conn.fetchrow(
         """WITH thread AS (
              SELECT interrupts FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE),
            run AS (
-             SELECT 1 FROM runs WHERE run_id = $2 AND lease_epoch = $3 AND status = 'running'
+             SELECT 1 FROM runs WHERE run_id = $2 AND lease_epoch = $3 AND lease_token = $4
+                AND status = 'running'
              FOR NO KEY UPDATE)
            SELECT EXISTS (SELECT 1 FROM thread) AS thread_exists,
                   (SELECT interrupts FROM thread) AS interrupts,
@@ -40,6 +43,7 @@ async def lock(conn: Conn, thread_id: uuid.UUID, run_id: uuid.UUID, epoch: int) 
         thread_id,
         run_id,
         epoch,
+        token,
     )
     assert row is not None
     return row
@@ -51,6 +55,7 @@ async def write(
     run_id: uuid.UUID,
     thread_id: uuid.UUID,
     epoch: int,
+    token: uuid.UUID,
     status: str,
     output: Any,
     error: Any,
@@ -65,7 +70,8 @@ async def write(
         f"""WITH fin AS (
               UPDATE runs SET status = $3, output = $4, error = $5, ended_at = now(),
                               updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
-               WHERE run_id = $1 AND lease_epoch = $2 AND status = 'running'
+               WHERE run_id = $1 AND lease_epoch = $2 AND lease_token = $11
+                 AND status = 'running'
               RETURNING run_id),
             ev AS (
               INSERT INTO run_events (run_id, thread_id, event, data)
@@ -89,6 +95,7 @@ async def write(
         datas,
         own,
         events_payload(run_id, thread_id),
+        token,
     )
     assert row is not None
     return bool(row["finished"])

@@ -5,7 +5,7 @@ writes per superstep; I4: fenced).
 A worker's ``RunWriter`` collects these while the graph runs and writes them whenever no
 write is in flight, so a fast graph's several supersteps share one statement and one
 commit. Everything in a batch is written only while the run is ``running`` under the
-writer's lease epoch (``FOR SHARE`` on the run row holds off a takeover until the commit);
+writer's lease (epoch and token; ``FOR SHARE`` on the run row holds off a takeover until the commit);
 a worker that lost its lease writes nothing and learns it from ``held``.
 
 Conflict rules are the checkpoint saver's (app/checkpoint/sql.py): a re-put checkpoint id
@@ -60,7 +60,8 @@ class Batch:
 
 STATEMENT = f"""
 WITH lease AS (
-    SELECT 1 FROM runs WHERE run_id = $1 AND lease_epoch = $2 AND status = 'running'
+    SELECT 1 FROM runs WHERE run_id = $1 AND lease_epoch = $2 AND lease_token = $30
+       AND status = 'running'
     FOR SHARE
 ),
 new_blobs AS (
@@ -114,10 +115,15 @@ SELECT (SELECT count(*) FROM lease) > 0 AS held, (SELECT count(*) FROM ping) AS 
 
 
 async def write(
-    conn: Conn, run_id: uuid.UUID, thread_id: uuid.UUID, epoch: int, batch: Batch
+    conn: Conn,
+    run_id: uuid.UUID,
+    thread_id: uuid.UUID,
+    epoch: int,
+    token: uuid.UUID,
+    batch: Batch,
 ) -> bool:
-    """Write ``batch`` while ``run_id`` holds lease ``epoch``; False (nothing written) if
-    it does not."""
+    """Write ``batch`` while ``run_id`` holds the lease (``epoch``, ``token``) of the
+    writer's attempt; False (nothing written) if it does not."""
     checkpoints = [(*key, *row) for key, row in batch.checkpoints.items()]
     writes = [(*key[:4], row[0], row[1], key[4], *row[2:]) for key, row in batch.writes.items()]
     args: list[Any] = [run_id, epoch]
@@ -126,6 +132,7 @@ async def write(
     args += _columns(writes, 10)
     args += [thread_id, [e for e, _ in batch.events], [d for _, d in batch.events]]
     args.append(events_payload(run_id, thread_id))
+    args.append(token)
     row = await conn.fetchrow(STATEMENT, *args)
     return bool(row is not None and row["held"])
 

@@ -335,18 +335,26 @@ async def promote_next(conn: Conn, thread_id: uuid.UUID) -> uuid.UUID | None:
 
 async def claim(conn: Conn, owner: str, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
     """Claim up to ``limit`` pending runs (oldest first) for ``owner``: status ``running``,
-    a new lease epoch, attempt + 1. Rows other workers hold are skipped, not waited for."""
+    a new lease epoch and a fresh random ``lease_token``, attempt + 1. Rows other workers
+    hold are skipped, not waited for.
+
+    Every later write of the attempt is fenced by (epoch, token). The epoch alone could
+    repeat: claims commit with ``synchronous_commit=off``, so a PostgreSQL crash (or a
+    failover to a lagging replica) can lose a claim that a worker already acted on, and the
+    next claim would hand out the same epoch again; the token is never handed out twice."""
     return list(
         await conn.fetch(
             """UPDATE runs r SET status = 'running', attempt = r.attempt + 1,
                    lease_owner = $1, lease_epoch = r.lease_epoch + 1,
+                   lease_token = gen_random_uuid(),
                    lease_expires_at = now() + make_interval(secs => $3),
                    started_at = coalesce(r.started_at, now()), updated_at = now()
                FROM (SELECT run_id FROM runs WHERE status = 'pending' AND created_at <= now()
                      ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) picked
                WHERE r.run_id = picked.run_id
                RETURNING r.run_id, r.thread_id, r.assistant_id, r.kwargs, r.metadata,
-                         r.attempt, r.lease_epoch, r.temporary, r.cancel_action""",
+                         r.attempt, r.lease_epoch, r.lease_token, r.temporary,
+                         r.cancel_action""",
             owner,
             limit,
             lease_seconds,
@@ -363,56 +371,72 @@ async def next_due(conn: Conn) -> float | None:
     return None if value is None else max(float(value), 0.0)
 
 
-async def renew_leases(
-    conn: Conn, owner: str, lease_seconds: float, run_ids: list[uuid.UUID]
-) -> None:
-    """Extend the leases ``owner`` holds on ``run_ids`` (the runs it is executing)."""
-    if not run_ids:
-        return
-    await conn.execute(
-        """UPDATE runs SET lease_expires_at = now() + make_interval(secs => $2)
-           WHERE lease_owner = $1 AND status = 'running' AND run_id = ANY($3::uuid[])""",
-        owner,
-        lease_seconds,
-        run_ids,
-    )
+RENEW_WHERE = "r.run_id = h.run_id AND r.lease_token = h.token AND r.status = 'running'"
+"""A renewal's fence: the attempt (token) still holds the run, whoever the owner is."""
+
+REQUEUE_SET = (
+    "status = 'pending', lease_owner = NULL, lease_expires_at = NULL, lease_token = NULL, "
+    "updated_at = now()"
+)
+"""What giving a running run back does to its row: no owner, no lease, no token (so no
+write of the attempt that held it passes a fence any more)."""
 
 
 async def finish(
     conn: Conn,
     run_id: uuid.UUID,
     epoch: int,
+    token: uuid.UUID,
     *,
     status: str,
     output: Any,
     error: Any,
 ) -> bool:
-    """Write the terminal status, fenced by the lease epoch; False if the lease was lost."""
+    """Write the terminal status, fenced by the lease (epoch, token); False if the lease was
+    lost."""
     row = await conn.fetchval(
         """UPDATE runs SET status = $3, output = $4, error = $5, ended_at = now(),
                            updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
-           WHERE run_id = $1 AND lease_epoch = $2 AND status = 'running'
+           WHERE run_id = $1 AND lease_epoch = $2 AND lease_token = $6 AND status = 'running'
            RETURNING run_id""",
         run_id,
         epoch,
         status,
         output,
         error,
+        token,
     )
     return row is not None
 
 
-async def lease_held(conn: Conn, run_id: uuid.UUID, epoch: int) -> bool:
-    """Whether the run is still ``running`` under ``epoch``; the row stays locked for the
-    caller's transaction, so a re-queue or takeover cannot happen before it commits."""
+async def lease_held(conn: Conn, run_id: uuid.UUID, epoch: int, token: uuid.UUID) -> bool:
+    """Whether the run is still ``running`` under (``epoch``, ``token``); the row stays
+    locked for the caller's transaction, so a re-queue or takeover cannot happen before it
+    commits."""
     return bool(
         await conn.fetchval(
             "SELECT true FROM runs WHERE run_id = $1 AND lease_epoch = $2 "
-            "AND status = 'running' FOR NO KEY UPDATE",
+            "AND lease_token = $3 AND status = 'running' FOR NO KEY UPDATE",
             run_id,
             epoch,
+            token,
         )
     )
+
+
+async def hand_back(conn: Conn, run_id: uuid.UUID, epoch: int, token: uuid.UUID) -> bool:
+    """Shutdown: give the run back as ``pending``, not counted as an attempt, if this
+    attempt (``epoch``, ``token``) still holds it; True if it did. The caller NOTIFYs."""
+    value = await conn.fetchval(
+        f"""UPDATE runs SET {REQUEUE_SET}, attempt = greatest(attempt - 1, 0)
+             WHERE run_id = $1 AND lease_epoch = $2 AND lease_token = $3
+               AND status = 'running'
+            RETURNING run_id""",
+        run_id,
+        epoch,
+        token,
+    )
+    return value is not None
 
 
 async def status_of(conn: Conn, run_id: uuid.UUID) -> asyncpg.Record | None:
@@ -424,30 +448,8 @@ async def status_of(conn: Conn, run_id: uuid.UUID) -> asyncpg.Record | None:
 async def requeue_expired(conn: Conn) -> list[uuid.UUID]:
     """Runs whose lease expired go back to ``pending`` (resumed from their checkpoint)."""
     rows = await conn.fetch(
-        """UPDATE runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
-                           updated_at = now()
+        f"""UPDATE runs SET {REQUEUE_SET}
            WHERE status = 'running' AND lease_expires_at < now() RETURNING run_id"""
-    )
-    return [r["run_id"] for r in rows]
-
-
-async def owners_on_host(conn: Conn, host: str) -> list[str]:
-    """Lease owners (``host:pid:n``) on ``host`` that hold running runs."""
-    rows = await conn.fetch(
-        "SELECT DISTINCT lease_owner FROM runs WHERE status = 'running' "
-        "AND lease_owner LIKE $1 || ':%'",
-        host,
-    )
-    return [r["lease_owner"] for r in rows]
-
-
-async def requeue_owned(conn: Conn, owners: list[str]) -> list[uuid.UUID]:
-    """The running runs of dead owners go back to ``pending`` without waiting for expiry."""
-    rows = await conn.fetch(
-        """UPDATE runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
-                           updated_at = now()
-           WHERE status = 'running' AND lease_owner = ANY($1::text[]) RETURNING run_id""",
-        owners,
     )
     return [r["run_id"] for r in rows]
 

@@ -1,8 +1,9 @@
 """Running one claimed run: the graph on our checkpointer, then one finishing transaction.
 
 The finishing transaction locks the thread row, writes the run's terminal status (fenced by
-its lease epoch, DESIGN I4), refreshes the thread's status and values, promotes the next
-queued run and NOTIFYs, so a joiner never sees a finished run on a busy-looking thread.
+its lease epoch and token, DESIGN I4), refreshes the thread's status and values, promotes
+the next queued run and NOTIFYs, so a joiner never sees a finished run on a busy-looking
+thread.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class ClaimedRun:
     metadata: dict[str, Any]
     attempt: int
     epoch: int
+    token: uuid.UUID
+    """The claim's random lease token: with the epoch it fences every write (DESIGN I4)."""
     temporary: bool
     cancel_action: str | None = None
     """Set when a cancel arrives; the task is then cancelled (if it may be)."""
@@ -58,6 +61,8 @@ class ClaimedRun:
     """The task has begun ``execute``: before that, a cancel is a flag it reads at start."""
     finishing: bool = False
     """The graph is done and the outcome is being written: no more cancelling."""
+    lease_lost: bool = False
+    """The lease keeper found the run no longer held by this attempt: it stops."""
 
     @property
     def cancellable(self) -> bool:
@@ -74,6 +79,7 @@ class ClaimedRun:
             metadata=row["metadata"],
             attempt=row["attempt"],
             epoch=row["lease_epoch"],
+            token=row["lease_token"],
             temporary=row["temporary"],
             cancel_action=row["cancel_action"],
         )
@@ -153,6 +159,8 @@ class Executor:
         """Run the graph to the end (or until cancelled), streaming its events to the log,
         and record the outcome."""
         run.started = True
+        if run.lease_lost:  # lost before this task ran: nothing to do
+            return
         if run.shutdown:  # the pool stopped before this task ran: give the run back
             run.finishing = True
             await self._hand_back(run)
@@ -184,6 +192,7 @@ class Executor:
             run.run_id,
             run.thread_id,
             run.epoch,
+            run.token,
             synchronous=synchronous,
         )
         writer.add(
@@ -194,7 +203,7 @@ class Executor:
         graph: Any = None
         # Every checkpoint write of this attempt goes through the writer, in statements
         # fenced by its lease (DESIGN I4), batched with its stream events.
-        saver = self.saver.fenced(str(run.run_id), run.epoch).buffered(writer)
+        saver = self.saver.fenced(str(run.run_id), run.epoch, run.token).buffered(writer)
         try:
             if run.cancel_action:
                 raise asyncio.CancelledError
@@ -222,6 +231,11 @@ class Executor:
                 ) from None
         except asyncio.CancelledError:
             run.finishing = True
+            if run.lease_lost:  # the lease keeper's renewal was refused (pool._lost)
+                lost = LeaseLost(f"run {run.run_id} lost lease epoch {run.epoch}")
+                log.warning("run %s: %s; abandoning this attempt", run.run_id, lost)
+                writer.abandon()
+                return
             if run.shutdown:
                 with contextlib.suppress(Exception):
                     await writer.close()  # keep the progress made: it resumes from there
@@ -368,7 +382,9 @@ class Executor:
         self.hub.finishing.add(run.run_id)
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                locked = await outcome_rows.lock(conn, run.thread_id, run.run_id, run.epoch)
+                locked = await outcome_rows.lock(
+                    conn, run.thread_id, run.run_id, run.epoch, run.token
+                )
                 if not locked["held"]:
                     log.warning("run %s: lease lost before finishing; leaving it", run.run_id)
                     return
@@ -388,6 +404,7 @@ class Executor:
                         run_id=run.run_id,
                         thread_id=run.thread_id,
                         epoch=run.epoch,
+                        token=run.token,
                         status=status,
                         output=output,
                         error=error,
@@ -471,13 +488,8 @@ class Executor:
         return payload
 
     async def _hand_back(self, run: ClaimedRun) -> None:
-        """Shutdown: give the run back as pending, not counted as an attempt."""
+        """Shutdown: give the run back as pending, not counted as an attempt (if this
+        attempt still holds it)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """UPDATE runs SET status = 'pending', attempt = greatest(attempt - 1, 0),
-                       lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-                   WHERE run_id = $1 AND lease_epoch = $2 AND status = 'running'""",
-                run.run_id,
-                run.epoch,
-            )
-            await notify(conn, RUN_READY)
+            if await run_rows.hand_back(conn, run.run_id, run.epoch, run.token):
+                await notify(conn, RUN_READY)

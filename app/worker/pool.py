@@ -11,8 +11,11 @@ expired (they resume from their checkpoint), delete abandoned stateless threads,
 stream events past their time. A housekeeping loop also picks up cancel requests this
 worker may have missed.
 
-At start the pool re-queues the runs held by dead processes of the same host (their pid is
-gone), so a restarted worker recovers its runs within seconds instead of a lease period.
+Each pool registers a row in the ``workers`` table at start, heartbeats it from its lease
+keeper and deletes it on a graceful stop. Liveness of a lease owner comes from that row, not
+from ``host:pid`` (pids repeat across pid namespaces): the keeper of every live worker
+re-queues the runs of workers whose heartbeat stopped (``app.db.workers.beat``), so a
+SIGKILLed worker's runs come back within seconds instead of a lease period.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import importlib.metadata
 import logging
 import os
 import socket
@@ -34,6 +38,7 @@ from app.db import events as event_rows
 from app.db import periodic
 from app.db import runs as run_rows
 from app.db import store as store_rows
+from app.db import workers as worker_rows
 from app.db.notify import RUN_READY, Hub, notify
 from app.db.pool import create_pool
 from app.services.crons import CronService
@@ -48,22 +53,11 @@ CRON_POLL_SECONDS = 1.0
 HOST = socket.gethostname()
 
 
-def _dead(owner: str) -> bool:
-    """Whether the worker ``host:pid:n`` of this host is gone: its pid is not running, or it
-    is ours (a restarted container's pid 1, say) but the owner is not this pool."""
+def _version() -> str | None:
     try:
-        pid = int(owner.rsplit(":", 2)[1])
-    except (IndexError, ValueError):
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+        return importlib.metadata.version("turnstile")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 class WorkerPool:
@@ -88,8 +82,11 @@ class WorkerPool:
         self.lease_seconds = lease_seconds
         self.tick_seconds = max(lease_seconds / 3, 0.2)
         self.stream_ttl_seconds = stream_ttl_seconds
-        self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.leases = LeaseKeeper(database_url, self.owner, lease_seconds)
+        self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        """This pool's lease owner name and ``workers`` row id: random per pool, so no
+        other process (another pid namespace with the same host and pid) shares it."""
+        self.worker = worker_rows.Worker(self.owner, HOST, os.getpid(), _version())
+        self.leases = LeaseKeeper(database_url, self.worker, lease_seconds)
         self.database_url = database_url
         self.relaxed: asyncpg.Pool[Any] | None = None
         """Connections that commit without waiting for the WAL flush: claims and the
@@ -105,7 +102,14 @@ class WorkerPool:
         )
         self.executor.relaxed = self.relaxed
         self.hub.on_cancel(self._cancel)
-        await self._recover_dead_on_host()
+        await self._register()
+        loop = asyncio.get_running_loop()
+
+        def on_lost(lost: tuple[tuple[uuid.UUID, uuid.UUID], ...]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nothing to stop
+                loop.call_soon_threadsafe(self._lost, lost)  # called on the keeper's thread
+
+        self.leases.on_lost = on_lost
         self.leases.start()
         self._tasks = [
             asyncio.create_task(self._dispatch(), name="turnstile-dispatch"),
@@ -136,16 +140,48 @@ class WorkerPool:
             if still:
                 await asyncio.wait(still, timeout=10)
         await asyncio.to_thread(self.leases.stop)
+        await self._deregister()
         if self.relaxed is not None:
             await self.relaxed.close()
 
-    async def _recover_dead_on_host(self) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            owners = await run_rows.owners_on_host(conn, HOST)
-            dead = [o for o in owners if _dead(o)]
-            if dead and await run_rows.requeue_owned(conn, dead):
-                log.info("re-queued the runs of stopped workers %s", ", ".join(dead))
-                await notify(conn, RUN_READY)
+    async def _register(self) -> None:
+        """This pool's ``workers`` row, before it claims anything: from now on other
+        workers see it alive (its keeper heartbeats it). Recovering the runs of dead
+        workers is the keepers' job (``app.db.workers.beat``)."""
+        async with self.pool.acquire() as conn:
+            await worker_rows.register(conn, self.worker)
+
+    async def _deregister(self) -> None:
+        """Graceful stop: delete this pool's row (its runs ended or were handed back). If
+        that fails the row goes stale, and its runs, if any, are recovered as a dead
+        worker's."""
+        try:
+            async with self.pool.acquire() as conn:
+                await worker_rows.deregister(conn, self.owner)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("could not delete worker row %s: %s", self.owner, exc)
+
+    def _lost(self, lost: tuple[tuple[uuid.UUID, uuid.UUID], ...]) -> None:
+        """The keeper found these attempts no longer hold their run (re-queued, taken over,
+        or ended meanwhile): stop each that is still running here, as a ``LeaseLost`` from
+        a write would; one that is finishing learns it from its fenced finish."""
+        for run_id, token in lost:
+            entry = self._running.get(run_id)
+            if entry is None or entry[0].token != token:
+                continue  # ended meanwhile, or a newer attempt holds the slot now
+            self._abandon(*entry)
+
+    def _abandon(self, run: ClaimedRun, task: asyncio.Task[None]) -> None:
+        if run.lease_lost or run.finishing:
+            return
+        run.lease_lost = True
+        log.warning(
+            "run %s: lease epoch %s is no longer held; stopping the attempt",
+            run.run_id,
+            run.epoch,
+        )
+        if run.cancellable:  # not started: it sees lease_lost at start
+            task.cancel()
 
     def _cancel(self, run_id: uuid.UUID, action: str | None = None) -> None:
         entry = self._running.get(run_id)
@@ -195,21 +231,33 @@ class WorkerPool:
                 timed_out = True
 
     def _spawn(self, run: ClaimedRun) -> None:
+        older = self._running.get(run.run_id)
+        if older is not None:
+            # This pool claimed the run again (its earlier attempt's lease was lost): the
+            # earlier attempt is over; the slot, the renewals and cancels are the new one's.
+            self._abandon(*older)
         task = asyncio.create_task(self._execute(run), name=f"run-{run.run_id}")
         self._running[run.run_id] = (run, task)
-        self.leases.run_ids = tuple(self._running)
+        self._held_changed()
+
+    def _held_changed(self) -> None:
+        self.leases.held = tuple((r.run_id, r.token) for r, _ in self._running.values())
 
     async def _execute(self, run: ClaimedRun) -> None:
         try:
             await self.executor.execute(run)
         except asyncio.CancelledError:
-            if not run.shutdown:
+            if not (run.shutdown or run.lease_lost):
                 raise
         except Exception:
             log.exception("run %s: unexpected failure in the worker", run.run_id)
         finally:
-            self._running.pop(run.run_id, None)
-            self.leases.run_ids = tuple(self._running)
+            # Only this attempt's entry: after a re-claim by this pool the run's slot
+            # belongs to the newer attempt, which must keep its renewals and cancels.
+            entry = self._running.get(run.run_id)
+            if entry is not None and entry[0] is run:
+                del self._running[run.run_id]
+                self._held_changed()
             if self._saturated:  # a slot is free and runs may be waiting for one
                 self.hub.signal_ready()
 

@@ -44,6 +44,7 @@ class RunWriter:
         run_id: uuid.UUID,
         thread_id: uuid.UUID,
         epoch: int,
+        token: uuid.UUID,
         *,
         synchronous: bool = False,
     ) -> None:
@@ -51,6 +52,7 @@ class RunWriter:
         self.run_id = run_id
         self.thread_id = thread_id
         self.epoch = epoch
+        self.token = token
         self.synchronous = synchronous
         """Checkpoint puts wait for their commit (durability="sync")."""
         self.lease_lost = False
@@ -165,7 +167,7 @@ class RunWriter:
             try:
                 async with self.pool.acquire() as conn:
                     held = await run_batch.write(
-                        conn, self.run_id, self.thread_id, self.epoch, batch
+                        conn, self.run_id, self.thread_id, self.epoch, self.token, batch
                     )
             except (OSError, asyncpg.PostgresError) as exc:
                 if delay is None:

@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('pid', sa.Integer(), nullable=False),
     sa.Column('version', sa.Text(), nullable=True, comment='Turnstile version of the process.'),
     sa.Column('started_at', postgresql.TIMESTAMP(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('heartbeat_at', postgresql.TIMESTAMP(timezone=True), server_default=sa.text('now()'), nullable=False, comment='Renewed by the process\'s lease thread; a worker whose heartbeat is older than a lease period is dead, and its runs are re-queued.'),
+    sa.Column('heartbeat_at', postgresql.TIMESTAMP(timezone=True), server_default=sa.text('now()'), nullable=False, comment='Renewed by the process\'s lease thread; a worker whose heartbeat is older than 5 beats (at most a lease period) is dead, and its runs are re-queued.'),
     sa.PrimaryKeyConstraint('worker_id', name=op.f('pk_workers')),
     comment='Processes that run runs (serve with workers, turnstile worker): one row each, heartbeating. Recovery trusts this table, not host and pid.'
     )

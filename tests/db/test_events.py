@@ -10,7 +10,7 @@ import pytest
 
 from app.db import events, run_batch
 from app.db.pool import create_pool
-from tests.db.rows import insert_run
+from tests.db.rows import TOKEN, insert_run
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ async def _append(
     batch: list[tuple[str, str]],
 ) -> bool:
     """A worker's batch holding only events; True if the lease was held (written)."""
-    return await run_batch.write(conn, rid, tid, epoch, run_batch.Batch(events=batch))
+    return await run_batch.write(conn, rid, tid, epoch, TOKEN, run_batch.Batch(events=batch))
 
 
 async def test_fenced_append_keeps_order_and_stops_when_the_lease_is_lost(

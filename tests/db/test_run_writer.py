@@ -15,7 +15,7 @@ from app.checkpoint.saver import PostgresSaver
 from app.checkpoint.sql import LeaseLost
 from app.db.pool import create_pool
 from app.worker.writer import RunWriter
-from tests.db.rows import insert_run
+from tests.db.rows import TOKEN, insert_run
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ async def _writer(
     """A running run, its writer, a saver handing writes to it, and the thread's config."""
     async with pool.acquire() as conn:
         tid, rid = await insert_run(conn)
-    writer = RunWriter(pool, rid, tid, 1, synchronous=synchronous)
+    writer = RunWriter(pool, rid, tid, 1, TOKEN, synchronous=synchronous)
     config = {"configurable": {"thread_id": str(tid), "checkpoint_ns": ""}}
     return tid, rid, writer, PostgresSaver(pool).buffered(writer), config
 
