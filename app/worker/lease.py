@@ -60,6 +60,8 @@ class LeaseKeeper:
 
     async def _renew(self, conn: asyncpg.Connection[Any] | None) -> asyncpg.Connection[Any]:
         if conn is None or conn.is_closed():
-            conn = await asyncpg.connect(plain_url(self.database_url))
+            # No statement cache: one statement per tick gains nothing from it, and the
+            # URL may lead through a transaction-mode pooler (app.db.pool).
+            conn = await asyncpg.connect(plain_url(self.database_url), statement_cache_size=0)
         await run_rows.renew_leases(conn, self.owner, self.lease_seconds, list(self.run_ids))
         return conn

@@ -78,6 +78,7 @@ class WorkerPool:
         concurrency: int,
         lease_seconds: float = 30.0,
         stream_ttl_seconds: float = 120.0,
+        pooler: bool = False,
     ) -> None:
         self.pool = pool
         self.executor = executor
@@ -91,6 +92,8 @@ class WorkerPool:
         self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.leases = LeaseKeeper(database_url, self.owner, lease_seconds)
         self.database_url = database_url
+        self.pooler = pooler
+        """``database_url`` leads through a transaction-mode pooler (app.db.pool)."""
         self.relaxed: asyncpg.Pool[Any] | None = None
         """Connections that commit without waiting for the WAL flush: claims and the
         batches of runs (app.db.pool.create_pool)."""
@@ -101,7 +104,11 @@ class WorkerPool:
 
     async def start(self) -> None:
         self.relaxed = await create_pool(
-            self.database_url, min_size=1, max_size=self.concurrency + 2, relaxed=True
+            self.database_url,
+            min_size=1,
+            max_size=self.concurrency + 2,
+            relaxed=True,
+            pooler=self.pooler,
         )
         self.executor.relaxed = self.relaxed
         self.hub.on_cancel(self._cancel)
