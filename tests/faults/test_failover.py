@@ -97,12 +97,12 @@ class Load:
         finally:
             await sdk.http.client.aclose()
 
-    async def until(self, count: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    async def until(self, count: int, within: float) -> None:
+        deadline = time.monotonic() + within
         while len(self.succeeded) < count:
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"only {len(self.succeeded)} of {count} runs succeeded in {timeout} s; "
+                    f"only {len(self.succeeded)} of {count} runs succeeded in {within} s; "
                     f"last errors: {self.errors[-5:]}"
                 )
             await asyncio.sleep(0.05)
@@ -117,9 +117,9 @@ async def _db(url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
         await conn.close()
 
 
-async def _settled(url: str, timeout: float) -> list[asyncpg.Record]:
+async def _settled(url: str, within: float) -> list[asyncpg.Record]:
     """The runs once none is pending or running any more (or at the deadline)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         async with _db(url) as conn:
             rows = await conn.fetch("SELECT run_id, status, attempt FROM runs")
