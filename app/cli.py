@@ -29,7 +29,20 @@ def _progress(message: str) -> None:
 
 def database_problem(settings: Settings) -> bool:
     """Print why the database settings cannot work, if they cannot (the command then stops
-    with exit code 2 before connecting anywhere)."""
+    with exit code 2 before it does anything). With ``pooler=auto`` and no direct URL,
+    DATABASE_URL is probed first: a server that refuses a startup parameter PostgreSQL
+    accepts is a pooler (pgbouncer), and then the direct URL is missing."""
+    if settings.pooler == "auto" and settings.database_url and not settings.direct_database_url:
+        import asyncio
+
+        from app.db.pool import refuses_startup_parameters
+
+        if asyncio.run(refuses_startup_parameters(settings.database_url)):
+            _progress(
+                "DATABASE_URL refused a startup parameter that PostgreSQL accepts: "
+                "a transaction-mode pooler (pgbouncer) is in front of it"
+            )
+            settings = msgspec.structs.replace(settings, pooler="transaction")
     problem = settings.database_problem()
     if problem is not None:
         _progress(problem)

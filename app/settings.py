@@ -62,9 +62,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def pooled(self) -> bool:
         """Whether ``database_url`` is taken to go through a transaction-mode pooler. With
         ``auto``: yes when a direct URL other than ``database_url`` is set (an operator gives
-        a second URL only because the first cannot do everything). No probe is made: from
-        the client side a pgbouncer answers like PostgreSQL, and whether two transactions
-        share a server connection proves nothing either way."""
+        a second URL only because the first cannot do everything). Without one, the CLI
+        probes DATABASE_URL (``app.db.pool.refuses_startup_parameters``): a pgbouncer that
+        refuses a startup parameter is found, and the command stops for want of the direct
+        URL; a pooler that accepts startup parameters cannot be told from PostgreSQL, so it
+        must be declared (``transaction``)."""
         if self.pooler == "auto":
             direct = self.direct_database_url
             return direct is not None and direct != self.database_url

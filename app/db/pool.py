@@ -42,6 +42,29 @@ statements planned once (the workers run a handful of fixed, key-driven statemen
 thousands of times; re-planning them per execution cost a fifth of PostgreSQL's time)."""
 
 
+PROBE_SETTING = {"plan_cache_mode": "auto"}
+"""A startup parameter PostgreSQL accepts (at its default value, so harmless) and pgbouncer
+refuses unless told to ignore it."""
+
+
+async def refuses_startup_parameters(url: str) -> bool:
+    """Whether the server at ``url`` refused a startup parameter that PostgreSQL accepts,
+    as pgbouncer does: then a pooler is in front. One-sided: a pooler that passes or ignores
+    startup parameters (``ignore_startup_parameters``, other poolers) looks like PostgreSQL
+    here, so acceptance proves nothing. Connection failures count as "no" (the real pool
+    reports them)."""
+    try:
+        conn = await asyncpg.connect(
+            plain_url(url), server_settings=PROBE_SETTING, statement_cache_size=0, timeout=10
+        )
+    except asyncpg.ProtocolViolationError as exc:
+        return "unsupported startup parameter" in str(exc)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+    await conn.close()
+    return False
+
+
 async def create_pool(
     url: str,
     *,

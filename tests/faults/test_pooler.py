@@ -132,6 +132,11 @@ def test_transaction_mode_without_a_direct_url_stops_and_says_why(pooled: Pooled
         res = _command(*args, env=env)
         assert res.returncode == 2, (args, res.stderr[-2000:])
         assert "TURNSTILE_DIRECT_DATABASE_URL" in res.stderr, res.stderr[-2000:]
+    # Not declared: the probe finds the pgbouncer (it refuses a startup parameter).
+    res = _command("serve", "--port", "1", env={"DATABASE_URL": pooled.url})
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "a transaction-mode pooler (pgbouncer) is in front" in res.stderr
+    assert "TURNSTILE_DIRECT_DATABASE_URL" in res.stderr
     bad = _command("serve", env={**env, "TURNSTILE_DATABASE_POOLER": "session"})
     assert bad.returncode != 0
     assert "TURNSTILE_DATABASE_POOLER is one of auto, transaction, none" in bad.stderr
