@@ -117,17 +117,18 @@ async def _db(url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
         await conn.close()
 
 
-async def _settled(url: str, within: float) -> list[asyncpg.Record]:
-    """The runs once none is pending or running any more (or at the deadline)."""
+async def _settled(url: str, within: float) -> tuple[list[asyncpg.Record], int]:
+    """The runs, and how many threads are busy, once no run is pending or running and no
+    thread busy any more (or at the deadline)."""
     deadline = time.monotonic() + within
     while True:
         async with _db(url) as conn:
             rows = await conn.fetch("SELECT run_id, status, attempt FROM runs")
             busy = await conn.fetchval("SELECT count(*) FROM threads WHERE status = 'busy'")
         if all(r["status"] not in ("pending", "running") for r in rows) and busy == 0:
-            return list(rows)
+            return list(rows), busy
         if time.monotonic() > deadline:
-            return list(rows)
+            return list(rows), busy
         await asyncio.sleep(0.2)
 
 
@@ -163,7 +164,7 @@ async def test_promotion_mid_load_through_a_multi_host_url() -> None:
                 finally:
                     load.stop.set()
                     await asyncio.gather(*clients, return_exceptions=True)
-                rows = await _settled(standby.url("turnstile"), 60)
+                rows, busy = await _settled(standby.url("turnstile"), 60)
                 failed = {str(r["run_id"]): r["status"] for r in rows if r["status"] != "success"}
                 causes = await _errors(base, load, failed)
     by_id = {str(r["run_id"]): r for r in rows}
@@ -171,6 +172,7 @@ async def test_promotion_mid_load_through_a_multi_host_url() -> None:
     assert not missing, f"runs the API created are gone: {missing}"
     still = {rid: r["status"] for rid, r in by_id.items() if r["status"] in ("pending", "running")}
     assert not still, f"runs never ended after the failover: {still}"
+    assert busy == 0, f"{busy} threads left busy"
     attempts = sorted(r["attempt"] for r in rows)
     print(f"attempts per run: {attempts}; client errors: {load.errors[:5]}")
     # Each success was reported once per run (no run answered twice or for another run).
