@@ -21,8 +21,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     several hosts (``h1:p1,h2:p2``, with ``target_session_attrs=read-write``)."""
     pooler: Literal["auto", "transaction", "none"] = "auto"
     """Whether ``database_url`` goes through a transaction-mode pooler (pgbouncer
-    ``pool_mode=transaction`` and the like): ``auto`` means yes exactly when a different
-    ``direct_database_url`` is given (see ``pooled``)."""
+    ``pool_mode=transaction`` and the like): ``auto`` means yes when a different
+    ``direct_database_url`` is given, or when the CLI's probe finds a pgbouncer (see
+    ``pooled``)."""
     direct_database_url: str | None = None
     """A URL that reaches PostgreSQL itself, not through the pooler: for what needs a
     session of its own (LISTEN, the migrations' advisory lock). Required in pooler mode."""
