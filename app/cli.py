@@ -27,9 +27,38 @@ def _progress(message: str) -> None:
     print(f"turnstile: {message}", file=sys.stderr, flush=True)
 
 
+def database_problem(settings: Settings) -> bool:
+    """Print why the database settings cannot work, if they cannot (the command then stops
+    with exit code 2 before it does anything). With ``pooler=auto`` and no direct URL,
+    DATABASE_URL is probed first: a server that refuses a startup parameter PostgreSQL
+    accepts is a pooler (pgbouncer), and then the direct URL is missing."""
+    if settings.pooler == "auto" and settings.database_url and not settings.direct_database_url:
+        import asyncio
+
+        from app.db.pool import refuses_startup_parameters
+
+        if asyncio.run(refuses_startup_parameters(settings.database_url)):
+            _progress(
+                "DATABASE_URL refused a startup parameter that PostgreSQL accepts: "
+                "a transaction-mode pooler (pgbouncer) is in front of it"
+            )
+            settings = msgspec.structs.replace(settings, pooler="transaction")
+    problem = settings.database_problem()
+    if problem is not None:
+        _progress(problem)
+    return problem is not None
+
+
+def migration_url(settings: Settings, url: str) -> str:
+    """Where migrations run: the direct URL if set (they hold a session-level advisory
+    lock, which a transaction-mode pooler would not keep on one server connection)."""
+    return settings.direct_database_url or url
+
+
 @contextlib.contextmanager
 def database(settings: Settings) -> Iterator[str]:
-    """The database URL to use: DATABASE_URL, or an embedded server started (and stopped)
+    """The database URL to use: DATABASE_URL (one host or several: asyncpg picks the one
+    that matches ``target_session_attrs``), or an embedded server started (and stopped)
     here, in ``settings.data_dir`` or the per-user default data directory."""
     if settings.database_url:
         yield settings.database_url
@@ -69,7 +98,9 @@ def worker_processes(settings: Settings, url: str) -> Iterator[int]:
     cmd = [sys.executable, "-m", "app", "worker", "--no-migrate", "--jobs", str(settings.workers)]
     if settings.config_path:
         cmd += ["--config", settings.config_path]
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {**os.environ, "DATABASE_URL": url, "TURNSTILE_DATABASE_POOLER": settings.pooler}
+    if settings.direct_database_url:
+        env["TURNSTILE_DIRECT_DATABASE_URL"] = settings.direct_database_url
     children: list[subprocess.Popen[bytes]] = []
     try:
         for _ in range(settings.worker_processes):
@@ -105,12 +136,14 @@ def serve(settings: Settings) -> int:
     from app.graphs.registry import GraphRegistry
     from app.main import create_app
 
+    if database_problem(settings):
+        return 2
     config = load_config(settings.config_path)
     apply_environment(config)
     with database(settings) as url:
         if settings.migrate:
             _progress("applying migrations")
-            migrate.upgrade(url)
+            migrate.upgrade(migration_url(settings, url))
         with worker_processes(settings, url) as in_process:
             registry = GraphRegistry.load(config)
             _progress(f"graphs: {', '.join(registry.ids)}")
@@ -151,11 +184,13 @@ def work(settings: Settings) -> int:
     from app.graphs.registry import GraphRegistry
     from app.worker.process import run_worker
 
+    if database_problem(settings):
+        return 2
     config = load_config(settings.config_path)
     apply_environment(config)
     with database(settings) as url:
         if settings.migrate:
-            migrate.upgrade(url)
+            migrate.upgrade(migration_url(settings, url))
         registry = GraphRegistry.load(config)
         _progress(f"worker: graphs {', '.join(registry.ids)}, {settings.workers} jobs")
         uvloop.install()
@@ -166,7 +201,10 @@ def work(settings: Settings) -> int:
 def db_command(settings: Settings, action: str, revision: str | None) -> int:
     from app.db import migrate
 
+    if database_problem(settings):
+        return 2
     with database(settings) as url:
+        url = migration_url(settings, url)
         if action == "upgrade":
             migrate.upgrade(url, revision or "head")
         elif action == "downgrade":

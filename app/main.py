@@ -81,6 +81,7 @@ def worker_pool(
         concurrency=settings.workers,
         lease_seconds=settings.lease_seconds,
         stream_ttl_seconds=settings.stream_ttl_seconds,
+        pooler=settings.pooled,
     )
 
 
@@ -99,9 +100,12 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await create_pool(
-            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+            database_url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            pooler=settings.pooled,
         )
-        hub = Hub(database_url)
+        hub = Hub(settings.direct_database_url or database_url)  # LISTEN: never through a pooler
         workers: WorkerPool | None = None
         try:
             await hub.start()

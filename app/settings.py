@@ -8,13 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import msgspec
+
+POOLER_MODES = ("auto", "transaction", "none")
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
-    """PostgreSQL URL; None means: start the embedded server in ``data_dir``."""
+    """PostgreSQL URL; None means: start the embedded server in ``data_dir``. May name
+    several hosts (``h1:p1,h2:p2``, with ``target_session_attrs=read-write``)."""
+    pooler: Literal["auto", "transaction", "none"] = "auto"
+    """Whether ``database_url`` goes through a transaction-mode pooler (pgbouncer
+    ``pool_mode=transaction`` and the like): ``auto`` means yes when a different
+    ``direct_database_url`` is given, or when the CLI's probe finds a pgbouncer (see
+    ``pooled``)."""
+    direct_database_url: str | None = None
+    """A URL that reaches PostgreSQL itself, not through the pooler: for what needs a
+    session of its own (LISTEN, the migrations' advisory lock). Required in pooler mode."""
     host: str = "127.0.0.1"
     port: int = 8123
     config_path: str | None = None
@@ -47,12 +59,54 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_allow_private: bool = False
     """Allow webhooks to loopback and private addresses (refused by default)."""
 
+    @property
+    def pooled(self) -> bool:
+        """Whether ``database_url`` is taken to go through a transaction-mode pooler. With
+        ``auto``: yes when a direct URL other than ``database_url`` is set (an operator gives
+        a second URL only because the first cannot do everything). Without one, the CLI
+        probes DATABASE_URL (``app.db.pool.refuses_startup_parameters``): a pgbouncer that
+        refuses a startup parameter is found, and the command stops for want of the direct
+        URL; a pooler that accepts startup parameters cannot be told from PostgreSQL, so it
+        must be declared (``transaction``)."""
+        if self.pooler == "auto":
+            direct = self.direct_database_url
+            return direct is not None and direct != self.database_url
+        return self.pooler == "transaction"
+
+    def database_problem(self) -> str | None:
+        """Why these database settings cannot work (the commands stop with it), or None.
+        A setting that cannot be honoured is never silently ignored."""
+        if self.database_url is None and (self.pooler == "transaction" or self.direct_database_url):
+            which = (
+                "TURNSTILE_DATABASE_POOLER=transaction"
+                if self.pooler == "transaction"
+                else "TURNSTILE_DIRECT_DATABASE_URL"
+            )
+            return f"{which} needs DATABASE_URL (the embedded PostgreSQL has no pooler in front)"
+        if self.pooled and not self.direct_database_url:
+            return (
+                "TURNSTILE_DATABASE_POOLER=transaction needs TURNSTILE_DIRECT_DATABASE_URL: "
+                "LISTEN/NOTIFY and the migrations' advisory lock need a session of their own, "
+                "which a transaction-mode pooler does not keep; set it to a URL that reaches "
+                "PostgreSQL directly, not through the pooler"
+            )
+        return None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: object) -> Settings:
         """Settings from environment variables, then CLI flags (``overrides``, None = unset)."""
         values: dict[str, object] = {}
         if env.get("DATABASE_URL"):
             values["database_url"] = env["DATABASE_URL"]
+        if env.get("TURNSTILE_DIRECT_DATABASE_URL"):
+            values["direct_database_url"] = env["TURNSTILE_DIRECT_DATABASE_URL"]
+        if env.get("TURNSTILE_DATABASE_POOLER"):
+            mode = env["TURNSTILE_DATABASE_POOLER"].strip().lower()
+            if mode not in POOLER_MODES:
+                raise ValueError(
+                    f"TURNSTILE_DATABASE_POOLER is one of {', '.join(POOLER_MODES)}, not {mode!r}"
+                )
+            values["pooler"] = mode
         if env.get("TURNSTILE_HOST"):
             values["host"] = env["TURNSTILE_HOST"]
         if env.get("PORT"):

@@ -87,7 +87,11 @@ class LeaseKeeper:
         try:
             if conn is None or conn.is_closed():
                 self._steady_since = None
-                conn = await asyncpg.connect(plain_url(self.database_url))
+                # No statement cache: one statement per tick gains nothing from it, and the
+                # URL may lead through a transaction-mode pooler (app.db.pool).
+                conn = await asyncpg.connect(
+                    plain_url(self.database_url), statement_cache_size=0
+                )
             held = self.held
             judge = self.may_judge(time.monotonic())
             beat = await worker_rows.beat(

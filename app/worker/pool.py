@@ -72,6 +72,7 @@ class WorkerPool:
         concurrency: int,
         lease_seconds: float = 30.0,
         stream_ttl_seconds: float = 120.0,
+        pooler: bool = False,
     ) -> None:
         self.pool = pool
         self.executor = executor
@@ -88,6 +89,8 @@ class WorkerPool:
         self.worker = worker_rows.Worker(self.owner, HOST, os.getpid(), _version())
         self.leases = LeaseKeeper(database_url, self.worker, lease_seconds)
         self.database_url = database_url
+        self.pooler = pooler
+        """``database_url`` leads through a transaction-mode pooler (app.db.pool)."""
         self.relaxed: asyncpg.Pool[Any] | None = None
         """Connections that commit without waiting for the WAL flush: claims and the
         batches of runs (app.db.pool.create_pool)."""
@@ -98,7 +101,11 @@ class WorkerPool:
 
     async def start(self) -> None:
         self.relaxed = await create_pool(
-            self.database_url, min_size=1, max_size=self.concurrency + 2, relaxed=True
+            self.database_url,
+            min_size=1,
+            max_size=self.concurrency + 2,
+            relaxed=True,
+            pooler=self.pooler,
         )
         self.executor.relaxed = self.relaxed
         self.hub.on_cancel(self._cancel)

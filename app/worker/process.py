@@ -29,9 +29,12 @@ async def run_worker(settings: Settings, database_url: str, registry: GraphRegis
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     pool = await create_pool(
-        database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+        database_url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        pooler=settings.pooled,
     )
-    hub = Hub(database_url)
+    hub = Hub(settings.direct_database_url or database_url)  # LISTEN: never through a pooler
     try:
         await hub.start()
         workers = worker_pool(
