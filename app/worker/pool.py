@@ -107,6 +107,7 @@ class WorkerPool:
         self.hub.on_cancel(self._cancel)
         await self._recover_dead_on_host()
         self.leases.start()
+        self.executor.webhooks.start()
         self._tasks = [
             asyncio.create_task(self._dispatch(), name="turnstile-dispatch"),
             asyncio.create_task(self._housekeeping(), name="turnstile-housekeeping"),
@@ -136,6 +137,7 @@ class WorkerPool:
             if still:
                 await asyncio.wait(still, timeout=10)
         await asyncio.to_thread(self.leases.stop)
+        await self.executor.webhooks.stop()
         if self.relaxed is not None:
             await self.relaxed.close()
 
