@@ -12,6 +12,8 @@ from litestar import Request, Response, get
 
 from app.api.body import flag, json
 from app.api.deps import services
+from app.db import webhooks as delivery_rows
+from app.db.models import WEBHOOK_STATUSES
 
 
 def _version(dist: str) -> str | None:
@@ -90,9 +92,12 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes] | Response
     """System metrics: the run queue and workers, as Prometheus text (format=json: JSON)."""
     async with services(request).pool.acquire() as conn:
         row = await conn.fetchrow(METRICS_SQL)
+        outbox = await delivery_rows.counts(conn)
     values = {
         k: float(v) if k == "oldest_pending_seconds" else int(v) for k, v in dict(row).items()
     }
+    for status in WEBHOOK_STATUSES:
+        values[f"webhooks_{status}"] = outbox.get(status, 0)
     caches = cache_gauges(request)
     if request.query_params.get("format") == "json":
         return json({"queue": values, "caches": caches})

@@ -109,6 +109,17 @@ async def mark_failed(conn: Conn, delivery_id: int, attempt: int, error: str) ->
     return bool(status.endswith(" 1"))
 
 
+async def purge_done(conn: Conn, days: int) -> int:
+    """Delete delivered and failed rows last tried more than ``days`` ago; how many."""
+    status = await conn.execute(
+        """DELETE FROM webhook_deliveries
+            WHERE status <> 'pending'
+              AND coalesce(delivered_at, next_attempt_at) < now() - make_interval(days => $1)""",
+        days,
+    )
+    return int(status.split()[-1])
+
+
 async def counts(conn: Conn) -> dict[str, int]:
     """Deliveries by status (for /metrics)."""
     rows = await conn.fetch("SELECT status, count(*) AS n FROM webhook_deliveries GROUP BY status")

@@ -25,6 +25,7 @@ import contextlib
 import datetime
 import logging
 import random
+import time
 from typing import Any
 
 import asyncpg
@@ -43,6 +44,11 @@ whose wake-up was missed."""
 BATCH = 16
 """POSTs in flight at once per process."""
 MAX_BACKOFF_SECONDS = 600.0
+STOP_GRACE_SECONDS = 2.0
+"""On stop, POSTs under way get this long to end before they are cancelled."""
+KEEP_DAYS = 7
+"""Delivered and failed rows are deleted this many days after they were last tried."""
+PURGE_EVERY_SECONDS = 600.0
 LOOP_BACKOFF_SECONDS = (0.5, 30.0)
 """The loop's own back-off after an error (a database outage, say): from, to."""
 
@@ -78,6 +84,7 @@ class WebhookSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._purge_at = 0.0
 
     def wake(self) -> None:
         """A delivery was just committed: look now rather than at the next poll."""
@@ -90,6 +97,10 @@ class WebhookSender:
     async def stop(self) -> None:
         """Stop sending. POSTs in flight are cancelled; their rows stay leased and are sent
         again by a sender (this one after a restart, or another) when the lease ends."""
+        if self._task is not None:
+            self._task.cancel()
+        if self._sending:  # let POSTs under way end (each one cancelled may be sent twice)
+            await asyncio.wait(set(self._sending), timeout=STOP_GRACE_SECONDS)
         tasks = [t for t in (self._task, *self._sending) if t is not None]
         for task in tasks:
             task.cancel()
@@ -121,6 +132,10 @@ class WebhookSender:
         """Lease what is due and start sending it; the seconds to wait before the next
         round (0: more may be due now)."""
         self._wake.clear()
+        if time.monotonic() >= self._purge_at:
+            async with self.pool.acquire() as conn:
+                await delivery_rows.purge_done(conn, KEEP_DAYS)
+            self._purge_at = time.monotonic() + PURGE_EVERY_SECONDS
         free = BATCH - len(self._sending)
         if free <= 0:
             return POLL_SECONDS  # a finishing POST wakes us
@@ -146,12 +161,17 @@ class WebhookSender:
         payload["webhook_sent_at"] = datetime.datetime.now(datetime.UTC).isoformat()
         retry: bool
         try:
-            target = await webhooks.resolve_checked(
-                url, allow_private=self.allow_private, resolver=self.resolver
-            )
-            res = await webhooks.post(
-                http, target, jsonable.dumps(payload), seconds=self.timeout_seconds
-            )
+            # Resolving and posting end well within the lease: no other sender takes the
+            # row while this one may still record its outcome.
+            async with asyncio.timeout(2 * self.timeout_seconds):
+                target = await webhooks.resolve_checked(
+                    url, allow_private=self.allow_private, resolver=self.resolver
+                )
+                res = await webhooks.post(
+                    http, target, jsonable.dumps(payload), seconds=self.timeout_seconds
+                )
+        except TimeoutError:
+            retry, error = True, f"no answer within {2 * self.timeout_seconds:g}s"
         except webhooks.Unresolvable as exc:
             retry, error = True, str(exc)
         except InvalidInput as exc:  # the host now resolves to a blocked address
