@@ -103,9 +103,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """Answer ``status`` and close; nothing more of this connection is parsed."""
         self._refused = True
         self._cancel_head_timer()
-        if not self.transport.is_closing():
-            self.transport.write(_answer(status, detail))
-            self.transport.close()
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A response is under way (the client sent the next head early): let it end,
+            # then close, rather than write into its middle.
+            self.cycle.keep_alive = False
+            return
+        self.transport.write(_answer(status, detail))
+        self.transport.close()
 
     # Connection and data.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
