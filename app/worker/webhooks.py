@@ -85,6 +85,7 @@ class WebhookSender:
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._purge_at = 0.0
+        self._http: httpx.AsyncClient | None = None
 
     def wake(self) -> None:
         """A delivery was just committed: look now rather than at the next poll."""
@@ -92,11 +93,13 @@ class WebhookSender:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="turnstile-webhooks")
+            self._http = webhooks.client()
+            self._task = asyncio.create_task(self._run(self._http), name="turnstile-webhooks")
 
     async def stop(self) -> None:
-        """Stop sending. POSTs in flight are cancelled; their rows stay leased and are sent
-        again by a sender (this one after a restart, or another) when the lease ends."""
+        """Stop sending. POSTs under way get ``STOP_GRACE_SECONDS`` to end, then are
+        cancelled: their rows stay leased and are sent again by a sender (this one after a
+        restart, or another) when the lease ends."""
         if self._task is not None:
             self._task.cancel()
         if self._sending:  # let POSTs under way end (each one cancelled may be sent twice)
@@ -108,25 +111,25 @@ class WebhookSender:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._task = None
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
-    async def _run(self) -> None:
+    async def _run(self, http: httpx.AsyncClient) -> None:
         failures = 0
-        async with webhooks.client() as http:
-            while True:
-                try:
-                    wait = await self._round(http)
-                    failures = 0
-                except Exception:
-                    failures += 1
-                    low, high = LOOP_BACKOFF_SECONDS
-                    wait = min(high, low * 2 ** min(failures - 1, 10))
-                    wait = wait / 2 + random.uniform(0, wait / 2)
-                    log.exception(
-                        "webhook sender failed (%d in a row); again in %.1fs", failures, wait
-                    )
-                if wait > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), wait)
+        while True:
+            try:
+                wait = await self._round(http)
+                failures = 0
+            except Exception:
+                failures += 1
+                low, high = LOOP_BACKOFF_SECONDS
+                wait = min(high, low * 2 ** min(failures - 1, 10))
+                wait = wait / 2 + random.uniform(0, wait / 2)
+                log.exception("webhook sender failed (%d in a row); again in %.1fs", failures, wait)
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _round(self, http: httpx.AsyncClient) -> float:
         """Lease what is due and start sending it; the seconds to wait before the next
