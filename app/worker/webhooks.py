@@ -86,6 +86,8 @@ class WebhookSender:
         self._sending: set[asyncio.Task[None]] = set()
         self._purge_at = 0.0
         self._http: httpx.AsyncClient | None = None
+        self.errors = 0
+        """Rounds that failed (the database unreachable, say), since start."""
 
     def wake(self) -> None:
         """A delivery was just committed: look now rather than at the next poll."""
@@ -123,6 +125,7 @@ class WebhookSender:
                 failures = 0
             except Exception:
                 failures += 1
+                self.errors += 1
                 low, high = LOOP_BACKOFF_SECONDS
                 wait = min(high, low * 2 ** min(failures - 1, 10))
                 wait = wait / 2 + random.uniform(0, wait / 2)
