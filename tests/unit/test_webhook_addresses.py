@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
 
+import httpx
 import pytest
 
 from app.core.errors import InvalidInput
@@ -149,3 +154,51 @@ async def test_post_connects_to_the_checked_address_with_the_original_host() -> 
     (head,) = heads
     assert head.startswith(b"POST /in HTTP/1.1\r\n")
     assert f"host: hooks.invalid:{port}\r\n".encode() in head.lower()
+
+
+async def test_https_to_the_checked_address_verifies_the_name(tmp_path: Path) -> None:
+    """TLS to the checked IP: SNI carries the URL's name and the certificate is verified
+    against that name (a certificate for another name is refused)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    await asyncio.to_thread(
+        subprocess.run,
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=hooks.test", "-addext", "subjectAltName=DNS:hooks.test",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    server_tls.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[assignment,func-returns-value]
+    heads: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_tls)
+    port = server.sockets[0].getsockname()[1]
+    trust = ssl.create_default_context(cafile=str(cert))
+    try:
+        async with httpx.AsyncClient(verify=trust, trust_env=False) as http:
+            target = await webhooks.resolve_checked(
+                f"https://hooks.test:{port}/in", allow_private=True, resolver=FakeDNS(["127.0.0.1"])
+            )
+            assert target.url == f"https://127.0.0.1:{port}/in"
+            res = await webhooks.post(http, target, b"{}")
+            other = await webhooks.resolve_checked(
+                f"https://other.test:{port}/in", allow_private=True, resolver=FakeDNS(["127.0.0.1"])
+            )
+            with pytest.raises(httpx.ConnectError, match="certificate"):
+                await webhooks.post(http, other, b"{}")
+    finally:
+        server.close()
+    assert res.status_code == 204
+    assert names[0] == "hooks.test"
+    assert f"host: hooks.test:{port}\r\n".encode() in heads[0].lower()
