@@ -53,7 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_timeout_seconds: float = 10.0
     """One webhook POST gives up after this long."""
     max_header_bytes: int = 64 * 1024
-    """A request whose head (request line and headers) is larger answers 431."""
+    """Request headers (names and values) larger than this in all answer 431."""
     max_request_line_bytes: int = 16 * 1024
     """A request whose request line (method, path, query) is longer answers 414."""
     header_timeout_seconds: float = 10.0
