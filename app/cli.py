@@ -131,6 +131,7 @@ def serve(settings: Settings) -> int:
                 services.hub.drain_threadsafe()
             super().handle_exit(sig, frame)
 
+    from app.api.http_limits import HttpLimits, protocol_class
     from app.db import migrate
     from app.graphs.config import apply_environment, load_config
     from app.graphs.registry import GraphRegistry
@@ -157,7 +158,20 @@ def serve(settings: Settings) -> int:
                     port=settings.port,
                     log_level=settings.log_level,
                     loop="uvloop" if sys.platform != "win32" else "asyncio",
-                    http="httptools",
+                    http=protocol_class(
+                        HttpLimits(
+                            max_header_bytes=settings.max_header_bytes,
+                            max_request_line_bytes=settings.max_request_line_bytes,
+                            header_timeout=settings.header_timeout_seconds,
+                            keepalive_max_requests=settings.keepalive_max_requests,
+                            max_connections=settings.max_connections,
+                        )
+                    ),
+                    timeout_keep_alive=settings.keepalive_timeout_seconds,  # type: ignore[arg-type]
+                    # uvicorn answers 503 from this many; our protocol closes past the cap.
+                    limit_concurrency=settings.max_connections + 1
+                    if settings.max_connections
+                    else None,
                     lifespan="on",
                     access_log=settings.log_level == "debug",
                     # Waits and joins still open after this long are cut; their clients retry.

@@ -33,6 +33,7 @@ from app.settings import Settings
 from app.store.postgres import PostgresStore
 from app.worker.executor import Executor
 from app.worker.pool import WorkerPool
+from app.worker.webhooks import WebhookSender
 
 
 def tune_gc() -> None:
@@ -68,6 +69,13 @@ def worker_pool(
         webhook_allow_private=settings.webhook_allow_private,
         max_attempts=settings.max_attempts,
         run_timeout_seconds=settings.run_timeout_seconds,
+        webhooks=WebhookSender(
+            pool,
+            allow_private=settings.webhook_allow_private,
+            max_attempts=settings.webhook_max_attempts,
+            backoff_seconds=settings.webhook_backoff_seconds,
+            timeout_seconds=settings.webhook_timeout_seconds,
+        ),
     )
     return WorkerPool(
         pool,

@@ -58,6 +58,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Request bodies larger than this answer 413."""
     webhook_allow_private: bool = False
     """Allow webhooks to loopback and private addresses (refused by default)."""
+    webhook_max_attempts: int = 10
+    """POSTs of one webhook before its delivery is ``failed`` (errors, 5xx, 429)."""
+    webhook_backoff_seconds: float = 1.0
+    """The first retry's delay; each further one doubles (jittered, at most 10 min)."""
+    webhook_timeout_seconds: float = 10.0
+    """One webhook POST gives up after this long."""
+    max_header_bytes: int = 64 * 1024
+    """Request headers (names and values) larger than this in all answer 431."""
+    max_request_line_bytes: int = 16 * 1024
+    """A request whose request line (method, path, query) is longer answers 414."""
+    header_timeout_seconds: float = 10.0
+    """A client must finish sending a request's head this long after it connected (or
+    after its previous response): else the connection is closed (slowloris)."""
+    keepalive_timeout_seconds: float = 5.0
+    """An idle keep-alive connection is closed after this long."""
+    keepalive_max_requests: int = 1000
+    """A keep-alive connection is closed after this many requests (0: no limit)."""
+    max_connections: int = 2048
+    """Open connections at once; past that a new request answers 503 (0: no limit)."""
 
     @property
     def pooled(self) -> bool:
@@ -132,6 +151,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("TURNSTILE_RUN_TIMEOUT_SECONDS", "run_timeout_seconds", float),
             ("TURNSTILE_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds", float),
             ("TURNSTILE_MAX_BODY_BYTES", "max_body_bytes", int),
+            ("TURNSTILE_WEBHOOK_MAX_ATTEMPTS", "webhook_max_attempts", int),
+            ("TURNSTILE_WEBHOOK_BACKOFF_SECONDS", "webhook_backoff_seconds", float),
+            ("TURNSTILE_WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", float),
+            ("TURNSTILE_MAX_HEADER_BYTES", "max_header_bytes", int),
+            ("TURNSTILE_MAX_REQUEST_LINE_BYTES", "max_request_line_bytes", int),
+            ("TURNSTILE_HEADER_TIMEOUT_SECONDS", "header_timeout_seconds", float),
+            ("TURNSTILE_KEEPALIVE_TIMEOUT_SECONDS", "keepalive_timeout_seconds", float),
+            ("TURNSTILE_KEEPALIVE_MAX_REQUESTS", "keepalive_max_requests", int),
+            ("TURNSTILE_MAX_CONNECTIONS", "max_connections", int),
         ):
             if env.get(name):
                 values[key] = kind(env[name])

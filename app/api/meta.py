@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, get
 
 from app.api.body import flag, json
 from app.api.deps import services
+from app.db import webhooks as delivery_rows
+from app.db.models import WEBHOOK_STATUSES
 
 
 def _version(dist: str) -> str | None:
@@ -71,20 +76,38 @@ SELECT
 """
 
 
+def cache_gauges(request: Request[Any, Any, Any]) -> dict[str, int]:
+    """This process's in-memory caches (each bounded in bytes), and its resident memory."""
+    svc = services(request)
+    gauges = {f"recent_outcomes_{k}": v for k, v in svc.hub.cache_stats().items()}
+    gauges.update({f"assistants_{k}": v for k, v in svc.runs.cache_stats().items()})
+    with contextlib.suppress(OSError, ValueError, IndexError):  # /proc: Linux only
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        gauges["process_resident_bytes"] = pages * os.sysconf("SC_PAGE_SIZE")
+    return gauges
+
+
 @get("/metrics")
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes] | Response[str]:
     """System metrics: the run queue and workers, as Prometheus text (format=json: JSON)."""
     async with services(request).pool.acquire() as conn:
         row = await conn.fetchrow(METRICS_SQL)
+        outbox = await delivery_rows.counts(conn)
     values = {
         k: float(v) if k == "oldest_pending_seconds" else int(v) for k, v in dict(row).items()
     }
+    for status in WEBHOOK_STATUSES:
+        values[f"webhooks_{status}"] = outbox.get(status, 0)
+    caches = cache_gauges(request)
     if request.query_params.get("format") == "json":
-        return json({"queue": values})
+        return json({"queue": values, "caches": caches})
     lines = []
     for key, value in values.items():
         lines.append(f"# TYPE turnstile_{key} gauge")
         lines.append(f"turnstile_{key} {value}")
+    for key, value in caches.items():
+        lines.append(f"# TYPE turnstile_cache_{key} gauge")
+        lines.append(f"turnstile_cache_{key} {value}")
     return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 

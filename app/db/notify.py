@@ -29,6 +29,7 @@ from typing import Any
 
 import asyncpg
 
+from app.core.bounded import json_size
 from app.db.types import Conn
 from app.db.urls import plain_url
 
@@ -42,6 +43,11 @@ CHANNELS = (RUN_READY, RUN_DONE, RUN_CANCEL, RUN_EVENTS)
 RECENT_DONE = 4096
 """How many recently ended runs the hub remembers (with their output when they ended in
 this process), so a waiter that starts after the end needs no query."""
+RECENT_BYTES = 16 * 1024 * 1024
+"""The outputs the hub keeps, at most this many bytes (as JSON) in all; past that the
+oldest are dropped to "ended, read the row"."""
+RECENT_ENTRY_BYTES = 256 * 1024
+"""An output larger than this (as JSON) is not kept at all: "ended, read the row"."""
 
 
 class _Unknown:
@@ -66,6 +72,9 @@ class Hub:
         """Sent with this process's ``run_ready`` NOTIFYs, so their echo is ignored."""
         self._due: list[float] = []  # epoch seconds when known delayed runs become due
         self._recent: OrderedDict[uuid.UUID, Any] = OrderedDict()
+        self._recent_sizes: dict[uuid.UUID, int] = {}
+        """The JSON size of each output ``_recent`` holds, oldest first."""
+        self._recent_bytes = 0
         self.finishing: set[uuid.UUID] = set()
         """Runs whose finish this process is committing: it signals their end itself, with
         the output, once the commit returns (their NOTIFY may arrive first)."""
@@ -180,13 +189,44 @@ class Hub:
         """``run_id`` ended; ``output`` is what it returned when it ended in this process
         (the NOTIFY echo that follows does not overwrite it)."""
         if output is not UNKNOWN or run_id not in self._recent:
-            self._recent[run_id] = output
-            self._recent.move_to_end(run_id)
-            if len(self._recent) > RECENT_DONE:
-                self._recent.popitem(last=False)
+            self._remember(run_id, output)
         for watchers in (self._done, self._events):  # a stream ends when its run does
             for event in watchers.get(run_id, ()):
                 event.set()
+
+    def _remember(self, run_id: uuid.UUID, output: Any) -> None:
+        """Keep ``run_id``'s end (and ``output`` while the byte budgets allow), evicting
+        the oldest: entries past ``RECENT_DONE``, outputs past ``RECENT_BYTES``."""
+        self._forget_output(run_id)
+        if output is not UNKNOWN:
+            size = json_size(output)
+            if size is None or size > RECENT_ENTRY_BYTES:
+                output = UNKNOWN
+            else:
+                self._recent_sizes[run_id] = size
+                self._recent_bytes += size
+        self._recent[run_id] = output
+        self._recent.move_to_end(run_id)
+        while len(self._recent) > RECENT_DONE:
+            old, _ = self._recent.popitem(last=False)
+            self._forget_output(old)
+        while self._recent_bytes > RECENT_BYTES:
+            old = next(iter(self._recent_sizes))
+            self._forget_output(old)
+            self._recent[old] = UNKNOWN  # still known to have ended: its row has the output
+
+    def _forget_output(self, run_id: uuid.UUID) -> None:
+        size = self._recent_sizes.pop(run_id, None)
+        if size is not None:
+            self._recent_bytes -= size
+
+    def cache_stats(self) -> dict[str, int]:
+        """The recent-outcome cache: runs remembered, outputs held, their bytes (JSON)."""
+        return {
+            "entries": len(self._recent),
+            "outputs": len(self._recent_sizes),
+            "bytes": self._recent_bytes,
+        }
 
     def signal_events(self, key: uuid.UUID) -> None:
         """New events of run or thread ``key`` are committed."""

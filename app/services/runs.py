@@ -20,6 +20,7 @@ import asyncpg
 
 from app.checkpoint import sql as checkpoint_sql
 from app.core import runs as rules
+from app.core.bounded import ByteBoundedCache
 from app.core.enums import RunStatus
 from app.core.errors import InvalidInput, NotFound, ThreadBusy
 from app.core.fields import selected
@@ -40,6 +41,10 @@ from app.services.threads import clean_metadata
 NOT_FOUND = "Thread or assistant not found."
 FAST = ("reject", "enqueue")
 ASSISTANT_CACHE_SIZE = 256
+ASSISTANT_CACHE_BYTES = 4 * 1024 * 1024
+"""The assistants a run create remembers: at most this many bytes (as JSON) in all, none
+over ``ASSISTANT_CACHE_ENTRY_BYTES`` (such an assistant is read each time)."""
+ASSISTANT_CACHE_ENTRY_BYTES = 256 * 1024
 NO_RUN_TO_CANCEL = "No matching runs to cancel. The run may have already finished."
 TERMINAL = frozenset(rows.TERMINAL)
 RUN_STATUSES = typing.get_args(RunStatus)
@@ -85,7 +90,11 @@ class RunService:
         self.registry = registry
         self.hub = hub
         self.webhook_allow_private = webhook_allow_private
-        self._assistants: dict[uuid.UUID, dict[str, Any]] = {}
+        self._assistants: ByteBoundedCache[uuid.UUID, dict[str, Any]] = ByteBoundedCache(
+            max_bytes=ASSISTANT_CACHE_BYTES,
+            max_entry_bytes=ASSISTANT_CACHE_ENTRY_BYTES,
+            max_entries=ASSISTANT_CACHE_SIZE,
+        )
         """Assistants by id, as last read; a create checks ``updated_at`` in its statement."""
 
     def _assistant_id(self, assistant_id: str) -> uuid.UUID:
@@ -172,16 +181,18 @@ class RunService:
         if row["run_id"] is not None:
             return Created({k: row[k] for k in rows.COLUMN_NAMES}, [], due)
         if not row["assistant_ok"]:
-            self._assistants.pop(aid, None)  # changed or gone: the general path reads it
+            self._assistants.pop(aid)  # changed or gone: the general path reads it
             return None
         if not row["thread_found"]:
             return None
         raise ThreadBusy()  # reject: the one-active-run index holds a run of this thread
 
+    def cache_stats(self) -> dict[str, int]:
+        """The assistant cache: entries and their bytes (JSON)."""
+        return {"entries": len(self._assistants), "bytes": self._assistants.bytes}
+
     def _remember(self, assistant: dict[str, Any]) -> dict[str, Any]:
-        self._assistants[assistant["assistant_id"]] = assistant
-        if len(self._assistants) > ASSISTANT_CACHE_SIZE:
-            self._assistants.pop(next(iter(self._assistants)))
+        self._assistants.put(assistant["assistant_id"], assistant)
         return assistant
 
     @staticmethod

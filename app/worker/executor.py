@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import uuid
 from dataclasses import dataclass
@@ -28,10 +27,11 @@ from app.db import events as event_rows
 from app.db import outcome as outcome_rows
 from app.db import runs as run_rows
 from app.db import threads as thread_rows
+from app.db import webhooks as delivery_rows
 from app.db.notify import RUN_DONE, RUN_READY, Hub, notify
 from app.graphs.registry import GraphRegistry
-from app.services import webhooks
 from app.worker.chunks import StreamMapper
+from app.worker.webhooks import WebhookSender
 from app.worker.writer import RunWriter
 
 log = logging.getLogger("turnstile.worker")
@@ -142,6 +142,7 @@ class Executor:
         webhook_allow_private: bool = False,
         max_attempts: int = 3,
         run_timeout_seconds: float = 0.0,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.pool = pool
         self.relaxed: asyncpg.Pool[Any] | None = None
@@ -151,7 +152,8 @@ class Executor:
         self.hub = hub
         self.store = store
         self.webhook_allow_private = webhook_allow_private
-        self._deliveries: set[asyncio.Task[bool]] = set()
+        self.webhooks = webhooks or WebhookSender(pool, allow_private=webhook_allow_private)
+        """Sends the deliveries this executor's finishes queue (started by the pool)."""
         self.max_attempts = max_attempts
         self.run_timeout_seconds = run_timeout_seconds
 
@@ -411,8 +413,9 @@ class Executor:
                         events=events,
                         thread_events=done if locked["thread_exists"] else [],
                     )
-                    if run.kwargs.get("webhook"):
+                    if run.kwargs.get("webhook"):  # the outbox row commits with the end
                         hook = await self._webhook_payload(conn, run, values, error)
+                        await delivery_rows.insert(conn, run.run_id, run.kwargs["webhook"], hook)
                     if error is not None:
                         thread_status = "error"
                     elif has_next:
@@ -437,13 +440,7 @@ class Executor:
         if promoted:
             self.hub.signal_ready()
         if hook is not None:
-            task = asyncio.create_task(
-                webhooks.deliver(
-                    run.kwargs["webhook"], hook, allow_private=self.webhook_allow_private
-                )
-            )
-            self._deliveries.add(task)
-            task.add_done_callback(self._deliveries.discard)
+            self.webhooks.wake()
 
     async def _finish_rollback(
         self, conn: Any, run: ClaimedRun, interrupts: Any, thread_exists: bool
@@ -479,7 +476,7 @@ class Executor:
             {
                 "run_started_at": started.isoformat() if started else None,
                 "run_ended_at": ended.isoformat() if ended else None,
-                "webhook_sent_at": datetime.datetime.now(datetime.UTC).isoformat(),
+                "webhook_sent_at": None,  # set by the sender, each attempt
                 "values": values,
             }
         )

@@ -118,6 +118,7 @@ class WorkerPool:
 
         self.leases.on_lost = on_lost
         self.leases.start()
+        self.executor.webhooks.start()
         self._tasks = [
             asyncio.create_task(self._dispatch(), name="turnstile-dispatch"),
             asyncio.create_task(self._housekeeping(), name="turnstile-housekeeping"),
@@ -147,6 +148,7 @@ class WorkerPool:
             if still:
                 await asyncio.wait(still, timeout=10)
         await asyncio.to_thread(self.leases.stop)
+        await self.executor.webhooks.stop()
         await self._deregister()
         if self.relaxed is not None:
             await self.relaxed.close()
