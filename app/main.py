@@ -68,6 +68,7 @@ def worker_pool(
         webhook_allow_private=settings.webhook_allow_private,
         max_attempts=settings.max_attempts,
         run_timeout_seconds=settings.run_timeout_seconds,
+        db_retry_seconds=settings.db_retry_seconds,
     )
     return WorkerPool(
         pool,

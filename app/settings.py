@@ -46,6 +46,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Request bodies larger than this answer 413."""
     webhook_allow_private: bool = False
     """Allow webhooks to loopback and private addresses (refused by default)."""
+    db_retry_seconds: float = 60.0
+    """How long a run rides out a database fault (connection lost, restart, outage,
+    ``statement_timeout``, serialization failure) before it gives up: its writes, reads and
+    finish are retried with backoff for up to this long from the first failure, and an
+    attempt whose graph lost the database resumes from its last committed checkpoint. Only
+    after that does the run end ``error`` (``TURNSTILE_DB_RETRY_SECONDS``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: object) -> Settings:
@@ -78,6 +84,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("TURNSTILE_RUN_TIMEOUT_SECONDS", "run_timeout_seconds", float),
             ("TURNSTILE_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds", float),
             ("TURNSTILE_MAX_BODY_BYTES", "max_body_bytes", int),
+            ("TURNSTILE_DB_RETRY_SECONDS", "db_retry_seconds", float),
         ):
             if env.get(name):
                 values[key] = kind(env[name])

@@ -22,6 +22,7 @@ import asyncpg
 
 from app.db.events import events_payload
 from app.db.notify import RUN_DONE, RUN_EVENTS, RUN_READY
+from app.db.runs import TERMINAL
 from app.db.types import Conn
 
 
@@ -43,6 +44,36 @@ async def lock(conn: Conn, thread_id: uuid.UUID, run_id: uuid.UUID, epoch: int) 
     )
     assert row is not None
     return row
+
+
+async def cancel_action(conn: Conn, run_id: uuid.UUID) -> str | None:
+    """The cancel action requested for the run, if any."""
+    action = await conn.fetchval("SELECT cancel_action FROM runs WHERE run_id = $1", run_id)
+    return None if action is None else str(action)
+
+
+async def holds(conn: Conn, run_id: uuid.UUID, epoch: int) -> bool:
+    """Whether the run is still ``running`` under lease ``epoch`` (an attempt back from a
+    database fault asks before it resumes). Locks nothing."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = $1 AND lease_epoch = $2 "
+            "AND status = 'running')",
+            run_id,
+            epoch,
+        )
+    )
+
+
+async def finished_under(conn: Conn, run_id: uuid.UUID, epoch: int) -> bool:
+    """Whether the run ended (or was deleted, as a rollback or ``on_completion="delete"``
+    does) while lease ``epoch`` was the latest: a finish that lost its commit's
+    acknowledgement, then finds the run no longer ``running``, tells "it was us, it is
+    done" from "the lease was lost" by this (a re-claim raises the epoch). Locks nothing."""
+    row = await conn.fetchrow("SELECT status, lease_epoch FROM runs WHERE run_id = $1", run_id)
+    if row is None:
+        return True
+    return bool(row["lease_epoch"] == epoch and row["status"] in TERMINAL)
 
 
 async def write(
