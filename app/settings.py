@@ -47,11 +47,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_allow_private: bool = False
     """Allow webhooks to loopback and private addresses (refused by default)."""
     db_retry_seconds: float = 60.0
-    """How long a run rides out a database fault (connection lost, restart, outage,
-    ``statement_timeout``, serialization failure) before it gives up: its writes, reads and
-    finish are retried with backoff for up to this long from the first failure, and an
-    attempt whose graph lost the database resumes from its last committed checkpoint. Only
-    after that does the run end ``error`` (``TURNSTILE_DB_RETRY_SECONDS``)."""
+    """How long a running run rides out a database fault (connection lost, restart,
+    outage, ``statement_timeout``, serialization failure) before it gives up: its batch
+    writes and small reads are retried with backoff for up to this long from the first
+    failure, and an attempt whose graph lost the database resumes from its last committed
+    checkpoint. Past it the run ends ``error`` (``DatabaseUnavailable``), written as soon as
+    the database answers again (``TURNSTILE_DB_RETRY_SECONDS``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: object) -> Settings:

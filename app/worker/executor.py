@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,10 +31,10 @@ from app.db import outcome as outcome_rows
 from app.db import runs as run_rows
 from app.db import threads as thread_rows
 from app.db.notify import RUN_DONE, RUN_READY, Hub, notify
+from app.db.retry import Backoff, from_database, retrying, transient
 from app.graphs.registry import GraphRegistry
 from app.services import webhooks
 from app.worker.chunks import StreamMapper
-from app.worker.retry import Backoff, from_database, retrying, transient
 from app.worker.writer import RunWriter
 
 log = logging.getLogger("turnstile.worker")
@@ -365,9 +366,18 @@ class Executor:
         fresh.carry(events)
         return fresh
 
-    async def _read(self, run: ClaimedRun, what: str, op: Callable[[], Awaitable[T]]) -> T:
-        """A small read of the attempt, retried through a transient fault."""
-        return await retrying(op, self.db_retry_seconds, f"run {run.run_id}: {what}")
+    async def _read(
+        self,
+        run: ClaimedRun,
+        what: str,
+        op: Callable[[], Awaitable[T]],
+        backoff: Backoff | None = None,
+    ) -> T:
+        """A small read of the attempt, retried through a transient fault (sharing
+        ``backoff``'s budget, if given)."""
+        return await retrying(
+            op, self.db_retry_seconds, f"run {run.run_id}: {what}", backoff=backoff
+        )
 
     async def _left_checkpoint(self, run: ClaimedRun) -> bool:
         async with self.pool.acquire() as conn:
@@ -454,10 +464,17 @@ class Executor:
         error: dict[str, Any] | None,
         events: list[tuple[str, str]],
     ) -> None:
+        # Its reads and its transaction ride out a fault for as long as it takes: the
+        # outcome is all that is left to do, and it needs the database either way. Only
+        # the pool's shutdown stops them (the run is then re-claimed once its lease
+        # expires, and resumes from its last committed checkpoint).
+        backoff = Backoff(math.inf, give_up=lambda: run.shutdown)
         cancelled = status == "interrupted"
         if cancelled:
             # The action comes from the row: the cancel may have reached us as a bare signal.
-            action = await self._read(run, "reading its cancel action", lambda: self._action(run))
+            action = await self._read(
+                run, "reading its cancel action", lambda: self._action(run), backoff
+            )
             run.cancel_action = action or run.cancel_action or "interrupt"
         rollback = cancelled and run.cancel_action == "rollback"
         values: Any = None
@@ -465,7 +482,7 @@ class Executor:
         has_next = False
         if not rollback:
             values, interrupts, has_next = await self._read(
-                run, "reading its final state", lambda: self._state(graph, run.thread_id)
+                run, "reading its final state", lambda: self._state(graph, run.thread_id), backoff
             )
         output: Any
         if error is not None:
@@ -489,14 +506,14 @@ class Executor:
         self.hub.finishing.add(run.run_id)
         # The whole transaction is retried through a transient fault (it did nothing then,
         # or it committed and only the acknowledgement was lost: the retry tells by the row).
-        backoff: Backoff | None = None
+        retried = False
         try:
             while True:
                 try:
                     async with self.pool.acquire() as conn, conn.transaction():
                         locked = await outcome_rows.lock(conn, run.thread_id, run.run_id, run.epoch)
                         if not locked["held"]:
-                            if backoff is not None and await outcome_rows.finished_under(
+                            if retried and await outcome_rows.finished_under(
                                 conn, run.run_id, run.epoch
                             ):
                                 # An earlier try committed; only its acknowledgement was lost.
@@ -555,11 +572,11 @@ class Executor:
                 except Exception as exc:
                     if not transient(exc):
                         raise
-                    backoff = backoff or Backoff(self.db_retry_seconds)
+                    retried = True
                     if not await backoff.wait():
                         log.error(
-                            "run %s: could not write its outcome for %.1f s; leaving it to be "
-                            "re-claimed once its lease expires",
+                            "run %s: shutting down after trying to write its outcome for "
+                            "%.1f s; it is re-claimed once its lease expires",
                             run.run_id,
                             backoff.elapsed,
                         )

@@ -37,8 +37,8 @@ import asyncpg
 from app.checkpoint.sql import LeaseLost
 from app.core import jsonable
 from app.db import run_batch
+from app.db.retry import Backoff, transient
 from app.db.run_batch import Batch
-from app.worker.retry import Backoff, transient
 
 log = logging.getLogger("turnstile.worker")
 
@@ -73,6 +73,7 @@ class RunWriter:
         self._wake = asyncio.Event()
         self._closing = False
         self._abandoned = False
+        self._dropped = False
         self._task = asyncio.create_task(self._loop(), name=f"writer-{run_id}")
 
     # --- what the graph side hands over -------------------------------------------------
@@ -123,6 +124,8 @@ class RunWriter:
     async def flush(self) -> None:
         """Wait until everything handed over so far is committed; LeaseLost if the lease
         was lost, or the write error if writing kept failing."""
+        if self._dropped:
+            return
         target = self._queued
         self._wake.set()
         async with self._progress:
@@ -144,7 +147,9 @@ class RunWriter:
 
     def drop(self) -> list[tuple[str, str]]:
         """Stop without writing anything more and return the events not written (the
-        writer failed: the finish writes them with the run's outcome)."""
+        writer failed: the finish writes them with the run's outcome). Reads through the
+        run's saver no longer wait for (or raise) anything of this writer."""
+        self._dropped = True
         self.abandon()
         events, self._batch.events = self._batch.events, []
         return events

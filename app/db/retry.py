@@ -1,6 +1,7 @@
 """Retrying through database faults: which errors, how long, how often.
 
-A run's attempt meets the database in many places (its batch writes, the checkpoint reads
+Not SQL, but the one policy for riding out a transient fault, for the worker and the
+services alike. A run's attempt meets the database in many places (its batch writes, the checkpoint reads
 inside the graph, the finishing transaction, a few small reads). A transient fault
 (``app.db.errors.is_transient``: connection lost or refused, a restart, a timeout, a
 serialization failure) in any of them is retried here with exponential backoff and full
@@ -19,7 +20,7 @@ from typing import TypeVar
 
 from app.db.errors import is_transient
 
-log = logging.getLogger("turnstile.worker")
+log = logging.getLogger("turnstile.db")
 
 T = TypeVar("T")
 
@@ -74,20 +75,27 @@ def from_database(exc: BaseException) -> bool:
 class Backoff:
     """Delays between retries: doubling from ``FIRST_DELAY`` up to ``MAX_DELAY``, each drawn
     at random from its upper half (jitter, so workers do not reconnect in step), until
-    ``budget`` seconds have passed since the backoff was created (the first failure)."""
+    ``budget`` seconds have passed since the first failure (the first ``next_delay``). One
+    backoff may be shared by several steps of one piece of work: they share its budget."""
 
-    def __init__(self, budget: float) -> None:
+    def __init__(self, budget: float, *, give_up: Callable[[], bool] | None = None) -> None:
         self.budget = budget
-        self.started = time.monotonic()
+        self.give_up = give_up
+        """Asked before each retry: True ends the retries at once (shutting down)."""
+        self.started: float | None = None
         self.tries = 0
         self._delay = FIRST_DELAY
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return 0.0 if self.started is None else time.monotonic() - self.started
 
     def next_delay(self) -> float | None:
         """The next delay, or None when the budget is spent."""
+        if self.started is None:
+            self.started = time.monotonic()
+        if self.give_up is not None and self.give_up():
+            return None
         left = self.budget - self.elapsed
         if left <= 0:
             return None
@@ -105,18 +113,20 @@ class Backoff:
         return True
 
 
-async def retrying(op: Callable[[], Awaitable[T]], budget: float, what: str) -> T:
+async def retrying(
+    op: Callable[[], Awaitable[T]], budget: float, what: str, *, backoff: Backoff | None = None
+) -> T:
     """``await op()``, again after each transient failure until ``budget`` seconds have
-    passed since the first one; then the last error is raised. Any other error is raised
-    at once. ``op`` must be safe to repeat (a read, or a whole transaction)."""
-    backoff: Backoff | None = None
+    passed since the first one (or ``backoff``'s budget is spent, when given); then the
+    last error is raised. Any other error is raised at once. ``op`` must be safe to repeat
+    (a read, or a whole transaction)."""
+    backoff = backoff or Backoff(budget)
     while True:
         try:
             return await op()
         except Exception as exc:
             if not transient(exc):
                 raise
-            backoff = backoff or Backoff(budget)
             if not await backoff.wait():
                 log.error("%s: the database stayed unavailable for %.1f s", what, backoff.elapsed)
                 raise
