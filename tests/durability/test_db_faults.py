@@ -92,10 +92,11 @@ class Runs:
     """Two runs on two threads, started together: one followed by ``runs.stream`` (its
     events collected), one by ``runs.wait`` (its result kept)."""
 
-    def __init__(self, client: LangGraphClient, ledger: Path, sleep: float) -> None:
+    def __init__(self, client: LangGraphClient, ledger: Path, sleep: float, **extra: Any) -> None:
         self.client = client
         self.ledger = ledger
         self.sleep = sleep
+        self.extra = extra
         self.events: list[tuple[str, Any]] = []
         self.waited: Any = None
         self.tids: list[str] = []
@@ -106,7 +107,7 @@ class Runs:
         for _ in range(2):
             thread = await self.client.threads.create()
             self.tids.append(thread["thread_id"])
-        state = {"ledger": str(self.ledger), "sleep": self.sleep}
+        state = {"ledger": str(self.ledger), "sleep": self.sleep, **self.extra}
         self._tasks = [
             asyncio.create_task(self._stream(self.tids[0], state)),
             asyncio.create_task(self._wait(self.tids[1], state)),
@@ -175,6 +176,12 @@ async def check_survived(cluster: Cluster, runs: Runs, fault: str, started: floa
     print(f"{fault}: both runs done {time.monotonic() - started:.2f} s after the fault")
     for tid in runs.tids:
         assert executions(runs.ledger, tid) == [(n, 1) for n in NODES], tid
+    await check_continuous(cluster, runs)
+
+
+async def check_continuous(cluster: Cluster, runs: Runs) -> None:
+    """Both runs ended ``success`` on attempt 1; the stream and the wait saw one run: a
+    single ``metadata`` event, no ``error`` event, the final values."""
     for row in await run_rows(cluster, runs.rids):
         assert (row["status"], row["attempt"]) == ("success", 1), dict(row)
     names = [name for name, _ in runs.events]
@@ -192,19 +199,23 @@ async def check_survived(cluster: Cluster, runs: Runs, fault: str, started: floa
     assert joined.get("done") == NODES, joined
 
 
+CHECKPOINT_TABLES = "checkpoints, checkpoint_blobs, checkpoint_writes"
+
+
 @contextlib.asynccontextmanager
-async def writes_in_flight(cluster: Cluster) -> AsyncIterator[None]:
-    """Hold the checkpoint tables locked until both runs' writers wait on the lock, so the
-    fault hits statements in flight (a connection lost while idle is simply replaced by
-    the pool, and would test nothing)."""
+async def locked(
+    cluster: Cluster, tables: str, mode: str = "EXCLUSIVE", *, waiters: int = 2
+) -> AsyncIterator[asyncpg.Connection[Any]]:
+    """Hold ``tables`` locked in ``mode`` (from another connection, with no statement
+    timeout) until ``waiters`` backends wait on the lock, so the fault then hits statements
+    in flight (a connection lost while idle is simply replaced by the pool, and would test
+    nothing); the lock is held until the block ends, or the fault kills the holder."""
     holder = await asyncpg.connect(cluster.url(DB))
     try:
         await holder.execute("SET statement_timeout = 0")
         tx = holder.transaction()
         await tx.start()
-        await holder.execute(
-            "LOCK TABLE checkpoints, checkpoint_blobs, checkpoint_writes IN EXCLUSIVE MODE"
-        )
+        await holder.execute(f"LOCK TABLE {tables} IN {mode} MODE")
 
         async def blocked() -> bool:
             n = await holder.fetchval(
@@ -212,14 +223,28 @@ async def writes_in_flight(cluster: Cluster) -> AsyncIterator[None]:
                 "AND wait_event_type = 'Lock'",
                 DB,
             )
-            return bool(n >= 2)
+            return bool(n >= waiters)
 
-        await wait_until(blocked, "both runs' writes waiting on the lock", 30)
-        yield
+        if waiters:
+            await wait_until(blocked, f"{waiters} statements waiting on the lock", 30)
+        yield holder
     finally:
         with contextlib.suppress(Exception):
             await holder.close(timeout=1)
         holder.terminate()
+
+
+async def in_flight(
+    cluster: Cluster, runs: Runs, phase: str
+) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Both runs with a statement blocked in ``phase``: ``writes`` (a batch of checkpoints
+    and events, mid-run) or ``finish`` (the finishing transaction, after n4)."""
+    if phase == "writes":
+        await wait_until(lambda: runs.reached("n2"), "both runs in n2")
+        return locked(cluster, CHECKPOINT_TABLES)
+    await wait_until(lambda: runs.reached("n4"), "both runs in n4")
+    # Only the finish touches the thread rows (FOR NO KEY UPDATE).
+    return locked(cluster, "threads")
 
 
 def log_count(log: Path, text: str) -> int:
@@ -229,13 +254,14 @@ def log_count(log: Path, text: str) -> int:
 # --- tests ------------------------------------------------------------------------------
 
 
-async def test_terminate_every_backend_mid_run(cluster: Cluster, ledger: Path) -> None:
-    """``pg_terminate_backend`` of every backend while two runs are inside n2."""
+@pytest.mark.parametrize("phase", ["writes", "finish"])
+async def test_terminate_every_backend_mid_run(cluster: Cluster, ledger: Path, phase: str) -> None:
+    """``pg_terminate_backend`` of every backend while both runs have a statement in
+    flight: a batch write mid-run, or the finishing transaction."""
     async with serving(cluster) as (client, log):
         runs = Runs(client, ledger, sleep=0.5)
         await runs.start()
-        await wait_until(lambda: runs.reached("n2"), "both runs in n2")
-        async with writes_in_flight(cluster):
+        async with await in_flight(cluster, runs, phase):
             started = time.monotonic()
             killed = await asyncio.to_thread(cluster.terminate_backends)
         print(f"terminated {killed} backends")
@@ -244,13 +270,13 @@ async def test_terminate_every_backend_mid_run(cluster: Cluster, ledger: Path) -
         print("retries logged:", log_count(log, "(retry "))
 
 
-async def test_fast_restart_mid_run(cluster: Cluster, ledger: Path) -> None:
-    """``pg_ctl restart -m fast`` while two runs are inside n2."""
+@pytest.mark.parametrize("phase", ["writes", "finish"])
+async def test_fast_restart_mid_run(cluster: Cluster, ledger: Path, phase: str) -> None:
+    """``pg_ctl restart -m fast`` while both runs have a statement in flight."""
     async with serving(cluster) as (client, log):
         runs = Runs(client, ledger, sleep=0.5)
         await runs.start()
-        await wait_until(lambda: runs.reached("n2"), "both runs in n2")
-        async with writes_in_flight(cluster):
+        async with await in_flight(cluster, runs, phase):
             started = time.monotonic()
             await asyncio.to_thread(cluster.restart, "fast")
         print(f"restart took {time.monotonic() - started:.2f} s")
@@ -264,8 +290,7 @@ async def test_outage_of_several_seconds_mid_run(cluster: Cluster, ledger: Path)
     async with serving(cluster) as (client, log):
         runs = Runs(client, ledger, sleep=0.5)
         await runs.start()
-        await wait_until(lambda: runs.reached("n2"), "both runs in n2")
-        async with writes_in_flight(cluster):
+        async with await in_flight(cluster, runs, "writes"):
             started = time.monotonic()
             await asyncio.to_thread(cluster.stop, "fast")
         await asyncio.sleep(5.0)  # the outage itself
@@ -302,6 +327,44 @@ async def test_statement_timeout_once(cluster: Cluster, ledger: Path) -> None:
         print(f"statement timeouts logged while the lock was held: {timeouts}")
         assert timeouts > 0, "no statement timed out: the test did not test anything"
         await check_survived(cluster, runs, "statement_timeout", started)
+
+
+async def test_fault_raised_out_of_the_graph_resumes_within_the_claim(
+    cluster: Cluster, ledger: Path
+) -> None:
+    """n3 puts an item in the store (the database) while another connection holds the
+    store's table for 3 s and the server's statements time out after 200 ms: the error
+    (QueryCanceledError) is raised out of the graph. The attempt resumes from its last
+    committed checkpoint (after n2), within its claim, until n3 gets through: n1, n2 and n4
+    ran once each, n3 again only because it had not committed."""
+    url = cluster.url(DB)
+    await asyncio.to_thread(migrate.upgrade, url)
+    await asyncio.to_thread(cluster.execute, f"ALTER DATABASE {DB} SET statement_timeout = '200ms'")
+    async with serving(cluster) as (client, log):
+        runs = Runs(client, ledger, sleep=0.5, store_at="n3")
+        await runs.start()
+        await wait_until(lambda: runs.reached("n2"), "both runs in n2")
+        async with locked(cluster, "store_items", waiters=0):
+            started = time.monotonic()
+
+            def resumed() -> bool:
+                return all(executions(ledger, tid).count(("n3", 1)) >= 2 for tid in runs.tids)
+
+            await wait_until(resumed, "both runs resumed in n3", 30)
+            await asyncio.sleep(max(0.0, 3.0 - (time.monotonic() - started)))
+        await runs.done()
+        print(
+            f"resumed in-claim {log_count(log, 'resuming (retry')} times; done "
+            f"{time.monotonic() - started:.2f} s after the lock was taken"
+        )
+        for tid in runs.tids:
+            ran = executions(ledger, tid)
+            assert all(attempt == 1 for _, attempt in ran), ran
+            assert [n for n, _ in ran if n != "n3"] == ["n1", "n2", "n4"], ran
+            assert ran[:2] == [("n1", 1), ("n2", 1)], ran
+            assert ran[-1] == ("n4", 1), ran
+            print(f"n3 ran {ran.count(('n3', 1))} times")
+        await check_continuous(cluster, runs)
 
 
 async def test_retry_budget_spent_ends_the_run_error(cluster: Cluster, ledger: Path) -> None:
