@@ -92,8 +92,16 @@ class Runs:
     """Two runs on two threads, started together: one followed by ``runs.stream`` (its
     events collected), one by ``runs.wait`` (its result kept)."""
 
-    def __init__(self, client: LangGraphClient, ledger: Path, sleep: float, **extra: Any) -> None:
+    def __init__(
+        self,
+        client: LangGraphClient,
+        ledger: Path,
+        sleep: float,
+        durability: str = "async",
+        **extra: Any,
+    ) -> None:
         self.client = client
+        self.durability = durability
         self.ledger = ledger
         self.sleep = sleep
         self.extra = extra
@@ -115,14 +123,18 @@ class Runs:
         await wait_until(lambda: len(self.rids) == 2 or any(t.done() for t in self._tasks), "runs")
 
     async def _stream(self, tid: str, state: dict[str, Any]) -> None:
-        async for part in self.client.runs.stream(tid, "ledger", input=state, stream_mode="values"):
+        async for part in self.client.runs.stream(
+            tid, "ledger", input=state, stream_mode="values", durability=self.durability
+        ):
             if part.event == "metadata":
                 self.rids.insert(0, part.data["run_id"])
             self.events.append((part.event, part.data))
 
     async def _wait(self, tid: str, state: dict[str, Any]) -> None:
         # runs.wait answers only at the end: learn the run id from the thread's runs.
-        task = asyncio.create_task(self.client.runs.wait(tid, "ledger", input=state))
+        task = asyncio.create_task(
+            self.client.runs.wait(tid, "ledger", input=state, durability=self.durability)
+        )
         await wait_until(self._has_run(tid), "the waited run")
         self.waited = await task
 
@@ -284,11 +296,15 @@ async def test_fast_restart_mid_run(cluster: Cluster, ledger: Path, phase: str) 
         print("retries logged:", log_count(log, "(retry "))
 
 
-async def test_outage_of_several_seconds_mid_run(cluster: Cluster, ledger: Path) -> None:
-    """PostgreSQL stopped for 5 s while two runs are inside n2 (their nodes go on: the
-    ledger is a file), then started again."""
+@pytest.mark.parametrize("durability", ["async", "sync"])
+async def test_outage_of_several_seconds_mid_run(
+    cluster: Cluster, ledger: Path, durability: str
+) -> None:
+    """PostgreSQL stopped for 5 s while two runs are inside n2, then started again. With
+    ``async`` durability their nodes go on meanwhile (the ledger is a file) and the
+    checkpoints wait in the writer; with ``sync`` the graph waits at its next put."""
     async with serving(cluster) as (client, log):
-        runs = Runs(client, ledger, sleep=0.5)
+        runs = Runs(client, ledger, sleep=0.5, durability=durability)
         await runs.start()
         async with await in_flight(cluster, runs, "writes"):
             started = time.monotonic()
