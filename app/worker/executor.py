@@ -494,8 +494,6 @@ class Executor:
             flat = [i for items in interrupts.values() for i in items]
             if flat and isinstance(output, dict):
                 output = {**output, "__interrupt__": flat}
-        promoted = False
-        hook: dict[str, Any] | None = None
         delete_thread = (
             run.temporary
             and run.kwargs.get("on_completion") == "delete"
@@ -504,87 +502,67 @@ class Executor:
         # The finish's NOTIFY may reach this process's hub before the commit returns
         # here; the hub leaves the signal to us then, with the output in hand.
         self.hub.finishing.add(run.run_id)
-        # The whole transaction is retried through a transient fault (it did nothing then,
-        # or it committed and only the acknowledgement was lost: the retry tells by the row).
-        retried = False
+
+        async def transaction(conn: Any, retried: bool) -> tuple[bool, dict[str, Any] | None]:
+            """(promoted, webhook payload); raises LeaseLost (nothing written) if the run
+            is no longer ours, and returns at once if a try before this one committed."""
+            hook: dict[str, Any] | None = None
+            locked = await outcome_rows.lock(conn, run.thread_id, run.run_id, run.epoch)
+            if not locked["held"]:
+                if retried and await outcome_rows.finished_under(conn, run.run_id, run.epoch):
+                    # An earlier try committed; only its acknowledgement was lost.
+                    log.info("run %s: its finish had committed", run.run_id)
+                    return True, None  # perhaps promoted: a spare wake-up is harmless
+                raise LeaseLost(f"run {run.run_id} lost lease epoch {run.epoch}")
+            if rollback:
+                promoted = await self._finish_rollback(
+                    conn,
+                    run,
+                    locked["interrupts"],
+                    locked["thread_exists"] and not delete_thread,
+                )
+            else:
+                # The last events commit with the status: a reader that sees the run ended
+                # has every event of it (DESIGN I3).
+                done = [] if delete_thread else [event_rows.run_done(run.run_id)]
+                await outcome_rows.write(
+                    conn,
+                    run_id=run.run_id,
+                    thread_id=run.thread_id,
+                    epoch=run.epoch,
+                    status=status,
+                    output=output,
+                    error=error,
+                    events=events,
+                    thread_events=done if locked["thread_exists"] else [],
+                )
+                if run.kwargs.get("webhook"):
+                    hook = await self._webhook_payload(conn, run, values, error)
+                if error is not None:
+                    thread_status = "error"
+                elif has_next:
+                    thread_status = "interrupted"
+                else:
+                    thread_status = "idle"
+                promoted = await outcome_rows.settle(
+                    conn,
+                    run.thread_id,
+                    status=thread_status,
+                    values=values,
+                    interrupts=interrupts,
+                    error=error,
+                    ready_payload=self.hub.ready_payload(),
+                )
+            if delete_thread:
+                await conn.execute("DELETE FROM threads WHERE thread_id = $1", run.thread_id)
+                await checkpoint_sql.delete_threads(conn, [str(run.thread_id)])
+            return promoted, hook
+
         try:
-            while True:
-                try:
-                    async with self.pool.acquire() as conn, conn.transaction():
-                        locked = await outcome_rows.lock(conn, run.thread_id, run.run_id, run.epoch)
-                        if not locked["held"]:
-                            if retried and await outcome_rows.finished_under(
-                                conn, run.run_id, run.epoch
-                            ):
-                                # An earlier try committed; only its acknowledgement was lost.
-                                log.info("run %s: its finish had committed", run.run_id)
-                                promoted = True  # perhaps: a spare wake-up is harmless
-                                break
-                            log.warning(
-                                "run %s: lease lost before finishing; leaving it", run.run_id
-                            )
-                            return
-                        if rollback:
-                            promoted = await self._finish_rollback(
-                                conn,
-                                run,
-                                locked["interrupts"],
-                                locked["thread_exists"] and not delete_thread,
-                            )
-                        else:
-                            # The last events commit with the status: a reader that sees the run ended
-                            # has every event of it (DESIGN I3).
-                            done = [] if delete_thread else [event_rows.run_done(run.run_id)]
-                            await outcome_rows.write(
-                                conn,
-                                run_id=run.run_id,
-                                thread_id=run.thread_id,
-                                epoch=run.epoch,
-                                status=status,
-                                output=output,
-                                error=error,
-                                events=events,
-                                thread_events=done if locked["thread_exists"] else [],
-                            )
-                            if run.kwargs.get("webhook"):
-                                hook = await self._webhook_payload(conn, run, values, error)
-                            if error is not None:
-                                thread_status = "error"
-                            elif has_next:
-                                thread_status = "interrupted"
-                            else:
-                                thread_status = "idle"
-                            promoted = await outcome_rows.settle(
-                                conn,
-                                run.thread_id,
-                                status=thread_status,
-                                values=values,
-                                interrupts=interrupts,
-                                error=error,
-                                ready_payload=self.hub.ready_payload(),
-                            )
-                        if delete_thread:
-                            await conn.execute(
-                                "DELETE FROM threads WHERE thread_id = $1", run.thread_id
-                            )
-                            await checkpoint_sql.delete_threads(conn, [str(run.thread_id)])
-                    break
-                except Exception as exc:
-                    if not transient(exc):
-                        raise
-                    retried = True
-                    if not await backoff.wait():
-                        log.error(
-                            "run %s: shutting down after trying to write its outcome for "
-                            "%.1f s; it is re-claimed once its lease expires",
-                            run.run_id,
-                            backoff.elapsed,
-                        )
-                        raise
-                    log.warning(
-                        "run %s: finishing failed (retry %d): %r", run.run_id, backoff.tries, exc
-                    )
-                    promoted, hook = False, None
+            promoted, hook = await self._transact(run, transaction, backoff)
+        except LeaseLost:
+            log.warning("run %s: lease lost before finishing; leaving it", run.run_id)
+            return
         finally:
             self.hub.finishing.discard(run.run_id)
         self.hub.signal_done(run.run_id, {} if rollback else output)
@@ -598,6 +576,36 @@ class Executor:
             )
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
+
+    async def _transact(
+        self,
+        run: ClaimedRun,
+        body: Callable[[Any, bool], Awaitable[T]],
+        backoff: Backoff,
+    ) -> T:
+        """``body(conn, retried)`` in a transaction, the whole transaction tried again
+        through a transient fault (it did nothing then, or it committed and only the
+        acknowledgement was lost: ``retried`` tells the body to check the row for that)."""
+        retried = False
+        while True:
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    return await body(conn, retried)
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                retried = True
+                if not await backoff.wait():
+                    log.error(
+                        "run %s: shutting down after trying to write its outcome for "
+                        "%.1f s; it is re-claimed once its lease expires",
+                        run.run_id,
+                        backoff.elapsed,
+                    )
+                    raise
+                log.warning(
+                    "run %s: finishing failed (retry %d): %r", run.run_id, backoff.tries, exc
+                )
 
     async def _finish_rollback(
         self, conn: Any, run: ClaimedRun, interrupts: Any, thread_exists: bool
