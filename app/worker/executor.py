@@ -3,6 +3,11 @@
 The finishing transaction locks the thread row, writes the run's terminal status (fenced by
 its lease epoch, DESIGN I4), refreshes the thread's status and values, promotes the next
 queued run and NOTIFYs, so a joiner never sees a finished run on a busy-looking thread.
+
+Database faults (``app.db.retry``): the writer retries its batches, the small reads and the
+finishing transaction are retried, and a transient fault raised out of the graph makes the
+attempt resume from its last committed checkpoint within its claim; the run ends ``error``
+(``DatabaseUnavailable``) only once the database stayed away for ``db_retry_seconds``.
 """
 
 from __future__ import annotations
