@@ -76,6 +76,7 @@ def worker_pool(
             backoff_seconds=settings.webhook_backoff_seconds,
             timeout_seconds=settings.webhook_timeout_seconds,
         ),
+        db_retry_seconds=settings.db_retry_seconds,
     )
     return WorkerPool(
         pool,

@@ -77,6 +77,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """A keep-alive connection is closed after this many requests (0: no limit)."""
     max_connections: int = 2048
     """Open connections at once; past that a new request answers 503 (0: no limit)."""
+    db_retry_seconds: float = 60.0
+    """How long a running run rides out a database fault (connection lost, restart,
+    outage, ``statement_timeout``, serialization failure) before it gives up: its batch
+    writes and small reads are retried with backoff for up to this long from the first
+    failure, and an attempt whose graph lost the database resumes from its last committed
+    checkpoint. Past it the run ends ``error`` (``DatabaseUnavailable``), written as soon as
+    the database answers again (``TURNSTILE_DB_RETRY_SECONDS``)."""
 
     @property
     def pooled(self) -> bool:
@@ -160,6 +167,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("TURNSTILE_KEEPALIVE_TIMEOUT_SECONDS", "keepalive_timeout_seconds", float),
             ("TURNSTILE_KEEPALIVE_MAX_REQUESTS", "keepalive_max_requests", int),
             ("TURNSTILE_MAX_CONNECTIONS", "max_connections", int),
+            ("TURNSTILE_DB_RETRY_SECONDS", "db_retry_seconds", float),
         ):
             if env.get(name):
                 values[key] = kind(env[name])

@@ -23,6 +23,8 @@ from app.core.ids import parse_uuid, system_assistant_id
 from app.core.runs import RunCreate
 from app.db.access import Access
 from app.db.notify import UNKNOWN
+from app.db.retry import retrying
+from app.services.streams import READ_RETRY_SECONDS
 
 Req = Request[Any, Any, Any]
 KEEPALIVE_SECONDS = 5.0
@@ -50,6 +52,9 @@ class _Waiter:
         self.run_id = run_id
         self.check_row = not fresh
         self.output: Any = None
+        self.patient = False
+        """The 200 has been sent: a database fault can no longer be answered with a 503,
+        so the row is read again through it (the run behind is retrying too)."""
 
     async def ended_within(self, seconds: float) -> bool:
         with self.svc.hub.watch_done(self.run_id) as done:
@@ -60,7 +65,14 @@ class _Waiter:
                     self.output = recent
                     return True
                 if recent is UNKNOWN or self.check_row:
-                    ended, self.output = await self.svc.runs.outcome(self.run_id)
+                    if self.patient:
+                        ended, self.output = await retrying(
+                            functools.partial(self.svc.runs.outcome, self.run_id),
+                            READ_RETRY_SECONDS,
+                            "waiting for a run",
+                        )
+                    else:
+                        ended, self.output = await self.svc.runs.outcome(self.run_id)
                     if ended:
                         return True
                 try:
@@ -78,6 +90,7 @@ async def output_stream(
 ) -> AsyncIterator[bytes]:
     """Wait for the run to end, writing ``\n`` every 5 s, then its output as JSON.
     ``started``: 5 s already passed without an answer (write the first ``\n`` now)."""
+    waiter.patient = True
     if started:
         yield b"\n"
     while not await waiter.ended_within(KEEPALIVE_SECONDS):

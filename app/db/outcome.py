@@ -22,6 +22,7 @@ import asyncpg
 
 from app.db.events import events_payload
 from app.db.notify import RUN_DONE, RUN_EVENTS, RUN_READY
+from app.db.runs import TERMINAL
 from app.db.types import Conn
 
 
@@ -47,6 +48,42 @@ async def lock(
     )
     assert row is not None
     return row
+
+
+async def cancel_action(conn: Conn, run_id: uuid.UUID) -> str | None:
+    """The cancel action requested for the run, if any."""
+    action = await conn.fetchval("SELECT cancel_action FROM runs WHERE run_id = $1", run_id)
+    return None if action is None else str(action)
+
+
+async def holds(conn: Conn, run_id: uuid.UUID, epoch: int, token: uuid.UUID) -> bool:
+    """Whether the run is still ``running`` under lease (``epoch``, ``token``) (an attempt
+    back from a database fault asks before it resumes). Locks nothing."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = $1 AND lease_epoch = $2 "
+            "AND lease_token = $3 AND status = 'running')",
+            run_id,
+            epoch,
+            token,
+        )
+    )
+
+
+async def finished_under(conn: Conn, run_id: uuid.UUID, epoch: int, token: uuid.UUID) -> bool:
+    """Whether the run ended (or was deleted, as a rollback or ``on_completion="delete"``
+    does) while lease (``epoch``, ``token``) was the latest: a finish that lost its commit's
+    acknowledgement, then finds the run no longer ``running``, tells "it was us, it is
+    done" from "the lease was lost" by this (a re-claim draws a new token; the finish
+    leaves the token in place for this). Locks nothing."""
+    row = await conn.fetchrow(
+        "SELECT status, lease_epoch, lease_token FROM runs WHERE run_id = $1", run_id
+    )
+    if row is None:
+        return True
+    return bool(
+        row["lease_epoch"] == epoch and row["lease_token"] == token and row["status"] in TERMINAL
+    )
 
 
 async def write(

@@ -15,6 +15,7 @@ still going and reconnects, with ``Last-Event-ID``, to a process that serves on.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -27,9 +28,13 @@ from app.db import events as event_rows
 from app.db import runs as run_rows
 from app.db.events import Event
 from app.db.notify import Hub
+from app.db.retry import retrying
 
 HEARTBEAT_SECONDS = 5.0
 BATCH = 500
+READ_RETRY_SECONDS = 60.0
+"""A stream rides out a database fault this long (retrying its read) instead of ending
+with an ``error`` event: the run behind it is retrying too."""
 TERMINAL = frozenset(run_rows.TERMINAL)
 THREAD_STREAM_MODES = ("run_modes", "lifecycle", "state_update")
 
@@ -87,14 +92,25 @@ class StreamService:
                 return await event_rows.id_at_ms(conn, cursor.after_ms, **key)
             return await event_rows.last_id(conn, **key)
 
+    async def _read_run(self, run_id: uuid.UUID, after: int) -> tuple[str | None, list[Event]]:
+        async with self.pool.acquire() as conn:
+            return await event_rows.read_run(conn, run_id, after, BATCH)
+
+    async def _read_thread(self, thread_id: uuid.UUID, after: int) -> tuple[bool, list[Event]]:
+        async with self.pool.acquire() as conn:
+            return await event_rows.read_thread(conn, thread_id, after, BATCH)
+
     async def run_events(self, run_id: uuid.UUID, cursor: Cursor) -> AsyncIterator[Event | None]:
         """The run's events after ``cursor`` until it ends; None every 5 s of silence."""
         with self.hub.watch_events(run_id) as wake:
             after = await self._start(cursor, run_id=run_id)
             while True:
                 wake.clear()
-                async with self.pool.acquire() as conn:
-                    status, events = await event_rows.read_run(conn, run_id, after, BATCH)
+                status, events = await retrying(
+                    functools.partial(self._read_run, run_id, after),
+                    READ_RETRY_SECONDS,
+                    "reading a stream",
+                )
                 for event in events:
                     after = event.event_id
                     yield event
@@ -118,8 +134,11 @@ class StreamService:
             after = await self._start(cursor, thread_id=thread_id)
             while True:
                 wake.clear()
-                async with self.pool.acquire() as conn:
-                    exists, events = await event_rows.read_thread(conn, thread_id, after, BATCH)
+                exists, events = await retrying(
+                    functools.partial(self._read_thread, thread_id, after),
+                    READ_RETRY_SECONDS,
+                    "reading a stream",
+                )
                 for event in events:
                     after = event.event_id
                     yield event

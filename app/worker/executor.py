@@ -4,6 +4,11 @@ The finishing transaction locks the thread row, writes the run's terminal status
 its lease epoch and token, DESIGN I4), refreshes the thread's status and values, promotes
 the next queued run and NOTIFYs, so a joiner never sees a finished run on a busy-looking
 thread.
+
+Database faults (``app.db.retry``): the writer retries its batches, the small reads and the
+finishing transaction are retried, and a transient fault raised out of the graph makes the
+attempt resume from its last committed checkpoint within its claim; the run ends ``error``
+(``DatabaseUnavailable``) only once the database stayed away for ``db_retry_seconds``.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from langgraph.types import Command, Send
@@ -22,6 +29,7 @@ from app.auth.user import AuthUser
 from app.checkpoint import sql as checkpoint_sql
 from app.checkpoint.saver import PostgresSaver
 from app.checkpoint.sql import LeaseLost
+from app.core import jsonable
 from app.core.jsonable import plain
 from app.db import events as event_rows
 from app.db import outcome as outcome_rows
@@ -29,12 +37,15 @@ from app.db import runs as run_rows
 from app.db import threads as thread_rows
 from app.db import webhooks as delivery_rows
 from app.db.notify import RUN_DONE, RUN_READY, Hub, notify
+from app.db.retry import Backoff, from_database, retrying, transient
 from app.graphs.registry import GraphRegistry
 from app.worker.chunks import StreamMapper
 from app.worker.webhooks import WebhookSender
 from app.worker.writer import RunWriter
 
 log = logging.getLogger("turnstile.worker")
+
+T = TypeVar("T")
 
 FIRST_LINGER = 0.005
 """The run's ``metadata`` event waits this long (at most) for the graph's first checkpoint
@@ -87,6 +98,19 @@ class ClaimedRun:
 
 class AttemptsExhausted(Exception):
     """The run was claimed more often than ``max_attempts``: its workers keep dying."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database stayed unreachable (or kept failing transiently) for longer than
+    ``db_retry_seconds``: the attempt gave up."""
+
+
+def _database_fault(exc: BaseException) -> bool:
+    """Whether the graph stopped on a transient fault of the database (the attempt then
+    resumes), rather than on an error of the run itself."""
+    if isinstance(exc, DatabaseUnavailable | RunTimeout | AttemptsExhausted):
+        return False
+    return from_database(exc)
 
 
 class UnknownInterruptError(Exception):
@@ -143,6 +167,7 @@ class Executor:
         max_attempts: int = 3,
         run_timeout_seconds: float = 0.0,
         webhooks: WebhookSender | None = None,
+        db_retry_seconds: float = 60.0,
     ) -> None:
         self.pool = pool
         self.relaxed: asyncpg.Pool[Any] | None = None
@@ -156,10 +181,19 @@ class Executor:
         """Sends the deliveries this executor's finishes queue (started by the pool)."""
         self.max_attempts = max_attempts
         self.run_timeout_seconds = run_timeout_seconds
+        self.db_retry_seconds = db_retry_seconds
 
     async def execute(self, run: ClaimedRun) -> None:
         """Run the graph to the end (or until cancelled), streaming its events to the log,
-        and record the outcome."""
+        and record the outcome.
+
+        A transient database fault raised out of the graph (a checkpoint read, say) does
+        not end the run: the attempt writes what the graph handed over, waits for the
+        database, checks that it still holds the run's lease, and resumes the graph from
+        the run's last committed checkpoint, within this claim and its event stream (no
+        ``error`` event, no second ``metadata`` event). Only once the database stayed
+        away for ``db_retry_seconds`` does the run end ``error`` (``DatabaseUnavailable``);
+        an attempt that finds its lease gone meanwhile is abandoned, as on ``LeaseLost``."""
         run.started = True
         if run.lease_lost:  # lost before this task ran: nothing to do
             return
@@ -167,8 +201,116 @@ class Executor:
             run.finishing = True
             await self._hand_back(run)
             return
-        kwargs = run.kwargs
-        config: dict[str, Any] = dict(kwargs.get("config") or {})
+        config, graph_id = self._config(run)
+        mapper = StreamMapper(
+            run.kwargs.get("stream_mode") or ["values"], subgraphs=bool(run.kwargs.get("subgraphs"))
+        )
+        synchronous = (run.kwargs.get("durability") or "async") == "sync"
+        writer = self._writer(run, synchronous)
+        writer.add(
+            "metadata", {"run_id": str(run.run_id), "attempt": run.attempt}, linger=FIRST_LINGER
+        )
+        error: dict[str, Any] | None = None
+        status: str | None = None
+        graph: Any = None
+        timeout = self.run_timeout_seconds or None
+        until = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        fault: Exception | None = None  # the database fault the graph last stopped on
+        backoff: Backoff | None = None
+        tries = 0
+        while True:
+            try:
+                if fault is not None:
+                    if backoff is None or writer.progressed:  # a new fault, not the same one
+                        backoff = Backoff(self.db_retry_seconds)
+                    writer = await self._resume(run, writer, fault, backoff, synchronous)
+                    fault = None
+                if run.cancel_action:
+                    raise asyncio.CancelledError
+                # Every checkpoint write of this attempt goes through the writer, in
+                # statements fenced by its lease (DESIGN I4), batched with its events.
+                saver = self.saver.fenced(str(run.run_id), run.epoch, run.token).buffered(writer)
+                graph = await self.registry.get(
+                    str(graph_id),
+                    config=config,  # type: ignore[arg-type]
+                    checkpointer=saver,
+                    store=self.store,
+                )
+                if run.attempt > self.max_attempts:
+                    raise AttemptsExhausted(
+                        f"The run was started {run.attempt - 1} times and its worker stopped "
+                        f"each time (max_attempts={self.max_attempts})."
+                    )
+                # A later attempt, or this one after a fault, goes on from the last
+                # committed checkpoint (if any), so a node that committed is not re-run.
+                resume = (run.attempt > 1 or tries > 0) and await self._read(
+                    run, "checking for its checkpoint", lambda: self._left_checkpoint(run)
+                )
+                tries += 1
+                deadline = asyncio.timeout_at(until)
+                try:
+                    async with deadline:
+                        await self._stream(graph, run, config, mapper, writer, resume=resume)
+                except TimeoutError:
+                    if not deadline.expired():
+                        raise
+                    raise RunTimeout(
+                        f"The run took longer than {self.run_timeout_seconds:g} s."
+                    ) from None
+            except asyncio.CancelledError:
+                run.finishing = True
+                if run.lease_lost:  # the lease keeper's renewal was refused (pool._lost)
+                    lost = LeaseLost(f"run {run.run_id} lost lease epoch {run.epoch}")
+                    log.warning("run %s: %s; abandoning this attempt", run.run_id, lost)
+                    writer.abandon()
+                    return
+                if run.shutdown:
+                    with contextlib.suppress(Exception):
+                        await writer.close()  # keep the progress made: it resumes from there
+                    await self._hand_back(run)
+                    raise
+                status = "interrupted"
+            except LeaseLost as exc:
+                # Another worker owns the run now: write nothing more for it.
+                run.finishing = True
+                log.warning("run %s: %s; abandoning this attempt", run.run_id, exc)
+                writer.abandon()
+                return
+            except Exception as exc:
+                if writer.failed is None and _database_fault(exc):
+                    fault = exc
+                    continue
+                if writer.failed is not None and transient(writer.failed):
+                    exc = self._unavailable(writer.failed)
+                log.info("run %s failed: %r", run.run_id, exc)
+                status = "timeout" if isinstance(exc, RunTimeout) else "error"
+                error = {"error": type(exc).__name__, "message": str(exc)}
+                writer.add("error", error)
+            except BaseException:
+                run.finishing = True
+                writer.abandon()
+                raise
+            break
+        run.finishing = True  # from here on the outcome is written, whatever else arrives
+        try:
+            events = await writer.close()  # checkpoints first: the outcome reads them
+        except LeaseLost as exc:
+            log.warning("run %s: %s; abandoning this attempt", run.run_id, exc)
+            return
+        except Exception as exc:
+            # Writing kept failing: what was not written is lost, and a run whose last
+            # checkpoints are missing did not succeed.
+            events = writer.drop()
+            if status is None:
+                unavailable = self._unavailable(exc)
+                status = "error"
+                error = {"error": type(unavailable).__name__, "message": str(unavailable)}
+                events.append(("error", jsonable.dumps_str(error)))
+        await self._finish(run, graph, status=status or "success", error=error, events=events)
+
+    def _config(self, run: ClaimedRun) -> tuple[dict[str, Any], Any]:
+        """The graph's config for this run, and its graph id."""
+        config: dict[str, Any] = dict(run.kwargs.get("config") or {})
         configurable = dict(config.get("configurable") or {})
         graph_id = configurable.get("graph_id")
         if isinstance(configurable.get("langgraph_auth_user"), dict):
@@ -184,88 +326,79 @@ class Executor:
             "run_attempt": run.attempt,
         }
         config["run_id"] = run.run_id  # the root callback run: LangSmith and astream_events
-        mapper = StreamMapper(
-            kwargs.get("stream_mode") or ["values"], subgraphs=bool(kwargs.get("subgraphs"))
-        )
-        durability = kwargs.get("durability") or "async"
-        synchronous = durability == "sync"
-        writer = RunWriter(
+        return config, graph_id
+
+    def _writer(self, run: ClaimedRun, synchronous: bool) -> RunWriter:
+        return RunWriter(
             self.pool if synchronous or self.relaxed is None else self.relaxed,
             run.run_id,
             run.thread_id,
             run.epoch,
             run.token,
             synchronous=synchronous,
+            retry_seconds=self.db_retry_seconds,
         )
-        writer.add(
-            "metadata", {"run_id": str(run.run_id), "attempt": run.attempt}, linger=FIRST_LINGER
+
+    def _unavailable(self, exc: BaseException) -> DatabaseUnavailable:
+        return DatabaseUnavailable(
+            f"The database stayed unavailable for more than {self.db_retry_seconds:g} s "
+            f"(TURNSTILE_DB_RETRY_SECONDS), so the run gave up; last error: {exc!r}"
         )
-        error: dict[str, Any] | None = None
-        status: str | None = None
-        graph: Any = None
-        # Every checkpoint write of this attempt goes through the writer, in statements
-        # fenced by its lease (DESIGN I4), batched with its stream events.
-        saver = self.saver.fenced(str(run.run_id), run.epoch, run.token).buffered(writer)
+
+    async def _resume(
+        self,
+        run: ClaimedRun,
+        writer: RunWriter,
+        fault: Exception,
+        backoff: Backoff,
+        synchronous: bool,
+    ) -> RunWriter:
+        """After ``fault`` stopped the graph: write what it handed over, wait for the
+        database, and return a fresh writer (carrying the events not written yet) if the
+        attempt still holds its lease. Raises ``LeaseLost`` if it does not, and
+        ``DatabaseUnavailable`` once ``backoff``'s budget is spent."""
+        log.warning(
+            "run %s: the database failed under the graph (%r); resuming from its last "
+            "committed checkpoint once it is back",
+            run.run_id,
+            fault,
+        )
         try:
-            if run.cancel_action:
-                raise asyncio.CancelledError
-            graph = await self.registry.get(
-                str(graph_id),
-                config=config,  # type: ignore[arg-type]
-                checkpointer=saver,
-                store=self.store,
-            )
-            if run.attempt > self.max_attempts:
-                raise AttemptsExhausted(
-                    f"The run was started {run.attempt - 1} times and its worker stopped "
-                    f"each time (max_attempts={self.max_attempts})."
-                )
-            resume = run.attempt > 1 and await self._left_checkpoint(run)
-            deadline = asyncio.timeout(self.run_timeout_seconds or None)
-            try:
-                async with deadline:
-                    await self._stream(graph, run, config, mapper, writer, resume=resume)
-            except TimeoutError:
-                if not deadline.expired():
-                    raise
-                raise RunTimeout(
-                    f"The run took longer than {self.run_timeout_seconds:g} s."
-                ) from None
-        except asyncio.CancelledError:
-            run.finishing = True
-            if run.lease_lost:  # the lease keeper's renewal was refused (pool._lost)
-                lost = LeaseLost(f"run {run.run_id} lost lease epoch {run.epoch}")
-                log.warning("run %s: %s; abandoning this attempt", run.run_id, lost)
-                writer.abandon()
-                return
-            if run.shutdown:
-                with contextlib.suppress(Exception):
-                    await writer.close()  # keep the progress made: it resumes from there
-                await self._hand_back(run)
-                raise
-            status = "interrupted"
-        except LeaseLost as exc:
-            # Another worker owns the run now: write nothing more for it.
-            run.finishing = True
-            log.warning("run %s: %s; abandoning this attempt", run.run_id, exc)
-            writer.abandon()
-            return
-        except Exception as exc:
-            log.info("run %s failed: %r", run.run_id, exc)
-            status = "timeout" if isinstance(exc, RunTimeout) else "error"
-            error = {"error": type(exc).__name__, "message": str(exc)}
-            writer.add("error", error)
-        except BaseException:
-            run.finishing = True
-            writer.abandon()
+            events = await writer.close()  # retries through the outage by itself
+        except LeaseLost:
             raise
-        run.finishing = True  # from here on the outcome is written, whatever else arrives
-        try:
-            events = await writer.close()  # checkpoints first: the outcome reads them
-        except LeaseLost as exc:
-            log.warning("run %s: %s; abandoning this attempt", run.run_id, exc)
-            return
-        await self._finish(run, graph, status=status or "success", error=error, events=events)
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+        while True:
+            if not await backoff.wait():
+                raise self._unavailable(fault) from fault
+            try:
+                async with self.pool.acquire() as conn:
+                    held = await outcome_rows.holds(conn, run.run_id, run.epoch, run.token)
+                break
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                fault = exc
+        if not held:
+            raise LeaseLost(f"run {run.run_id} lost lease epoch {run.epoch} during a fault")
+        log.info("run %s: the database is back; resuming (retry %d)", run.run_id, backoff.tries)
+        fresh = self._writer(run, synchronous)
+        fresh.carry(events)
+        return fresh
+
+    async def _read(
+        self,
+        run: ClaimedRun,
+        what: str,
+        op: Callable[[], Awaitable[T]],
+        backoff: Backoff | None = None,
+    ) -> T:
+        """A small read of the attempt, retried through a transient fault (sharing
+        ``backoff``'s budget, if given)."""
+        return await retrying(
+            op, self.db_retry_seconds, f"run {run.run_id}: {what}", backoff=backoff
+        )
 
     async def _left_checkpoint(self, run: ClaimedRun) -> bool:
         async with self.pool.acquire() as conn:
@@ -325,6 +458,10 @@ class Executor:
             elif "langsmith:hidden" not in (event.get("tags") or ()):
                 writer.add("events", event)
 
+    async def _action(self, run: ClaimedRun) -> str | None:
+        async with self.pool.acquire() as conn:
+            return await outcome_rows.cancel_action(conn, run.run_id)
+
     async def _state(self, graph: Any, thread_id: uuid.UUID) -> tuple[Any, dict[str, Any], bool]:
         """(values, interrupts by task id, has next) at the thread's latest checkpoint."""
         if graph is None:
@@ -348,20 +485,26 @@ class Executor:
         error: dict[str, Any] | None,
         events: list[tuple[str, str]],
     ) -> None:
+        # Its reads and its transaction ride out a fault for as long as it takes: the
+        # outcome is all that is left to do, and it needs the database either way. Only
+        # the pool's shutdown stops them (the run is then re-claimed once its lease
+        # expires, and resumes from its last committed checkpoint).
+        backoff = Backoff(math.inf, give_up=lambda: run.shutdown)
         cancelled = status == "interrupted"
         if cancelled:
             # The action comes from the row: the cancel may have reached us as a bare signal.
-            async with self.pool.acquire() as conn:
-                action = await conn.fetchval(
-                    "SELECT cancel_action FROM runs WHERE run_id = $1", run.run_id
-                )
+            action = await self._read(
+                run, "reading its cancel action", lambda: self._action(run), backoff
+            )
             run.cancel_action = action or run.cancel_action or "interrupt"
         rollback = cancelled and run.cancel_action == "rollback"
         values: Any = None
         interrupts: dict[str, Any] = {}
         has_next = False
         if not rollback:
-            values, interrupts, has_next = await self._state(graph, run.thread_id)
+            values, interrupts, has_next = await self._read(
+                run, "reading its final state", lambda: self._state(graph, run.thread_id), backoff
+            )
         output: Any
         if error is not None:
             output = {"__error__": error}
@@ -372,8 +515,6 @@ class Executor:
             flat = [i for items in interrupts.values() for i in items]
             if flat and isinstance(output, dict):
                 output = {**output, "__interrupt__": flat}
-        promoted = False
-        hook: dict[str, Any] | None = None
         delete_thread = (
             run.temporary
             and run.kwargs.get("on_completion") == "delete"
@@ -382,58 +523,71 @@ class Executor:
         # The finish's NOTIFY may reach this process's hub before the commit returns
         # here; the hub leaves the signal to us then, with the output in hand.
         self.hub.finishing.add(run.run_id)
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                locked = await outcome_rows.lock(
-                    conn, run.thread_id, run.run_id, run.epoch, run.token
+
+        async def transaction(conn: Any, retried: bool) -> tuple[bool, dict[str, Any] | None]:
+            """(promoted, webhook payload); raises LeaseLost (nothing written) if the run
+            is no longer ours, and returns at once if a try before this one committed."""
+            hook: dict[str, Any] | None = None
+            locked = await outcome_rows.lock(conn, run.thread_id, run.run_id, run.epoch, run.token)
+            if not locked["held"]:
+                if retried and await outcome_rows.finished_under(
+                    conn, run.run_id, run.epoch, run.token
+                ):
+                    # An earlier try committed; only its acknowledgement was lost.
+                    log.info("run %s: its finish had committed", run.run_id)
+                    return True, None  # perhaps promoted: a spare wake-up is harmless
+                raise LeaseLost(f"run {run.run_id} lost lease epoch {run.epoch}")
+            if rollback:
+                promoted = await self._finish_rollback(
+                    conn,
+                    run,
+                    locked["interrupts"],
+                    locked["thread_exists"] and not delete_thread,
                 )
-                if not locked["held"]:
-                    log.warning("run %s: lease lost before finishing; leaving it", run.run_id)
-                    return
-                if rollback:
-                    promoted = await self._finish_rollback(
-                        conn,
-                        run,
-                        locked["interrupts"],
-                        locked["thread_exists"] and not delete_thread,
-                    )
+            else:
+                # The last events commit with the status: a reader that sees the run ended
+                # has every event of it (DESIGN I3).
+                done = [] if delete_thread else [event_rows.run_done(run.run_id)]
+                await outcome_rows.write(
+                    conn,
+                    run_id=run.run_id,
+                    thread_id=run.thread_id,
+                    epoch=run.epoch,
+                    token=run.token,
+                    status=status,
+                    output=output,
+                    error=error,
+                    events=events,
+                    thread_events=done if locked["thread_exists"] else [],
+                )
+                if run.kwargs.get("webhook"):  # the outbox row commits with the end
+                    hook = await self._webhook_payload(conn, run, values, error)
+                    await delivery_rows.insert(conn, run.run_id, run.kwargs["webhook"], hook)
+                if error is not None:
+                    thread_status = "error"
+                elif has_next:
+                    thread_status = "interrupted"
                 else:
-                    # The last events commit with the status: a reader that sees the run ended
-                    # has every event of it (DESIGN I3).
-                    done = [] if delete_thread else [event_rows.run_done(run.run_id)]
-                    await outcome_rows.write(
-                        conn,
-                        run_id=run.run_id,
-                        thread_id=run.thread_id,
-                        epoch=run.epoch,
-                        token=run.token,
-                        status=status,
-                        output=output,
-                        error=error,
-                        events=events,
-                        thread_events=done if locked["thread_exists"] else [],
-                    )
-                    if run.kwargs.get("webhook"):  # the outbox row commits with the end
-                        hook = await self._webhook_payload(conn, run, values, error)
-                        await delivery_rows.insert(conn, run.run_id, run.kwargs["webhook"], hook)
-                    if error is not None:
-                        thread_status = "error"
-                    elif has_next:
-                        thread_status = "interrupted"
-                    else:
-                        thread_status = "idle"
-                    promoted = await outcome_rows.settle(
-                        conn,
-                        run.thread_id,
-                        status=thread_status,
-                        values=values,
-                        interrupts=interrupts,
-                        error=error,
-                        ready_payload=self.hub.ready_payload(),
-                    )
-                if delete_thread:
-                    await conn.execute("DELETE FROM threads WHERE thread_id = $1", run.thread_id)
-                    await checkpoint_sql.delete_threads(conn, [str(run.thread_id)])
+                    thread_status = "idle"
+                promoted = await outcome_rows.settle(
+                    conn,
+                    run.thread_id,
+                    status=thread_status,
+                    values=values,
+                    interrupts=interrupts,
+                    error=error,
+                    ready_payload=self.hub.ready_payload(),
+                )
+            if delete_thread:
+                await conn.execute("DELETE FROM threads WHERE thread_id = $1", run.thread_id)
+                await checkpoint_sql.delete_threads(conn, [str(run.thread_id)])
+            return promoted, hook
+
+        try:
+            promoted, hook = await self._transact(run, transaction, backoff)
+        except LeaseLost:
+            log.warning("run %s: lease lost before finishing; leaving it", run.run_id)
+            return
         finally:
             self.hub.finishing.discard(run.run_id)
         self.hub.signal_done(run.run_id, {} if rollback else output)
@@ -441,6 +595,36 @@ class Executor:
             self.hub.signal_ready()
         if hook is not None:
             self.webhooks.wake()
+
+    async def _transact(
+        self,
+        run: ClaimedRun,
+        body: Callable[[Any, bool], Awaitable[T]],
+        backoff: Backoff,
+    ) -> T:
+        """``body(conn, retried)`` in a transaction, the whole transaction tried again
+        through a transient fault (it did nothing then, or it committed and only the
+        acknowledgement was lost: ``retried`` tells the body to check the row for that)."""
+        retried = False
+        while True:
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    return await body(conn, retried)
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                retried = True
+                if not await backoff.wait():
+                    log.error(
+                        "run %s: shutting down after trying to write its outcome for "
+                        "%.1f s; it is re-claimed once its lease expires",
+                        run.run_id,
+                        backoff.elapsed,
+                    )
+                    raise
+                log.warning(
+                    "run %s: finishing failed (retry %d): %r", run.run_id, backoff.tries, exc
+                )
 
     async def _finish_rollback(
         self, conn: Any, run: ClaimedRun, interrupts: Any, thread_exists: bool

@@ -15,6 +15,13 @@ records an outcome whose checkpoints were not written.
 
 ``close()`` writes what still holds checkpoint data and hands back the events that are
 left, for the finishing transaction to write with the status.
+
+A batch that fails on a transient database fault (``app.worker.retry.transient``) is
+retried, with backoff and jitter, through an outage of up to ``retry_seconds``; rewriting
+it is harmless, as its rows are upserts that keep what is stored (the one exception: had a
+commit succeeded and only its acknowledgement been lost, its events are stored twice).
+Only then, or at once on any other error, is ``failed`` set: the attempt's next put,
+flush or read raises it.
 """
 
 from __future__ import annotations
@@ -30,11 +37,10 @@ import asyncpg
 from app.checkpoint.sql import LeaseLost
 from app.core import jsonable
 from app.db import run_batch
+from app.db.retry import Backoff, transient
 from app.db.run_batch import Batch
 
 log = logging.getLogger("turnstile.worker")
-
-RETRY_DELAYS = (0.05, 0.2, 1.0)
 
 
 class RunWriter:
@@ -47,6 +53,7 @@ class RunWriter:
         token: uuid.UUID,
         *,
         synchronous: bool = False,
+        retry_seconds: float = 60.0,
     ) -> None:
         self.pool = pool
         self.run_id = run_id
@@ -55,8 +62,12 @@ class RunWriter:
         self.token = token
         self.synchronous = synchronous
         """Checkpoint puts wait for their commit (durability="sync")."""
+        self.retry_seconds = retry_seconds
+        """How long a batch is retried through a transient database fault."""
         self.lease_lost = False
         self.failed: BaseException | None = None
+        self.progressed = False
+        """A batch with checkpoint data was committed by this writer."""
         self._batch = Batch()
         self._queued = 0  # rows handed over so far
         self._written = 0  # rows committed (or given up on) so far
@@ -64,6 +75,7 @@ class RunWriter:
         self._wake = asyncio.Event()
         self._closing = False
         self._abandoned = False
+        self._dropped = False
         self._task = asyncio.create_task(self._loop(), name=f"writer-{run_id}")
 
     # --- what the graph side hands over -------------------------------------------------
@@ -77,6 +89,14 @@ class RunWriter:
         if linger > 0:
             asyncio.get_running_loop().call_later(linger, self._wake.set)
         else:
+            self._wake.set()
+
+    def carry(self, events: list[tuple[str, str]]) -> None:
+        """Events (already encoded) that an earlier writer of the same attempt did not
+        write: they go first, in order."""
+        if events:
+            self._batch.events[:0] = events
+            self._queued += 1
             self._wake.set()
 
     async def put_checkpoint(
@@ -106,6 +126,8 @@ class RunWriter:
     async def flush(self) -> None:
         """Wait until everything handed over so far is committed; LeaseLost if the lease
         was lost, or the write error if writing kept failing."""
+        if self._dropped:
+            return
         target = self._queued
         self._wake.set()
         async with self._progress:
@@ -123,6 +145,15 @@ class RunWriter:
             await self._task
         events, self._batch.events = self._batch.events, []
         self._check()
+        return events
+
+    def drop(self) -> list[tuple[str, str]]:
+        """Stop without writing anything more and return the events not written (the
+        writer failed: the finish writes them with the run's outcome). Reads through the
+        run's saver no longer wait for (or raise) anything of this writer."""
+        self._dropped = True
+        self.abandon()
+        events, self._batch.events = self._batch.events, []
         return events
 
     def abandon(self) -> None:
@@ -163,22 +194,32 @@ class RunWriter:
                 self._progress.notify_all()
 
     async def _write(self, batch: Batch) -> None:
-        for delay in (*RETRY_DELAYS, None):
+        backoff: Backoff | None = None
+        while True:
             try:
                 async with self.pool.acquire() as conn:
                     held = await run_batch.write(
                         conn, self.run_id, self.thread_id, self.epoch, self.token, batch
                     )
-            except (OSError, asyncpg.PostgresError) as exc:
-                if delay is None:
-                    log.error(
-                        "run %s: writing its checkpoints and events failed: %s", self.run_id, exc
-                    )
-                    self.failed = exc
+            except Exception as exc:
+                if self._abandoned:
                     return
-                await asyncio.sleep(delay)
-                continue
+                if transient(exc):
+                    backoff = backoff or Backoff(self.retry_seconds)
+                    if await backoff.wait():
+                        log.warning(
+                            "run %s: writing a batch failed (retry %d): %r",
+                            self.run_id,
+                            backoff.tries,
+                            exc,
+                        )
+                        continue
+                log.error("run %s: writing its checkpoints and events failed: %r", self.run_id, exc)
+                self.failed = exc
+                return
             if not held and not self.lease_lost:
                 self.lease_lost = True
                 log.warning("run %s: lease lost; nothing more is written for it", self.run_id)
+            elif held and batch.has_state:
+                self.progressed = True
             return

@@ -133,6 +133,7 @@ async def test_a_lost_claim_replayed_with_the_same_epoch_fences_off_the_first_at
         )
         assert renewal.held == frozenset()
         assert not await run_rows.hand_back(conn, rid, epoch, t1)
+        assert not await outcome.holds(conn, rid, epoch, t1)
         async with conn.transaction():
             locked = await outcome.lock(conn, tid, rid, epoch, t1)
             assert (locked["thread_exists"], locked["held"]) == (True, False)
@@ -167,6 +168,9 @@ async def test_a_lost_claim_replayed_with_the_same_epoch_fences_off_the_first_at
             assert await _finish(conn, tid, rid, epoch, t2)
     done = await snapshot()
     assert (done["status"], done["lease_owner"], done["output"]) == ("success", None, {"ok": 2})
+    async with pool.acquire() as conn:  # a lost acknowledgement: whose finish committed
+        assert await outcome.finished_under(conn, rid, epoch, t2)
+        assert not await outcome.finished_under(conn, rid, epoch, t1)
     assert done["ev"] == 2
 
 

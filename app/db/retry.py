@@ -1,0 +1,133 @@
+"""Retrying through database faults: which errors, how long, how often.
+
+Not SQL, but the one policy for riding out a transient fault, for the worker and the
+services alike. A run's attempt meets the database in many places (its batch writes, the checkpoint reads
+inside the graph, the finishing transaction, a few small reads). A transient fault
+(``app.db.errors.is_transient``: connection lost or refused, a restart, a timeout, a
+serialization failure) in any of them is retried here with exponential backoff and full
+jitter, for at most ``budget`` seconds from the first failure, before the run is ever
+marked ``error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from app.db.errors import is_transient
+
+log = logging.getLogger("turnstile.db")
+
+T = TypeVar("T")
+
+FIRST_DELAY = 0.05
+MAX_DELAY = 2.0
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from or while handling (``__cause__``,
+    ``__context__``: LangGraph and asyncpg may wrap the database's error), is transient."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if is_transient(current):
+            return True
+        pending.append(current.__cause__)
+        if not current.__suppress_context__:  # ``raise ... from None`` hides the context
+            pending.append(current.__context__)
+    return False
+
+
+def from_database(exc: BaseException) -> bool:
+    """Whether ``exc`` is a transient fault of *our* database connections: it (or an error
+    in its chain) is transient and was raised by asyncpg, not by a node's own network
+    call (a node's ``ConnectionError`` is its own business, not a reason to resume)."""
+    if not transient(exc):
+        return False
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if type(current).__module__.startswith("asyncpg"):
+            return True
+        tb = current.__traceback__
+        while tb is not None:
+            if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg"):
+                return True
+            tb = tb.tb_next
+        pending.append(current.__cause__)
+        if not current.__suppress_context__:
+            pending.append(current.__context__)
+    return False
+
+
+class Backoff:
+    """Delays between retries: doubling from ``FIRST_DELAY`` up to ``MAX_DELAY``, each drawn
+    at random from its upper half (jitter, so workers do not reconnect in step), until
+    ``budget`` seconds have passed since the first failure (the first ``next_delay``). One
+    backoff may be shared by several steps of one piece of work: they share its budget."""
+
+    def __init__(self, budget: float, *, give_up: Callable[[], bool] | None = None) -> None:
+        self.budget = budget
+        self.give_up = give_up
+        """Asked before each retry: True ends the retries at once (shutting down)."""
+        self.started: float | None = None
+        self.tries = 0
+        self._delay = FIRST_DELAY
+
+    @property
+    def elapsed(self) -> float:
+        return 0.0 if self.started is None else time.monotonic() - self.started
+
+    def next_delay(self) -> float | None:
+        """The next delay, or None when the budget is spent."""
+        if self.started is None:
+            self.started = time.monotonic()
+        if self.give_up is not None and self.give_up():
+            return None
+        left = self.budget - self.elapsed
+        if left <= 0:
+            return None
+        self.tries += 1
+        delay = random.uniform(self._delay / 2, self._delay)
+        self._delay = min(self._delay * 2, MAX_DELAY)
+        return min(delay, left)
+
+    async def wait(self) -> bool:
+        """Sleep the next delay; False (at once) when the budget is spent."""
+        delay = self.next_delay()
+        if delay is None:
+            return False
+        await asyncio.sleep(delay)
+        return True
+
+
+async def retrying(
+    op: Callable[[], Awaitable[T]], budget: float, what: str, *, backoff: Backoff | None = None
+) -> T:
+    """``await op()``, again after each transient failure until ``budget`` seconds have
+    passed since the first one (or ``backoff``'s budget is spent, when given); then the
+    last error is raised. Any other error is raised at once. ``op`` must be safe to repeat
+    (a read, or a whole transaction)."""
+    backoff = backoff or Backoff(budget)
+    while True:
+        try:
+            return await op()
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            if not await backoff.wait():
+                log.error("%s: the database stayed unavailable for %.1f s", what, backoff.elapsed)
+                raise
+            log.warning("%s failed (retry %d): %r", what, backoff.tries, exc)
