@@ -16,6 +16,11 @@ keeper and deletes it on a graceful stop. Liveness of a lease owner comes from t
 from ``host:pid`` (pids repeat across pid namespaces): the keeper of every live worker
 re-queues the runs of workers whose heartbeat stopped (``app.db.workers.beat``), so a
 SIGKILLed worker's runs come back within seconds instead of a lease period.
+
+Every loop here (dispatch, housekeeping, crons, and the lease keeper's thread) survives any
+exception but cancellation (``app.db.loops``): it logs, records itself down in the hub's
+``health`` (``/ok`` answers 503 meanwhile), backs off and resumes; the first loop to reach the
+database again wakes the others, and the LISTEN connection's catch-up wakes the dispatcher.
 """
 
 from __future__ import annotations
