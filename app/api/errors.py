@@ -19,7 +19,7 @@ from app.core.errors import (
     NotFound,
     NotSupported,
 )
-from app.db.errors import translate
+from app.db.errors import is_transient, translate
 
 log = logging.getLogger("turnstile.api")
 
@@ -57,16 +57,43 @@ def value_error(_: Request[Any, Any, Any], exc: ValueError) -> Response[bytes]:
     return json({"detail": str(exc)}, status_code=400)
 
 
+RETRY_AFTER_SECONDS = 2
+"""What a 503 for a database fault tells the client to wait (``Retry-After``)."""
+
+
+def unavailable(request: Request[Any, Any, Any], exc: BaseException) -> Response[bytes]:
+    """A database fault worth retrying (``is_transient``: connection lost or refused, the
+    server restarting, a timeout, a serialization failure): 503 with ``Retry-After``."""
+    log.warning(
+        "database unavailable on %s %s: %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        str(exc).splitlines()[0] if str(exc) else "",
+    )
+    return json(
+        {"detail": "The database is unavailable; try again shortly."},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def database_error(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[bytes]:
     """A database error that stands for a domain error (a value PostgreSQL cannot store, a
-    taken id...) answers as that error; any other is a server error."""
+    taken id...) answers as that error; a transient one 503; any other is a server error."""
     domain = translate(exc)
-    if domain is None:
-        return internal_error(request, exc)
-    return domain_error(request, domain)
+    if domain is not None:
+        return domain_error(request, domain)
+    if is_transient(exc):
+        return unavailable(request, exc)
+    return internal_error(request, exc)
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Anything unexpected: 500; but a lost or refused database connection (``OSError``,
+    asyncpg's ``InterfaceError``, a pool acquire timeout...) is a 503."""
+    if is_transient(exc):
+        return unavailable(request, exc)
     log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return json({"detail": "Internal Server Error"}, status_code=500)
 

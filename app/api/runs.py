@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal
@@ -15,18 +16,19 @@ from litestar.response import Stream
 from app.api.body import decode, empty, flag, int_param, json
 from app.api.deps import Services, services
 from app.api.schemas import MAX_LIMIT, MAX_OFFSET
-from app.api.sse import guarded
+from app.api.sse import INTERNAL_ERROR, guarded
 from app.auth.door import authorize, authorize_run
 from app.core import jsonable
 from app.core.errors import InvalidInput
 from app.core.ids import parse_uuid, system_assistant_id
 from app.core.runs import RunCreate
 from app.db.access import Access
+from app.db.errors import is_transient
+from app.db.loops import Backoff
 from app.db.notify import UNKNOWN
-from app.db.retry import retrying
-from app.services.streams import READ_RETRY_SECONDS
 
 Req = Request[Any, Any, Any]
+log = logging.getLogger("turnstile.api")
 KEEPALIVE_SECONDS = 5.0
 RUN_NOT_FOUND = {"__error__": {"error": "HTTPException", "message": "404: Run not found"}}
 
@@ -45,18 +47,23 @@ class _Waiter:
 
     The hub knows the output of a run that ended in this process, and which runs ended
     elsewhere (read from the row). ``fresh``: the run was created by this request, so its
-    end cannot have been reported before this process's hub saw it; no first query."""
+    end cannot have been reported before this process's hub saw it; no first query.
+
+    A read of the row that fails on a database fault (``is_transient``) is retried with
+    backoff, as long as the client waits: a wait never ends without the run's output."""
 
     def __init__(self, svc: Services, run_id: uuid.UUID, *, fresh: bool) -> None:
         self.svc = svc
         self.run_id = run_id
         self.check_row = not fresh
         self.output: Any = None
-        self.patient = False
-        """The 200 has been sent: a database fault can no longer be answered with a 503,
-        so the row is read again through it (the run behind is retrying too)."""
+        self.backoff = Backoff()
 
     async def ended_within(self, seconds: float) -> bool:
+        """Whether the run ended within ``seconds`` (then ``output`` holds its output).
+        Raises only what is not a database fault."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
         with self.svc.hub.watch_done(self.run_id) as done:
             while True:
                 done.clear()
@@ -64,39 +71,68 @@ class _Waiter:
                 if recent is not None and recent is not UNKNOWN:
                     self.output = recent
                     return True
+                pause = None
                 if recent is UNKNOWN or self.check_row:
-                    if self.patient:
-                        ended, self.output = await retrying(
-                            functools.partial(self.svc.runs.outcome, self.run_id),
-                            READ_RETRY_SECONDS,
-                            "waiting for a run",
+                    try:
+                        ended, output = await self.svc.runs.outcome(self.run_id)
+                    except Exception as exc:
+                        if not is_transient(exc):
+                            raise
+                        log.info(
+                            "wait for run %s: reading it failed, retrying: %r", self.run_id, exc
                         )
+                        pause = self.backoff.next()
                     else:
-                        ended, self.output = await self.svc.runs.outcome(self.run_id)
-                    if ended:
-                        return True
+                        self.backoff.reset()
+                        if ended:
+                            self.output = output
+                            return True
+                remaining = deadline - loop.time()
                 try:
-                    await asyncio.wait_for(done.wait(), seconds)
+                    await asyncio.wait_for(
+                        done.wait(), remaining if pause is None else min(pause, remaining)
+                    )
                 except TimeoutError:
-                    self.check_row = True  # a lost NOTIFY is found by reading the row
-                    return False
+                    if loop.time() >= deadline:
+                        self.check_row = True  # a lost NOTIFY is found by reading the row
+                        return False
+                # Woken: by the run's end (the hub then holds the outcome) or by a catch-up
+                # after the LISTEN connection came back (the row tells); or a retry is due.
+                self.check_row = True
 
     def body(self) -> bytes:
         return jsonable.dumps(self.output if self.output is not None else {})
+
+
+async def after_end(after: Callable[[], Awaitable[Any]] | None, run_id: uuid.UUID) -> None:
+    """The response's clean-up once the run ended; its failure does not cost the client
+    the output (a temporary thread left behind is swept a minute later)."""
+    if after is None:
+        return
+    try:
+        await after()
+    except Exception as exc:
+        log.warning("run %s: clean-up after the wait failed: %r", run_id, exc)
 
 
 async def output_stream(
     waiter: _Waiter, *, after: Any = None, started: bool = False
 ) -> AsyncIterator[bytes]:
     """Wait for the run to end, writing ``\n`` every 5 s, then its output as JSON.
-    ``started``: 5 s already passed without an answer (write the first ``\n`` now)."""
-    waiter.patient = True
+    ``started``: 5 s already passed without an answer (write the first ``\n`` now).
+    Once started the body always ends with a JSON document: the output, or (for an
+    unexpected error) an ``__error__`` object, never nothing."""
     if started:
         yield b"\n"
-    while not await waiter.ended_within(KEEPALIVE_SECONDS):
-        yield b"\n"
-    if after is not None:
-        await after()
+    try:
+        while not await waiter.ended_within(KEEPALIVE_SECONDS):
+            yield b"\n"
+    except Exception as exc:
+        log.exception("wait for run %s failed", waiter.run_id, exc_info=exc)
+        error = {"error": type(exc).__name__, "message": INTERNAL_ERROR}
+        yield jsonable.dumps({"__error__": error})
+        return
+    await after_end(after, waiter.run_id)
     yield waiter.body()
 
 
@@ -114,8 +150,7 @@ async def wait_response(
     must notice its client going away (``on_disconnect``) streams from the start."""
     waiter = _Waiter(svc, run_id, fresh=fresh)
     if on_disconnect is None and await waiter.ended_within(KEEPALIVE_SECONDS):
-        if after is not None:
-            await after()
+        await after_end(after, run_id)
         return Response(content=waiter.body(), media_type="application/json", headers=headers)
     started = on_disconnect is None
     return _stream(output_stream(waiter, after=after, started=started), headers, on_disconnect)

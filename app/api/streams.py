@@ -13,7 +13,7 @@ from litestar.response import Stream
 from app.api import sse
 from app.api.body import decode, flag
 from app.api.deps import Services, services
-from app.api.runs import cancel_access, canceller, run_access
+from app.api.runs import after_end, cancel_access, canceller, run_access
 from app.auth.door import authorize
 from app.core.ids import parse_uuid
 from app.core.runs import RunCreate, first_metadata
@@ -53,8 +53,7 @@ async def _run_frames(
             yield sse.HEARTBEAT
         elif wanted_by_join(event.event, modes):
             yield sse.frame(event.event, event.data, event.wire_id if with_ids else None)
-    if after is not None:
-        await after()
+    await after_end(after, run_id)
 
 
 def _run_headers(run: dict[str, Any], *, stateless: bool) -> dict[str, str]:

@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 
 from app.core.bounded import json_size
+from app.db.loops import Health
 from app.db.types import Conn
 from app.db.urls import plain_url
 
@@ -48,6 +49,18 @@ RECENT_BYTES = 16 * 1024 * 1024
 oldest are dropped to "ended, read the row"."""
 RECENT_ENTRY_BYTES = 256 * 1024
 """An output larger than this (as JSON) is not kept at all: "ended, read the row"."""
+
+
+CONNECT_TIMEOUT = 5.0
+PING_SECONDS = 10.0
+PING_TIMEOUT = 5.0
+LISTEN_MAX_PAUSE = 1.0
+"""The LISTEN connection retries at most every second while down: it is how this process
+learns that the database is back, and its catch-up wakes the rest."""
+
+
+class ConnectionLost(ConnectionError):
+    """The LISTEN connection closed (the server restarted, the backend was terminated...)."""
 
 
 class _Unknown:
@@ -82,39 +95,88 @@ class Hub:
         self._events: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
         self._cancel_handlers: list[Callable[[uuid.UUID], None]] = []
         self._conn: asyncpg.Connection[Any] | None = None
+        self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.health = Health()
+        """This process's loops (the LISTEN connection's and, with workers, the pool's);
+        ``/ok`` and ``/metrics`` read it."""
         self._closing = False
         self.draining = False
         """Set when the process stops: streams end so their clients reconnect elsewhere."""
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    @property
+    def connected(self) -> bool:
+        """Whether the LISTEN connection is up (a cheap sign that the database is reachable)."""
+        return self._conn is not None and not self._conn.is_closed()
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.health.bind(self._loop)
         await self._connect()
-        self._task = asyncio.create_task(self._keepalive())
+        self._task = asyncio.create_task(self._listen(), name="turnstile-listen")
 
     async def _connect(self) -> None:
-        conn = await asyncpg.connect(plain_url(self.database_url))
-        for channel in CHANNELS:
-            await conn.add_listener(channel, self._on_notification)
+        self._lost.clear()
+        conn = await asyncpg.connect(plain_url(self.database_url), timeout=CONNECT_TIMEOUT)
+        try:
+            conn.add_termination_listener(self._on_termination)
+            for channel in CHANNELS:
+                await conn.add_listener(channel, self._on_notification)
+        except BaseException:
+            conn.terminate()
+            raise
         self._conn = conn
 
-    async def _keepalive(self) -> None:
-        """Reconnect the LISTEN connection if it drops; subscribers poll meanwhile."""
+    def _on_termination(self, conn: Any) -> None:
+        if conn is self._conn:
+            self._lost.set()
+
+    async def _listen(self) -> None:
+        """Keep the LISTEN connection up, forever. Its loss is noticed at once (termination
+        listener) or by a ping every ``PING_SECONDS``; then it reconnects with backoff, and
+        once back makes up for the NOTIFYs it missed with one catch-up (``_catch_up``)."""
+        guard = self.health.guard("listen", cap=LISTEN_MAX_PAUSE)
         while not self._closing:
-            await asyncio.sleep(5)
-            conn = self._conn
-            if conn is not None and not conn.is_closed():
-                continue
             try:
-                await self._connect()
-                self.run_ready.set()  # we may have missed wake-ups
-                for watchers in (self._done, self._events):
-                    for events in watchers.values():
-                        for event in events:
-                            event.set()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("LISTEN connection lost, retrying: %s", exc)
+                if not self.connected:
+                    await self._connect()
+                    guard.succeeded()
+                    self._catch_up()
+                await self._until_lost()
+            except Exception as exc:  # everything but CancelledError: the loop must go on
+                self._drop()
+                if self._closing:
+                    return
+                await self.health.pause(guard.failed(exc))
+
+    async def _until_lost(self) -> None:
+        """Return never; raise ``ConnectionLost`` when the connection is gone."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), PING_SECONDS)
+            conn = self._conn
+            if self._lost.is_set() or conn is None or conn.is_closed():
+                raise ConnectionLost("the LISTEN connection was closed")
+            # A silent network (no FIN, no RST) closes nothing: ask. The question is a
+            # LISTEN again (a no-op on a listening session), so pg_stat_activity still
+            # shows the session for what it is.
+            await conn.execute(f'LISTEN "{RUN_READY}"', timeout=PING_TIMEOUT)
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
+
+    def _catch_up(self) -> None:
+        """After a reconnect: wake the dispatcher and every waiter and stream reader, so
+        they re-read the tables and find what a NOTIFY missed while down would have said."""
+        log.info("LISTEN connection back: catching up on missed notifications")
+        self.run_ready.set()
+        for watchers in (self._done, self._events):
+            for events in list(watchers.values()):
+                for event in list(events):
+                    event.set()
 
     async def close(self) -> None:
         self._closing = True
@@ -123,7 +185,9 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._conn is not None and not self._conn.is_closed():
-            await self._conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._conn.close(), CONNECT_TIMEOUT)
+            self._drop()
 
     def drain(self) -> None:
         """Wake every reader for the last time (they see ``draining`` and end)."""

@@ -15,26 +15,28 @@ still going and reconnects, with ``Last-Event-ID``, to a process that serves on.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
+import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import asyncpg
 
 from app.core.errors import InvalidInput
 from app.db import events as event_rows
 from app.db import runs as run_rows
+from app.db.errors import is_transient
 from app.db.events import Event
+from app.db.loops import Backoff
 from app.db.notify import Hub
-from app.db.retry import retrying
+
+log = logging.getLogger("turnstile.streams")
+T = TypeVar("T")
 
 HEARTBEAT_SECONDS = 5.0
 BATCH = 500
-READ_RETRY_SECONDS = 60.0
-"""A stream rides out a database fault this long (retrying its read) instead of ending
-with an ``error`` event: the run behind it is retrying too."""
 TERMINAL = frozenset(run_rows.TERMINAL)
 THREAD_STREAM_MODES = ("run_modes", "lifecycle", "state_update")
 
@@ -92,25 +94,59 @@ class StreamService:
                 return await event_rows.id_at_ms(conn, cursor.after_ms, **key)
             return await event_rows.last_id(conn, **key)
 
-    async def _read_run(self, run_id: uuid.UUID, after: int) -> tuple[str | None, list[Event]]:
-        async with self.pool.acquire() as conn:
-            return await event_rows.read_run(conn, run_id, after, BATCH)
-
-    async def _read_thread(self, thread_id: uuid.UUID, after: int) -> tuple[bool, list[Event]]:
-        async with self.pool.acquire() as conn:
-            return await event_rows.read_thread(conn, thread_id, after, BATCH)
+    async def _retry(
+        self, read: Callable[[], Awaitable[T]], wake: asyncio.Event, what: str
+    ) -> AsyncIterator[T | None]:
+        """``read()`` until it succeeds, as its one value; a transient database error is
+        retried with backoff (cut short by ``wake``: the LISTEN connection's catch-up after
+        a reconnect), yielding None every ``HEARTBEAT_SECONDS`` meanwhile so the client
+        keeps its connection. Other errors, and faults while the process drains, raise."""
+        backoff = Backoff()
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
+        while True:
+            try:
+                yield await read()
+                return
+            except Exception as exc:
+                if not is_transient(exc) or self.hub.draining:
+                    raise
+                log.info("stream of %s: reading failed, retrying: %r", what, exc)
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), backoff.next())
+            if loop.time() - quiet_since >= HEARTBEAT_SECONDS:
+                quiet_since = loop.time()
+                yield None
 
     async def run_events(self, run_id: uuid.UUID, cursor: Cursor) -> AsyncIterator[Event | None]:
-        """The run's events after ``cursor`` until it ends; None every 5 s of silence."""
+        """The run's events after ``cursor`` until it ends; None every 5 s of silence.
+        A read that fails on a database fault is retried from the cursor (DESIGN I10)."""
+
+        async def start() -> int:
+            return await self._start(cursor, run_id=run_id)
+
+        async def read() -> tuple[str | None, list[Event]]:
+            async with self.pool.acquire() as conn:
+                return await event_rows.read_run(conn, run_id, after, BATCH)
+
         with self.hub.watch_events(run_id) as wake:
-            after = await self._start(cursor, run_id=run_id)
+            after = 0
+            async for value in self._retry(start, wake, f"run {run_id}"):
+                if value is None:
+                    yield None
+                else:
+                    after = value
             while True:
                 wake.clear()
-                status, events = await retrying(
-                    functools.partial(self._read_run, run_id, after),
-                    READ_RETRY_SECONDS,
-                    "reading a stream",
-                )
+                got: tuple[str | None, list[Event]] | None = None
+                async for result in self._retry(read, wake, f"run {run_id}"):
+                    if result is None:
+                        yield None
+                    else:
+                        got = result
+                assert got is not None
+                status, events = got
                 for event in events:
                     after = event.event_id
                     yield event
@@ -129,16 +165,33 @@ class StreamService:
         self, thread_id: uuid.UUID, cursor: Cursor
     ) -> AsyncIterator[Event | None]:
         """Every event of the thread's runs (and thread-level events) after ``cursor``,
-        until the thread is deleted; None every 5 s of silence."""
+        until the thread is deleted; None every 5 s of silence. A read that fails on a
+        database fault is retried from the cursor."""
+
+        async def start() -> int:
+            return await self._start(cursor, thread_id=thread_id)
+
+        async def read() -> tuple[bool, list[Event]]:
+            async with self.pool.acquire() as conn:
+                return await event_rows.read_thread(conn, thread_id, after, BATCH)
+
         with self.hub.watch_events(thread_id) as wake:
-            after = await self._start(cursor, thread_id=thread_id)
+            after = 0
+            async for value in self._retry(start, wake, f"thread {thread_id}"):
+                if value is None:
+                    yield None
+                else:
+                    after = value
             while True:
                 wake.clear()
-                exists, events = await retrying(
-                    functools.partial(self._read_thread, thread_id, after),
-                    READ_RETRY_SECONDS,
-                    "reading a stream",
-                )
+                got: tuple[bool, list[Event]] | None = None
+                async for result in self._retry(read, wake, f"thread {thread_id}"):
+                    if result is None:
+                        yield None
+                    else:
+                        got = result
+                assert got is not None
+                exists, events = got
                 for event in events:
                     after = event.event_id
                     yield event

@@ -18,6 +18,7 @@ worker is judged dead a few seconds after its last heartbeat, whatever the lease
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ from typing import Any
 import asyncpg
 
 from app.db import workers as worker_rows
+from app.db.loops import MAX_PAUSE, Health
 from app.db.urls import plain_url
 
 log = logging.getLogger("turnstile.worker")
@@ -37,6 +39,9 @@ Held = tuple[tuple[uuid.UUID, uuid.UUID], ...]
 
 
 class LeaseKeeper:
+    health: Health | None = None
+    """Where the renewal loop reports its failures (the pool sets its hub's)."""
+
     def __init__(self, database_url: str, worker: worker_rows.Worker, lease_seconds: float) -> None:
         self.database_url = database_url
         self.worker = worker
@@ -63,18 +68,31 @@ class LeaseKeeper:
         self._thread.join(timeout=10)
 
     def _main(self) -> None:
+        """Renew every ``interval`` until stopped. Any failure is logged and recorded (loop
+        ``leases`` in ``health``), the connection is dropped, and the renewal is retried
+        after a backoff pause (0.1 s doubling, at most ``interval``) that ends at once when
+        another loop of the process sees the database back."""
         loop = asyncio.new_event_loop()
         conn: asyncpg.Connection[Any] | None = None
+        health = self.health or Health()
+        guard = health.guard("leases", cap=min(MAX_PAUSE, self.interval))
         try:
             while not self._stop.wait(self.interval):
-                try:
-                    conn = loop.run_until_complete(self._renew(conn))
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("lease renewal failed (retrying): %s", exc)
-                    conn = None
+                while not self._stop.is_set():
+                    try:
+                        conn = loop.run_until_complete(self._renew(conn))
+                    except Exception as exc:  # the thread must go on, whatever the error
+                        if conn is not None:
+                            conn.terminate()  # it may be broken mid-operation: a fresh one
+                        conn = None
+                        health.pause_thread(min(guard.failed(exc), self.interval), self._stop)
+                    else:
+                        guard.succeeded()
+                        break
         finally:
             if conn is not None and not conn.is_closed():
-                loop.run_until_complete(conn.close())
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(asyncio.wait_for(conn.close(), 5))
             loop.close()
 
     def may_judge(self, now: float) -> bool:

@@ -16,6 +16,11 @@ keeper and deletes it on a graceful stop. Liveness of a lease owner comes from t
 from ``host:pid`` (pids repeat across pid namespaces): the keeper of every live worker
 re-queues the runs of workers whose heartbeat stopped (``app.db.workers.beat``), so a
 SIGKILLed worker's runs come back within seconds instead of a lease period.
+
+Every loop here (dispatch, housekeeping, crons, and the lease keeper's thread) survives any
+exception but cancellation (``app.db.loops``): it logs, records itself down in the hub's
+``health`` (``/ok`` answers 503 meanwhile), backs off and resumes; the first loop to reach the
+database again wakes the others, and the LISTEN connection's catch-up wakes the dispatcher.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -39,6 +45,7 @@ from app.db import periodic
 from app.db import runs as run_rows
 from app.db import store as store_rows
 from app.db import workers as worker_rows
+from app.db.loops import forever
 from app.db.notify import RUN_READY, Hub, notify
 from app.db.pool import create_pool
 from app.services.crons import CronService
@@ -98,6 +105,7 @@ class WorkerPool:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._saturated = False
+        self._timed_out = True
 
     async def start(self) -> None:
         self.relaxed = await create_pool(
@@ -117,6 +125,7 @@ class WorkerPool:
                 loop.call_soon_threadsafe(self._lost, lost)  # called on the keeper's thread
 
         self.leases.on_lost = on_lost
+        self.leases.health = self.hub.health
         self.leases.start()
         self.executor.webhooks.start()
         self._tasks = [
@@ -207,37 +216,51 @@ class WorkerPool:
             task.cancel()
 
     async def _dispatch(self) -> None:
-        timed_out = True  # at start, learn the due times of delayed runs from the table
-        while not self._stopping:
-            free = self.concurrency - len(self._running)
-            wait = FALLBACK_POLL_SECONDS
-            self.hub.run_ready.clear()
-            if free > 0:
-                try:
-                    async with (self.relaxed or self.pool).acquire() as conn:
-                        claimed = await run_rows.claim(conn, self.owner, free, self.lease_seconds)
-                        if timed_out:
-                            due = await run_rows.next_due(conn)
-                            if due is not None:
-                                self.hub.note_due(time.time() + due)
-                    for row in claimed:
-                        self._spawn(ClaimedRun.from_row(row))
-                    # All slots taken: more runs may be pending; a freed slot claims again.
-                    self._saturated = len(claimed) == free
-                    if self._saturated:
-                        continue
-                    due = self.hub.next_due()  # the next delayed (after_seconds) run
+        """Claim runs while slots are free, forever: a failed claim (any error) is logged
+        and retried after a backoff pause that a wake-up (``run_ready``: a new run, or the
+        LISTEN connection back after a fault) cuts short."""
+        self._timed_out = True  # at start, learn the due times of delayed runs from the table
+        await forever(
+            "dispatch",
+            self._claim_once,
+            self.hub.health,
+            stopping=lambda: self._stopping,
+            wake=self.hub.run_ready,
+        )
+
+    async def _claim_once(self) -> Awaitable[None] | None:
+        """One claim; returns the wait for the next wake-up (None: claim again at once)."""
+        free = self.concurrency - len(self._running)
+        wait = FALLBACK_POLL_SECONDS
+        self.hub.run_ready.clear()
+        if free > 0:
+            check_due, self._timed_out = self._timed_out, True  # until a wake-up says not
+            async with (self.relaxed or self.pool).acquire() as conn:
+                claimed = await run_rows.claim(conn, self.owner, free, self.lease_seconds)
+                if check_due:
+                    due = await run_rows.next_due(conn)
                     if due is not None:
-                        wait = min(wait, due + 0.005)
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("claim failed: %s", exc)
-            else:
-                self._saturated = True
-            try:
-                await asyncio.wait_for(self.hub.run_ready.wait(), wait)
-                timed_out = False
-            except TimeoutError:
-                timed_out = True
+                        self.hub.note_due(time.time() + due)
+            for row in claimed:
+                self._spawn(ClaimedRun.from_row(row))
+            # All slots taken: more runs may be pending; a freed slot claims again.
+            self._saturated = len(claimed) == free
+            if self._saturated:
+                self._timed_out = check_due
+                return None
+            due = self.hub.next_due()  # the next delayed (after_seconds) run
+            if due is not None:
+                wait = min(wait, due + 0.005)
+        else:
+            self._saturated = True
+        return self._idle(wait)
+
+    async def _idle(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.hub.run_ready.wait(), seconds)
+            self._timed_out = False
+        except TimeoutError:
+            self._timed_out = True
 
     def _spawn(self, run: ClaimedRun) -> None:
         older = self._running.get(run.run_id)
@@ -271,32 +294,58 @@ class WorkerPool:
                 self.hub.signal_ready()
 
     async def _scheduler(self) -> None:
-        """Fire due crons, then sleep until the next one is due (at most 1 s, so crons
-        created or changed by other processes are seen promptly)."""
-        while not self._stopping:
-            delay = CRON_POLL_SECONDS
-            try:
-                await self.crons.fire_due()
-                nxt = await self.crons.next_due()
-                if nxt is not None:
-                    until = (nxt - datetime.datetime.now(datetime.UTC)).total_seconds()
-                    delay = min(delay, max(until, 0.0))
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("cron scheduler failed: %s", exc)
-            await asyncio.sleep(delay)
+        await forever("crons", self._fire_crons, self.hub.health, stopping=lambda: self._stopping)
+
+    async def _fire_crons(self) -> Awaitable[None]:
+        """Fire due crons; returns the sleep until the next one is due (at most 1 s, so
+        crons created or changed by other processes are seen promptly)."""
+        delay = CRON_POLL_SECONDS
+        await self.crons.fire_due()
+        nxt = await self.crons.next_due()
+        if nxt is not None:
+            until = (nxt - datetime.datetime.now(datetime.UTC)).total_seconds()
+            delay = min(delay, max(until, 0.0))
+        return asyncio.sleep(delay)
 
     async def _housekeeping(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(self.tick_seconds)
+        await forever(
+            "housekeeping", self._housekeep, self.hub.health, stopping=lambda: self._stopping
+        )
+
+    async def _housekeep(self) -> Awaitable[None]:
+        """Every job once (each even if an earlier one failed; the first error is raised
+        after all ran); returns the sleep until the next tick."""
+        jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("pick_up_cancels", self._pick_up_cancels),
+            (
+                "requeue_expired",
+                lambda: self._periodic("requeue_expired", self.tick_seconds, self._requeue_expired),
+            ),
+            (
+                "sweep_temporary",
+                lambda: self._periodic("sweep_temporary", 10.0, self._sweep_temporary),
+            ),
+            ("sweep_events", lambda: self._periodic("sweep_events", 10.0, self._sweep_events)),
+            ("sweep_store", lambda: self._periodic("sweep_store", 60.0, self._sweep_store)),
+            (
+                "sweep_threads",
+                lambda: self._periodic(
+                    "sweep_threads", self.tick_seconds, self.threads.sweep_expired
+                ),
+            ),
+        ]
+        first: Exception | None = None
+        for name, job in jobs:
             try:
-                await self._pick_up_cancels()
-                await self._periodic("requeue_expired", self.tick_seconds, self._requeue_expired)
-                await self._periodic("sweep_temporary", 10.0, self._sweep_temporary)
-                await self._periodic("sweep_events", 10.0, self._sweep_events)
-                await self._periodic("sweep_store", 60.0, self._sweep_store)
-                await self._periodic("sweep_threads", self.tick_seconds, self.threads.sweep_expired)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("housekeeping failed: %s", exc)
+                await job()
+            except Exception as exc:  # the other jobs still run; the loop reports the first
+                if first is None:
+                    first = exc
+                else:
+                    log.debug("housekeeping %s failed too: %r", name, exc)
+        if first is not None:
+            raise first
+        return asyncio.sleep(self.tick_seconds)
 
     async def _periodic(self, name: str, every: float, job: Any) -> None:
         async with self.pool.acquire() as conn:
