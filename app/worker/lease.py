@@ -107,9 +107,7 @@ class LeaseKeeper:
                 self._steady_since = None
                 # No statement cache: one statement per tick gains nothing from it, and the
                 # URL may lead through a transaction-mode pooler (app.db.pool).
-                conn = await asyncpg.connect(
-                    plain_url(self.database_url), statement_cache_size=0
-                )
+                conn = await asyncpg.connect(plain_url(self.database_url), statement_cache_size=0)
             held = self.held
             judge = self.may_judge(time.monotonic())
             beat = await worker_rows.beat(
@@ -121,6 +119,8 @@ class LeaseKeeper:
             )
         except BaseException:
             self._steady_since = None
+            if conn is not None and not conn.is_closed():
+                conn.terminate()  # a connection opened here would leak otherwise
             raise
         now = time.monotonic()
         if self._steady_since is None or now - self._last_ok > self.dead_after:
