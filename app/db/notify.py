@@ -41,6 +41,8 @@ RUN_DONE = "turnstile_run_done"
 RUN_CANCEL = "turnstile_run_cancel"
 RUN_EVENTS = "turnstile_run_events"
 CHANNELS = (RUN_READY, RUN_DONE, RUN_CANCEL, RUN_EVENTS)
+DUE_LIMIT = 4096
+"""How many due times of delayed runs the hub remembers."""
 RECENT_DONE = 4096
 """How many recently ended runs the hub remembers (with their output when they ended in
 this process), so a waiter that starts after the end needs no query."""
@@ -235,6 +237,13 @@ class Hub:
 
     def note_due(self, due: float) -> None:
         heapq.heappush(self._due, due)
+        if len(self._due) > DUE_LIMIT:
+            # A process without workers never pops (no dispatcher): keep the heap bounded.
+            # Past due times go first, then the latest ones; a delayed run whose time is
+            # forgotten is still found by the dispatcher's fallback poll.
+            now = time.time()
+            self._due = heapq.nsmallest(DUE_LIMIT // 2, (d for d in self._due if d > now))
+            heapq.heapify(self._due)
 
     def next_due(self) -> float | None:
         """Seconds until the earliest known delayed run is due. Due times already passed

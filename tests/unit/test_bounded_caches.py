@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from app.core.bounded import ByteBoundedCache
@@ -51,3 +52,15 @@ def test_byte_bounded_cache() -> None:
     assert cache.get(5) is None
     cache.pop(1)
     assert (len(cache), cache.bytes) == (2, 2 * 302)
+
+
+def test_hub_due_times_stay_bounded_without_a_dispatcher() -> None:
+    """A process without workers hears every delayed run's NOTIFY but never pops."""
+    hub = Hub("postgresql://unused")
+    now = time.time()
+    for i in range(3 * notify.DUE_LIMIT):
+        hub.note_due(now - 1 if i % 2 else now + 60 + i)  # half of them already past
+    assert len(hub._due) <= notify.DUE_LIMIT
+    nxt = hub.next_due()
+    assert nxt is not None
+    assert 59 < nxt <= 61  # the earliest future time is kept
