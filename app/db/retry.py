@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 from app.db.errors import is_transient
+from app.db.loops import Backoff as Steps
 
 log = logging.getLogger("turnstile.db")
 
@@ -28,9 +28,9 @@ FIRST_DELAY = 0.05
 MAX_DELAY = 2.0
 
 
-def transient(exc: BaseException) -> bool:
-    """Whether ``exc``, or an error it was raised from or while handling (``__cause__``,
-    ``__context__``: LangGraph and asyncpg may wrap the database's error), is transient."""
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors it was raised from or while handling (``__cause__``,
+    ``__context__`` unless hidden by ``raise ... from None``), each once."""
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
     while pending:
@@ -38,11 +38,26 @@ def transient(exc: BaseException) -> bool:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if is_transient(current):
-            return True
+        yield current
         pending.append(current.__cause__)
-        if not current.__suppress_context__:  # ``raise ... from None`` hides the context
+        if not current.__suppress_context__:
             pending.append(current.__context__)
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error in its chain (LangGraph and asyncpg may wrap the
+    database's error), is transient."""
+    return any(is_transient(current) for current in _chain(exc))
+
+
+def _raised_by_asyncpg(exc: BaseException) -> bool:
+    if type(exc).__module__.startswith("asyncpg"):
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg"):
+            return True
+        tb = tb.tb_next
     return False
 
 
@@ -50,31 +65,12 @@ def from_database(exc: BaseException) -> bool:
     """Whether ``exc`` is a transient fault of *our* database connections: it (or an error
     in its chain) is transient and was raised by asyncpg, not by a node's own network
     call (a node's ``ConnectionError`` is its own business, not a reason to resume)."""
-    if not transient(exc):
-        return False
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if type(current).__module__.startswith("asyncpg"):
-            return True
-        tb = current.__traceback__
-        while tb is not None:
-            if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg"):
-                return True
-            tb = tb.tb_next
-        pending.append(current.__cause__)
-        if not current.__suppress_context__:
-            pending.append(current.__context__)
-    return False
+    return transient(exc) and any(_raised_by_asyncpg(current) for current in _chain(exc))
 
 
 class Backoff:
-    """Delays between retries: doubling from ``FIRST_DELAY`` up to ``MAX_DELAY``, each drawn
-    at random from its upper half (jitter, so workers do not reconnect in step), until
+    """Delays between retries: doubling from ``FIRST_DELAY`` up to ``MAX_DELAY``, jittered
+    as every backoff of the process is (``app.db.loops.Backoff``), until
     ``budget`` seconds have passed since the first failure (the first ``next_delay``). One
     backoff may be shared by several steps of one piece of work: they share its budget."""
 
@@ -84,7 +80,7 @@ class Backoff:
         """Asked before each retry: True ends the retries at once (shutting down)."""
         self.started: float | None = None
         self.tries = 0
-        self._delay = FIRST_DELAY
+        self._steps = Steps(FIRST_DELAY, MAX_DELAY)
 
     @property
     def elapsed(self) -> float:
@@ -100,9 +96,7 @@ class Backoff:
         if left <= 0:
             return None
         self.tries += 1
-        delay = random.uniform(self._delay / 2, self._delay)
-        self._delay = min(self._delay * 2, MAX_DELAY)
-        return min(delay, left)
+        return min(self._steps.next(), left)
 
     async def wait(self) -> bool:
         """Sleep the next delay; False (at once) when the budget is spent."""
