@@ -98,8 +98,14 @@ async def write(
     error: Any,
     events: Sequence[tuple[str, str]],
     thread_events: Sequence[tuple[str, str]],
+    checkpoint_id: str | None = None,
 ) -> bool:
-    """Write the outcome (False if the lease was lost meanwhile: nothing is written)."""
+    """Write the outcome; False (nothing written) if the lease was lost meanwhile, or if
+    ``checkpoint_id`` (the attempt's latest root checkpoint) is no longer in the table:
+    PostgreSQL lost commits the attempt had seen succeed (a crash with
+    ``synchronous_commit = off``, a failover to a replica that had not received them), so
+    the outcome read from the thread's state is not the run's. A statement of its own after
+    ``lock``, so that it sees what committed while the lock was awaited."""
     names = [e for e, _ in events] + [e for e, _ in thread_events]
     datas = [d for _, d in events] + [d for _, d in thread_events]
     own = [True] * len(events) + [False] * len(thread_events)
@@ -109,6 +115,9 @@ async def write(
                               updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
                WHERE run_id = $1 AND lease_epoch = $2 AND lease_token = $11
                  AND status = 'running'
+                 AND ($12::text IS NULL OR EXISTS (
+                       SELECT 1 FROM checkpoints WHERE thread_id = $13
+                          AND checkpoint_ns = '' AND checkpoint_id = $12))
               RETURNING run_id),
             ev AS (
               INSERT INTO run_events (run_id, thread_id, event, data)
@@ -133,6 +142,8 @@ async def write(
         own,
         events_payload(run_id, thread_id),
         token,
+        checkpoint_id,
+        str(thread_id),
     )
     assert row is not None
     return bool(row["finished"])

@@ -424,17 +424,22 @@ async def lease_held(conn: Conn, run_id: uuid.UUID, epoch: int, token: uuid.UUID
     )
 
 
-async def hand_back(conn: Conn, run_id: uuid.UUID, epoch: int, token: uuid.UUID) -> bool:
-    """Shutdown: give the run back as ``pending``, not counted as an attempt, if this
-    attempt (``epoch``, ``token``) still holds it; True if it did. The caller NOTIFYs."""
+async def hand_back(
+    conn: Conn, run_id: uuid.UUID, epoch: int, token: uuid.UUID, *, counted: bool = False
+) -> bool:
+    """Give the run back as ``pending`` if this attempt (``epoch``, ``token``) still holds
+    it; True if it did. The caller NOTIFYs. At shutdown the attempt is not counted;
+    ``counted`` keeps it (an attempt whose committed progress the database lost)."""
     value = await conn.fetchval(
-        f"""UPDATE runs SET {REQUEUE_SET}, attempt = greatest(attempt - 1, 0)
+        f"""UPDATE runs SET {REQUEUE_SET},
+                   attempt = CASE WHEN $4 THEN attempt ELSE greatest(attempt - 1, 0) END
              WHERE run_id = $1 AND lease_epoch = $2 AND lease_token = $3
                AND status = 'running'
             RETURNING run_id""",
         run_id,
         epoch,
         token,
+        counted,
     )
     return value is not None
 

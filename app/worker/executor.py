@@ -96,6 +96,11 @@ class ClaimedRun:
         )
 
 
+class ProgressLost(Exception):
+    """The attempt's latest checkpoint is gone from the database: PostgreSQL lost commits
+    the attempt had seen succeed (a failover, a crash with ``synchronous_commit = off``)."""
+
+
 class AttemptsExhausted(Exception):
     """The run was claimed more often than ``max_attempts``: its workers keep dying."""
 
@@ -306,7 +311,14 @@ class Executor:
                 status = "error"
                 error = {"error": type(unavailable).__name__, "message": str(unavailable)}
                 events.append(("error", jsonable.dumps_str(error)))
-        await self._finish(run, graph, status=status or "success", error=error, events=events)
+        await self._finish(
+            run,
+            graph,
+            status=status or "success",
+            error=error,
+            events=events,
+            checkpoint=writer.last_checkpoint,
+        )
 
     def _config(self, run: ClaimedRun) -> tuple[dict[str, Any], Any]:
         """The graph's config for this run, and its graph id."""
@@ -385,6 +397,7 @@ class Executor:
         log.info("run %s: the database is back; resuming (retry %d)", run.run_id, backoff.tries)
         fresh = self._writer(run, synchronous)
         fresh.carry(events)
+        fresh.last_checkpoint = writer.last_checkpoint
         return fresh
 
     async def _read(
@@ -484,7 +497,12 @@ class Executor:
         status: str,
         error: dict[str, Any] | None,
         events: list[tuple[str, str]],
+        checkpoint: str | None = None,
     ) -> None:
+        """Write the outcome. ``checkpoint``: the attempt's latest root checkpoint; if the
+        database no longer has it, the outcome read from the thread's state would not be
+        this run's, so the run is handed back instead (counted as an attempt) and re-runs
+        from the checkpoint that survived."""
         # Its reads and its transaction ride out a fault for as long as it takes: the
         # outcome is all that is left to do, and it needs the database either way. Only
         # the pool's shutdown stops them (the run is then re-claimed once its lease
@@ -548,7 +566,7 @@ class Executor:
                 # The last events commit with the status: a reader that sees the run ended
                 # has every event of it (DESIGN I3).
                 done = [] if delete_thread else [event_rows.run_done(run.run_id)]
-                await outcome_rows.write(
+                finished = await outcome_rows.write(
                     conn,
                     run_id=run.run_id,
                     thread_id=run.thread_id,
@@ -559,7 +577,10 @@ class Executor:
                     error=error,
                     events=events,
                     thread_events=done if locked["thread_exists"] else [],
+                    checkpoint_id=checkpoint if locked["thread_exists"] else None,
                 )
+                if not finished:  # the run row is locked and held: its checkpoint is gone
+                    raise ProgressLost(f"checkpoint {checkpoint} of run {run.run_id} is gone")
                 if run.kwargs.get("webhook"):  # the outbox row commits with the end
                     hook = await self._webhook_payload(conn, run, values, error)
                     await delivery_rows.insert(conn, run.run_id, run.kwargs["webhook"], hook)
@@ -587,6 +608,15 @@ class Executor:
             promoted, hook = await self._transact(run, transaction, backoff)
         except LeaseLost:
             log.warning("run %s: lease lost before finishing; leaving it", run.run_id)
+            return
+        except ProgressLost as exc:
+            log.warning(
+                "run %s: %s (the database lost commits: failover or crash); handing it back "
+                "to resume from the checkpoint that survived",
+                run.run_id,
+                exc,
+            )
+            await self._transact(run, self._requeue_lost(run), backoff)
             return
         finally:
             self.hub.finishing.discard(run.run_id)
@@ -667,6 +697,13 @@ class Executor:
         if error is not None:
             payload["error"] = error["message"]
         return payload
+
+    def _requeue_lost(self, run: ClaimedRun) -> Callable[[Any, bool], Awaitable[None]]:
+        async def body(conn: Any, _retried: bool) -> None:
+            if await run_rows.hand_back(conn, run.run_id, run.epoch, run.token, counted=True):
+                await notify(conn, RUN_READY)
+
+        return body
 
     async def _hand_back(self, run: ClaimedRun) -> None:
         """Shutdown: give the run back as pending, not counted as an attempt (if this

@@ -65,6 +65,9 @@ class RunWriter:
         self.retry_seconds = retry_seconds
         """How long a batch is retried through a transient database fault."""
         self.lease_lost = False
+        self.last_checkpoint: str | None = None
+        """The id of the latest root checkpoint this attempt saw committed: the finish checks
+        that it is still there (a failover or a crash may lose relaxed commits)."""
         self.failed: BaseException | None = None
         self.progressed = False
         """A batch with checkpoint data was committed by this writer."""
@@ -222,4 +225,7 @@ class RunWriter:
                 log.warning("run %s: lease lost; nothing more is written for it", self.run_id)
             elif held and batch.has_state:
                 self.progressed = True
+                roots = [key[2] for key in batch.checkpoints if key[1] == ""]
+                if roots:
+                    self.last_checkpoint = roots[-1]
             return
