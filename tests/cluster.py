@@ -230,13 +230,8 @@ def private_cluster() -> Iterator[Cluster]:
     os.chmod(base, 0o755)
     cluster = Cluster(base / "primary").init()
     cluster.start()
-    try:
+    with _removed(cluster, base):
         yield cluster
-    finally:
-        with contextlib.suppress(Exception):
-            if cluster.running:
-                cluster.stop("immediate")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -245,10 +240,17 @@ def replica(primary: Cluster) -> Iterator[Cluster]:
     base = primary.base_dir.parent / f"replica-{time.monotonic_ns()}"
     standby = Cluster.replica_of(primary, base)
     standby.start()
-    try:
+    with _removed(standby, base):
         yield standby
+
+
+@contextlib.contextmanager
+def _removed(cluster: Cluster, base: Path) -> Iterator[None]:
+    """At the end: ``cluster`` stopped (immediately) if it runs, ``base`` deleted."""
+    try:
+        yield
     finally:
         with contextlib.suppress(Exception):
-            if standby.running:
-                standby.stop("immediate")
+            if cluster.running:
+                cluster.stop("immediate")
         shutil.rmtree(base, ignore_errors=True)

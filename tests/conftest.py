@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
 
 from app.db import migrate
 from tests.pg import create_database, drop_database, find_server
@@ -45,3 +47,13 @@ def empty_database_url(pg_admin_url: str) -> Iterator[str]:
         yield url
     finally:
         drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+async def client(server_url: str) -> AsyncIterator[LangGraphClient]:
+    """The official SDK on the module's server (``server_url``, defined where it is used)."""
+    c = get_client(url=server_url)
+    try:
+        yield c
+    finally:
+        await c.http.client.aclose()

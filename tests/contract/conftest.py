@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-from langgraph_sdk import get_client
-from langgraph_sdk.client import LangGraphClient
 
 from tests.pg import create_database, drop_database
 from tests.server import running_server
@@ -25,12 +23,3 @@ def module_database_url(pg_admin_url: str, template_database: str) -> Iterator[s
 def server_url(module_database_url: str) -> Iterator[str]:
     with running_server(module_database_url) as url:
         yield url
-
-
-@pytest.fixture
-async def client(server_url: str) -> AsyncIterator[LangGraphClient]:
-    c = get_client(url=server_url)
-    try:
-        yield c
-    finally:
-        await c.http.client.aclose()

@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,15 +86,6 @@ def server_url(pooled: Pooled) -> Iterator[str]:
     other than DATABASE_URL is given."""
     with running_server(pooled.url, config=GRAPHS, env=pooled.env()) as url:
         yield url
-
-
-@pytest.fixture
-async def client(server_url: str) -> AsyncIterator[LangGraphClient]:
-    c = get_client(url=server_url)
-    try:
-        yield c
-    finally:
-        await c.http.client.aclose()
 
 
 async def _status(client: LangGraphClient, tid: str, rid: str, want: str) -> None:
