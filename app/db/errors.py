@@ -60,6 +60,17 @@ TRANSIENT_SQLSTATES = frozenset(
 Class 08 (connection exceptions) counts too."""
 
 
+CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+"""Serialization failure and deadlock: PostgreSQL rolled the transaction back before it
+did anything, so running it again is always safe (unlike a lost connection, after which a
+commit may or may not have happened)."""
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is a serialization failure or a deadlock (``CONFLICT_SQLSTATES``)."""
+    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in CONFLICT_SQLSTATES
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` is a database fault worth retrying (connection lost or refused, the
     server restarting or failing over, a timeout or serialization failure), as opposed to a

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
-from app.db.errors import is_transient
+from app.db.errors import is_conflict, is_transient
 from app.db.loops import Backoff as Steps
 
 log = logging.getLogger("turnstile.db")
@@ -105,6 +105,25 @@ class Backoff:
             return False
         await asyncio.sleep(delay)
         return True
+
+
+CONFLICT_TRIES = 5
+
+
+async def on_conflict(op: Callable[[], Awaitable[T]], what: str) -> T:
+    """``await op()``, again (after a short jittered pause) when PostgreSQL aborted it as a
+    deadlock or serialization failure (``is_conflict``), up to ``CONFLICT_TRIES`` times.
+    For statements clients wait on, such as a run create racing others on its thread."""
+    steps = Steps(0.002, 0.05)
+    for attempt in range(1, CONFLICT_TRIES + 1):
+        try:
+            return await op()
+        except Exception as exc:
+            if not is_conflict(exc) or attempt == CONFLICT_TRIES:
+                raise
+            log.info("%s: %r; trying again (%d)", what, exc, attempt)
+            await asyncio.sleep(steps.next())
+    raise AssertionError("unreachable")
 
 
 async def retrying(

@@ -33,6 +33,7 @@ from app.db import threads as thread_rows
 from app.db.access import Access, Where
 from app.db.errors import translated
 from app.db.notify import RUN_CANCEL, RUN_DONE, RUN_READY, Hub, notify
+from app.db.retry import on_conflict
 from app.db.types import Conn
 from app.graphs.registry import GraphRegistry
 from app.services import webhooks
@@ -161,23 +162,29 @@ class RunService:
         kwargs = self._kwargs(body, assistant, thread_id, run_id, False, waited, access)
         delay = float(body.after_seconds or 0)
         due = time.time() + delay if delay > 0 else None
-        async with self.pool.acquire() as conn:
-            row = await rows.create_on_thread(
-                conn,
-                run_id=run_id,
-                thread_id=thread_id,
-                access=access,
-                assistant_id=aid,
-                assistant_updated_at=assistant["updated_at"],
-                graph_ids=self.registry.ids,
-                graph_id=assistant["graph_id"],
-                strategy=strategy,
-                metadata_before=assistant["metadata"] or {},
-                metadata_after=self._run_metadata(body, assistant),
-                kwargs=kwargs,
-                delay_seconds=delay,
-                ready_payload=self.hub.ready_payload(due),
-            )
+
+        async def create() -> Any:
+            async with self.pool.acquire() as conn:
+                return await rows.create_on_thread(
+                    conn,
+                    run_id=run_id,
+                    thread_id=thread_id,
+                    access=access,
+                    assistant_id=aid,
+                    assistant_updated_at=assistant["updated_at"],
+                    graph_ids=self.registry.ids,
+                    graph_id=assistant["graph_id"],
+                    strategy=strategy,
+                    metadata_before=assistant["metadata"] or {},
+                    metadata_after=self._run_metadata(body, assistant),
+                    kwargs=kwargs,
+                    delay_seconds=delay,
+                    ready_payload=self.hub.ready_payload(due),
+                )
+
+        # Creates racing on one thread can deadlock on its row lock (PostgreSQL aborts
+        # one); the aborted one did nothing, so it runs again.
+        row = await on_conflict(create, f"creating a run on thread {thread_id}")
         if row["run_id"] is not None:
             return Created({k: row[k] for k in rows.COLUMN_NAMES}, [], due)
         if not row["assistant_ok"]:

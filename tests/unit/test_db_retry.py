@@ -8,7 +8,7 @@ import time
 import asyncpg
 import pytest
 
-from app.db.retry import Backoff, from_database, retrying, transient
+from app.db.retry import CONFLICT_TRIES, Backoff, from_database, on_conflict, retrying, transient
 
 
 def raised(exc: BaseException, *, cause: BaseException | None = None) -> BaseException:
@@ -92,3 +92,31 @@ async def test_backoff_gives_up_when_asked() -> None:
     assert await backoff.wait()
     stopping = True
     assert not await asyncio.wait_for(backoff.wait(), 1)
+
+
+async def test_on_conflict_runs_a_deadlocked_statement_again_and_nothing_else() -> None:
+    calls = 0
+
+    async def deadlocks_twice() -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise asyncpg.DeadlockDetectedError("deadlock detected")
+        return "created"
+
+    assert await on_conflict(deadlocks_twice, "create") == "created"
+    assert calls == 3
+
+    async def always(exc: Exception) -> None:
+        nonlocal calls
+        calls += 1
+        raise exc
+
+    calls = 0
+    with pytest.raises(asyncpg.DeadlockDetectedError):
+        await on_conflict(lambda: always(asyncpg.DeadlockDetectedError("x")), "create")
+    assert calls == CONFLICT_TRIES
+    calls = 0  # a lost connection may have committed: not run again
+    with pytest.raises(ConnectionResetError):
+        await on_conflict(lambda: always(ConnectionResetError()), "create")
+    assert calls == 1
