@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from app.db.notify import RUN_EVENTS
+from app.db.statuses import TERMINAL_SQL
 from app.db.types import Conn
 
 _CREATED_MS = "(extract(epoch FROM e.created_at) * 1000)::bigint"
@@ -150,12 +151,12 @@ async def purge(conn: Conn, ttl_seconds: float, batch: int = 10_000) -> int:
     """Delete events of runs that ended more than ``ttl_seconds`` ago, and thread-level
     events older than that. Events of active runs are kept however old they are."""
     result = await conn.execute(
-        """DELETE FROM run_events WHERE event_id IN (
+        f"""DELETE FROM run_events WHERE event_id IN (
              SELECT e.event_id FROM run_events e
                LEFT JOIN runs r ON r.run_id = e.run_id
               WHERE e.created_at < now() - make_interval(secs => $1)
                 AND (e.run_id IS NULL
-                     OR (r.status IN ('success', 'error', 'timeout', 'interrupted')
+                     OR (r.status IN {TERMINAL_SQL}
                          AND r.ended_at < now() - make_interval(secs => $1)))
               LIMIT $2)""",
         ttl_seconds,

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSON, JSONB, TIMESTAMP, UUID
 
 from app.db.meta import metadata
+from app.db.statuses import ACTIVE_SQL, RUN_STATUSES
 
 NOW = text("now()")
 EMPTY_OBJECT = text("'{}'::jsonb")
@@ -130,8 +131,6 @@ threads = Table(
     comment="Threads: a conversation whose state lives in the checkpoint tables.",
 )
 
-RUN_STATUSES = ("pending", "queued", "running", "success", "error", "timeout", "interrupted")
-ACTIVE_RUN_STATUSES = ("pending", "running")
 MULTITASK_STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
 
 # The name the error translator keys on (DESIGN I1): a second active run on a thread
@@ -219,7 +218,7 @@ runs = Table(
         ONE_ACTIVE_RUN_INDEX,
         "thread_id",
         unique=True,
-        postgresql_where=text("status IN ('pending', 'running')"),
+        postgresql_where=text(f"status IN {ACTIVE_SQL}"),
     ),
     Index("ix_runs_thread_id_created_at", "thread_id", "created_at"),
     Index("ix_runs_pending", "created_at", postgresql_where=text("status = 'pending'")),

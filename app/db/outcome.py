@@ -22,7 +22,7 @@ import asyncpg
 
 from app.db.events import events_payload
 from app.db.notify import RUN_DONE, RUN_EVENTS, RUN_READY
-from app.db.runs import TERMINAL
+from app.db.statuses import ACTIVE_SQL, INFLIGHT_SQL, TERMINAL
 from app.db.types import Conn
 
 
@@ -166,14 +166,14 @@ async def settle(
                WHERE run_id = (SELECT run_id FROM runs WHERE thread_id = $1
                                   AND status = 'queued' ORDER BY created_at, run_id LIMIT 1)
                  AND NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1
-                                    AND status IN ('pending', 'running'))
+                                    AND status IN {ACTIVE_SQL})
               RETURNING run_id),
             ready AS (SELECT pg_notify('{RUN_READY}', $6) FROM promoted),
             thread AS (
               UPDATE threads SET
                      status = CASE WHEN EXISTS (
                                   SELECT 1 FROM runs WHERE thread_id = $1
-                                     AND status IN ('pending', 'running', 'queued'))
+                                     AND status IN {INFLIGHT_SQL})
                               THEN 'busy' ELSE $2 END,
                      "values" = $3, interrupts = $4, error = $5,
                      updated_at = now(), state_updated_at = now()

@@ -14,6 +14,7 @@ import asyncpg
 from app.db import paging
 from app.db.access import Access, Where
 from app.db.notify import RUN_READY
+from app.db.statuses import ACTIVE_SQL, INFLIGHT_SQL, WAITING_SQL
 from app.db.types import Conn
 
 COLUMNS = (
@@ -21,7 +22,6 @@ COLUMNS = (
     "created_at, updated_at"
 )
 COLUMN_NAMES = tuple(c.strip() for c in COLUMNS.split(","))
-TERMINAL = ("success", "error", "timeout", "interrupted")
 
 
 def to_wire(row: asyncpg.Record) -> dict[str, Any]:
@@ -73,7 +73,7 @@ async def lock_thread(
     return await conn.fetchrow(
         f"""SELECT t.metadata, t.interrupts,
                    EXISTS (SELECT 1 FROM runs r WHERE r.thread_id = t.thread_id
-                           AND r.status IN ('pending', 'running')) AS busy,
+                           AND r.status IN {ACTIVE_SQL}) AS busy,
                    (SELECT jsonb_build_object('assistant_id', a.assistant_id,
                                               'graph_id', a.graph_id, 'config', a.config,
                                               'context', a.context, 'metadata', a.metadata)
@@ -116,7 +116,7 @@ async def insert(
               SELECT $1, $2, $3,
                      CASE WHEN $4::text <> 'auto' THEN $4::text
                           WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = $2
-                                       AND status IN ('pending', 'running')) THEN 'queued'
+                                       AND status IN {ACTIVE_SQL}) THEN 'queued'
                           ELSE 'pending' END,
                      $5, $6, $7, $8,
                      clock_timestamp() + make_interval(secs => $9), clock_timestamp()
@@ -193,7 +193,7 @@ async def create_on_thread(
             active AS (
               {insert}
               SELECT {values.format(status="'pending'")} FROM t, a
-              ON CONFLICT (thread_id) WHERE status IN ('pending', 'running') DO NOTHING
+              ON CONFLICT (thread_id) WHERE status IN {ACTIVE_SQL} DO NOTHING
               RETURNING {COLUMNS}),
             queued AS (
               {insert}
@@ -229,8 +229,7 @@ async def create_on_thread(
 async def has_inflight(conn: Conn, thread_id: uuid.UUID) -> bool:
     return bool(
         await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1 "
-            "AND status IN ('pending', 'running', 'queued'))",
+            f"SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1 AND status IN {INFLIGHT_SQL})",
             thread_id,
         )
     )
@@ -241,7 +240,7 @@ async def inflight(conn: Conn, thread_id: uuid.UUID) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(
             "SELECT run_id, status FROM runs WHERE thread_id = $1 "
-            "AND status IN ('pending', 'running', 'queued') ORDER BY created_at FOR UPDATE",
+            f"AND status IN {INFLIGHT_SQL} ORDER BY created_at FOR UPDATE",
             thread_id,
         )
     )
@@ -277,7 +276,7 @@ async def list_for_thread(
     where = Where()
     where.add(f"thread_id = {where.param(thread_id)}")
     if status == "pending":
-        where.add("status IN ('pending', 'queued')")
+        where.add(f"status IN {WAITING_SQL}")
     elif status:
         where.add(f"status = {where.param(status)}")
     rows, _ = await paging.page(
@@ -321,12 +320,12 @@ async def promote_next(conn: Conn, thread_id: uuid.UUID) -> uuid.UUID | None:
     """Make the oldest queued run of the thread ``pending``, if the thread has no active
     run. Caller holds the thread row lock."""
     value = await conn.fetchval(
-        """UPDATE runs SET status = 'pending', updated_at = now()
+        f"""UPDATE runs SET status = 'pending', updated_at = now()
            WHERE run_id = (
              SELECT run_id FROM runs WHERE thread_id = $1 AND status = 'queued'
              ORDER BY created_at, run_id LIMIT 1)
              AND NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1
-                             AND status IN ('pending', 'running'))
+                             AND status IN {ACTIVE_SQL})
            RETURNING run_id""",
         thread_id,
     )

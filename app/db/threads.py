@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from app.db.access import Access, Where
+from app.db.statuses import INFLIGHT_SQL
 from app.db.types import Conn
 
 TABLE = "threads"
@@ -174,10 +175,10 @@ async def expired(conn: Conn, limit: int = 100) -> list[asyncpg.Record]:
     """Threads past their TTL with no run in flight, locked for the sweep."""
     return list(
         await conn.fetch(
-            """SELECT thread_id, ttl_strategy, ttl_minutes FROM threads t
+            f"""SELECT thread_id, ttl_strategy, ttl_minutes FROM threads t
                WHERE expires_at <= now() AND NOT EXISTS (
                  SELECT 1 FROM runs r WHERE r.thread_id = t.thread_id
-                   AND r.status IN ('pending', 'running', 'queued'))
+                   AND r.status IN {INFLIGHT_SQL})
                ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
             limit,
         )

@@ -29,6 +29,7 @@ from app.core.runs import RunCreate
 from app.db import assistants as assistant_rows
 from app.db import events as event_rows
 from app.db import runs as rows
+from app.db import statuses
 from app.db import threads as thread_rows
 from app.db.access import Access, Where
 from app.db.errors import translated
@@ -47,7 +48,7 @@ ASSISTANT_CACHE_BYTES = 4 * 1024 * 1024
 over ``ASSISTANT_CACHE_ENTRY_BYTES`` (such an assistant is read each time)."""
 ASSISTANT_CACHE_ENTRY_BYTES = 256 * 1024
 NO_RUN_TO_CANCEL = "No matching runs to cancel. The run may have already finished."
-TERMINAL = frozenset(rows.TERMINAL)
+TERMINAL = frozenset(statuses.TERMINAL)
 RUN_STATUSES = typing.get_args(RunStatus)
 CANCEL_ACTIONS = ("interrupt", "rollback")
 RUN_SELECT_FIELDS = (

@@ -26,7 +26,7 @@ import asyncpg
 
 from app.core.errors import InvalidInput
 from app.db import events as event_rows
-from app.db import runs as run_rows
+from app.db import statuses
 from app.db.errors import is_transient
 from app.db.events import Event
 from app.db.loops import Backoff
@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 HEARTBEAT_SECONDS = 5.0
 BATCH = 500
-TERMINAL = frozenset(run_rows.TERMINAL)
+TERMINAL = frozenset(statuses.TERMINAL)
 THREAD_STREAM_MODES = ("run_modes", "lifecycle", "state_update")
 
 _ID = re.compile(r"^([0-9]{1,19})(?:-([0-9]{1,19}|\*))?$")

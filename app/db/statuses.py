@@ -1,0 +1,28 @@
+"""The run status sets, spelled once: as tuples for Python and as SQL lists for statements.
+
+``queued`` is internal (a run waiting behind its thread's active run; the API shows it as
+``pending``). The partial unique index (DESIGN I1) covers ``ACTIVE``; a thread is busy while
+it has an ``INFLIGHT`` run; ``TERMINAL`` runs never change status again.
+"""
+
+from __future__ import annotations
+
+RUN_STATUSES = ("pending", "queued", "running", "success", "error", "timeout", "interrupted")
+ACTIVE = ("pending", "running")
+"""At most one per thread (the partial unique index)."""
+WAITING = ("pending", "queued")
+"""Not started yet."""
+INFLIGHT = ("pending", "running", "queued")
+"""Not ended: the thread is busy while it has one."""
+TERMINAL = ("success", "error", "timeout", "interrupted")
+
+
+def sql_list(statuses: tuple[str, ...]) -> str:
+    """``('a', 'b')``: the set as an SQL list literal, for ``status IN {...}``."""
+    return "(" + ", ".join(f"'{s}'" for s in statuses) + ")"
+
+
+ACTIVE_SQL = sql_list(ACTIVE)
+WAITING_SQL = sql_list(WAITING)
+INFLIGHT_SQL = sql_list(INFLIGHT)
+TERMINAL_SQL = sql_list(TERMINAL)
