@@ -6,10 +6,15 @@ transaction to finish): lock, write the outcome, settle the thread.
 2. ``write``: the terminal status and output (fenced by the lease), the run's last stream
    events and the thread stream's ``run_done`` event, and the NOTIFYs for readers and
    waiters, which PostgreSQL delivers only if the transaction commits.
-3. ``settle``: promote the oldest queued run if no run is active (FIFO, DESIGN I2), then set
-   the thread's status and state; ``busy`` while anything is still pending, running or
-   queued. A separate statement, so it sees the finish of statement 2 (sibling CTEs would
-   not, and the one-active-run index would see two active runs).
+3. ``settle``: promote the oldest queued run if no run is active (FIFO, DESIGN I2,
+   ``app.db.runs.PROMOTE_NEXT``), then set the thread's status (``app.core.thread_status``,
+   or ``busy`` while anything is still pending, running or queued: ``app.db.threads.BUSY``)
+   and state. A separate statement, so it sees the finish of statement 2 (sibling CTEs
+   would not, and the one-active-run index would see two active runs).
+
+A run that ends without an outcome of its own (rolled back by its worker, or cancelled
+before it started) is followed by ``release`` instead of ``settle``: the same promotion and
+status rule, the thread's state left as it was.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import asyncpg
 
 from app.db.events import events_payload
 from app.db.notify import RUN_DONE, RUN_EVENTS, RUN_READY
-from app.db.statuses import ACTIVE_SQL, INFLIGHT_SQL, TERMINAL
+from app.db.runs import PROMOTE_NEXT
+from app.db.statuses import TERMINAL
+from app.db.threads import BUSY
 from app.db.types import Conn
 
 
@@ -159,22 +166,14 @@ async def settle(
     error: Any,
     ready_payload: str,
 ) -> bool:
-    """Promote the next queued run and refresh the thread; True if a run was promoted."""
+    """Promote the next queued run and refresh the thread: ``status``
+    (``app.core.thread_status``) unless a run in flight keeps it ``busy``, and its state;
+    True if a run was promoted. The caller holds the thread lock."""
     row = await conn.fetchrow(
-        f"""WITH promoted AS (
-              UPDATE runs SET status = 'pending', updated_at = now()
-               WHERE run_id = (SELECT run_id FROM runs WHERE thread_id = $1
-                                  AND status = 'queued' ORDER BY created_at, run_id LIMIT 1)
-                 AND NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1
-                                    AND status IN {ACTIVE_SQL})
-              RETURNING run_id),
+        f"""WITH promoted AS ({PROMOTE_NEXT}),
             ready AS (SELECT pg_notify('{RUN_READY}', $6) FROM promoted),
             thread AS (
-              UPDATE threads SET
-                     status = CASE WHEN EXISTS (
-                                  SELECT 1 FROM runs WHERE thread_id = $1
-                                     AND status IN {INFLIGHT_SQL})
-                              THEN 'busy' ELSE $2 END,
+              UPDATE threads SET status = CASE WHEN {BUSY} THEN 'busy' ELSE $2 END,
                      "values" = $3, interrupts = $4, error = $5,
                      updated_at = now(), state_updated_at = now()
                WHERE thread_id = $1
@@ -186,6 +185,30 @@ async def settle(
         values,
         interrupts,
         error,
+        ready_payload,
+    )
+    assert row is not None
+    return bool(row["promoted"])
+
+
+async def release(conn: Conn, thread_id: uuid.UUID, *, status: str, ready_payload: str) -> bool:
+    """After a run left the thread without an outcome of its own (cancelled before it
+    started, or rolled back): promote the next queued run and, if no run is in flight any
+    more, set the thread's ``status`` (``app.core.thread_status``); its state stays as it
+    was. One statement, after the one that ended the run (so it sees that run gone); True
+    if a run was promoted. The caller holds the thread lock."""
+    row = await conn.fetchrow(
+        f"""WITH promoted AS ({PROMOTE_NEXT}),
+            ready AS (SELECT pg_notify('{RUN_READY}', $3) FROM promoted),
+            thread AS (
+              UPDATE threads SET status = $2, updated_at = now()
+               WHERE thread_id = $1 AND NOT {BUSY}
+              RETURNING 1)
+            SELECT (SELECT count(*) FROM promoted) AS promoted,
+                   (SELECT count(*) FROM ready) AS notified,
+                   (SELECT count(*) FROM thread) AS settled""",
+        thread_id,
+        status,
         ready_payload,
     )
     assert row is not None

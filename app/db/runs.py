@@ -11,10 +11,11 @@ from typing import Any
 
 import asyncpg
 
+from app.checkpoint import sql as checkpoint_sql
 from app.db import paging
 from app.db.access import Access, Where
 from app.db.notify import RUN_READY
-from app.db.statuses import ACTIVE_SQL, INFLIGHT_SQL, WAITING_SQL
+from app.db.statuses import ACTIVE_SQL, INFLIGHT_SQL, WAITING_SQL, sql_list
 from app.db.types import Conn
 
 COLUMNS = (
@@ -293,8 +294,11 @@ async def list_for_thread(
     return rows
 
 
-async def delete(conn: Conn, run_id: uuid.UUID) -> None:
-    await conn.execute("DELETE FROM runs WHERE run_id = $1", run_id)
+async def delete(conn: Conn, thread_id: uuid.UUID, run_ids: list[uuid.UUID]) -> None:
+    """Delete runs of the thread and the checkpoints they wrote (a run deleted once it
+    ended; a rollback)."""
+    await checkpoint_sql.delete_for_runs(conn, [str(r) for r in run_ids], str(thread_id))
+    await conn.execute("DELETE FROM runs WHERE run_id = ANY($1::uuid[])", run_ids)
 
 
 async def mark_cancelled(conn: Conn, run_ids: list[uuid.UUID]) -> None:
@@ -316,20 +320,14 @@ async def request_cancel(conn: Conn, run_id: uuid.UUID, action: str) -> None:
     )
 
 
-async def promote_next(conn: Conn, thread_id: uuid.UUID) -> uuid.UUID | None:
-    """Make the oldest queued run of the thread ``pending``, if the thread has no active
-    run. Caller holds the thread row lock."""
-    value = await conn.fetchval(
-        f"""UPDATE runs SET status = 'pending', updated_at = now()
-           WHERE run_id = (
-             SELECT run_id FROM runs WHERE thread_id = $1 AND status = 'queued'
-             ORDER BY created_at, run_id LIMIT 1)
-             AND NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1
-                             AND status IN {ACTIVE_SQL})
-           RETURNING run_id""",
-        thread_id,
-    )
-    return value  # type: ignore[no-any-return]
+PROMOTE_NEXT = f"""UPDATE runs SET status = 'pending', updated_at = now()
+ WHERE run_id = (SELECT run_id FROM runs WHERE thread_id = $1 AND status = 'queued'
+                  ORDER BY created_at, run_id LIMIT 1)
+   AND NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1 AND status IN {ACTIVE_SQL})
+RETURNING run_id"""
+"""The promotion (FIFO, DESIGN I2): the oldest queued run of thread ``$1`` becomes
+``pending`` if the thread has no active run. A CTE of the statements that end a run
+(``app.db.outcome.settle`` and ``release``); the caller holds the thread row lock."""
 
 
 async def claim(conn: Conn, owner: str, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
@@ -381,48 +379,6 @@ REQUEUE_SET = (
 write of the attempt that held it passes a fence any more)."""
 
 
-async def finish(
-    conn: Conn,
-    run_id: uuid.UUID,
-    epoch: int,
-    token: uuid.UUID,
-    *,
-    status: str,
-    output: Any,
-    error: Any,
-) -> bool:
-    """Write the terminal status, fenced by the lease (epoch, token); False if the lease was
-    lost."""
-    row = await conn.fetchval(
-        """UPDATE runs SET status = $3, output = $4, error = $5, ended_at = now(),
-                           updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
-           WHERE run_id = $1 AND lease_epoch = $2 AND lease_token = $6 AND status = 'running'
-           RETURNING run_id""",
-        run_id,
-        epoch,
-        status,
-        output,
-        error,
-        token,
-    )
-    return row is not None
-
-
-async def lease_held(conn: Conn, run_id: uuid.UUID, epoch: int, token: uuid.UUID) -> bool:
-    """Whether the run is still ``running`` under (``epoch``, ``token``); the row stays
-    locked for the caller's transaction, so a re-queue or takeover cannot happen before it
-    commits."""
-    return bool(
-        await conn.fetchval(
-            "SELECT true FROM runs WHERE run_id = $1 AND lease_epoch = $2 "
-            "AND lease_token = $3 AND status = 'running' FOR NO KEY UPDATE",
-            run_id,
-            epoch,
-            token,
-        )
-    )
-
-
 async def hand_back(
     conn: Conn, run_id: uuid.UUID, epoch: int, token: uuid.UUID, *, counted: bool = False
 ) -> bool:
@@ -466,4 +422,52 @@ async def wrote_checkpoint(conn: Conn, run_id: uuid.UUID, thread_id: uuid.UUID) 
             str(thread_id),
             str(run_id),
         )
+    )
+
+
+async def cancel_requests(conn: Conn, run_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+    """(run_id, cancel_action) of those runs a cancel was requested for."""
+    return list(
+        await conn.fetch(
+            "SELECT run_id, cancel_action FROM runs WHERE run_id = ANY($1::uuid[]) "
+            "AND cancel_action IS NOT NULL",
+            run_ids,
+        )
+    )
+
+
+async def ids_in(
+    conn: Conn,
+    access: Access,
+    statuses: tuple[str, ...],
+    *,
+    thread_id: uuid.UUID | None = None,
+    run_ids: list[uuid.UUID] | None = None,
+    assistant_id: uuid.UUID | None = None,
+) -> list[asyncpg.Record]:
+    """(thread_id, run_id) of the runs in ``statuses`` (a set of ``app.db.statuses``) seen
+    through their thread's access, newest first: of ``thread_id`` (only ``run_ids``, when
+    given), of ``assistant_id``, or of every thread."""
+    where = Where()
+    if thread_id is not None:
+        where.add(f"r.thread_id = {where.param(thread_id)}")
+    if run_ids is not None:
+        where.add(f"r.run_id = ANY({where.param(run_ids)}::uuid[])")
+    if assistant_id is not None:
+        where.add(f"r.assistant_id = {where.param(assistant_id)}")
+    where.add(f"r.status IN {sql_list(statuses)}")
+    access.apply(where, "t.metadata")
+    return list(
+        await conn.fetch(
+            f"SELECT r.thread_id, r.run_id FROM runs r JOIN threads t USING (thread_id) "
+            f"WHERE {where.sql()} ORDER BY r.created_at DESC",
+            *where.params,
+        )
+    )
+
+
+async def with_times(conn: Conn, run_id: uuid.UUID) -> asyncpg.Record | None:
+    """The run's columns with ``started_at`` and ``ended_at`` (a webhook's payload)."""
+    return await conn.fetchrow(
+        f"SELECT {COLUMNS}, started_at, ended_at FROM runs WHERE run_id = $1", run_id
     )

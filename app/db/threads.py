@@ -7,8 +7,9 @@ from typing import Any
 
 import asyncpg
 
+from app.checkpoint import sql as checkpoint_sql
 from app.db.access import Access, Where
-from app.db.statuses import INFLIGHT_SQL
+from app.db.statuses import INFLIGHT_SQL, TERMINAL_SQL
 from app.db.types import Conn
 
 TABLE = "threads"
@@ -102,26 +103,33 @@ def filters(
         where.add(f"thread_id = ANY({where.param(ids)}::uuid[])")
 
 
-async def mark_busy(conn: Conn, thread_id: uuid.UUID, graph_id: str, assistant_id: str) -> None:
-    """A run was queued on the thread: status busy, metadata names its graph and assistant."""
-    await conn.execute(
-        """UPDATE threads SET status = 'busy', updated_at = now(),
-               metadata = metadata || jsonb_build_object('graph_id', $2::text,
-                                                         'assistant_id', $3::text),
-               expires_at = now() + make_interval(secs => ttl_minutes * 60)
-           WHERE thread_id = $1""",
-        thread_id,
-        graph_id,
-        assistant_id,
-    )
+BUSY = (
+    "EXISTS (SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id "
+    f"AND runs.status IN {INFLIGHT_SQL})"
+)
+"""Whether the ``threads`` row of the statement has a run in flight: the thread is ``busy``
+then, whatever ``app.core.thread_status.after_run`` says (the statements that write a
+thread's status after a run use this: ``app.db.outcome``)."""
+
+_STALE_TEMPORARY = f"""threads.thread_id IN (
+    SELECT thread_id FROM runs WHERE temporary AND kwargs->>'on_completion' = 'delete'
+       AND status IN {TERMINAL_SQL} AND ended_at < now() - interval '60 seconds')"""
 
 
-async def set_status(conn: Conn, thread_id: uuid.UUID, status: str) -> None:
-    await conn.execute(
-        "UPDATE threads SET status = $2, updated_at = now() WHERE thread_id = $1",
-        thread_id,
-        status,
+async def delete_temporary(conn: Conn, thread_id: uuid.UUID | None = None) -> None:
+    """Delete stateless runs' threads (``on_completion="delete"``) with their checkpoints:
+    ``thread_id`` (its run's finish, or the waiter that read the output), or, when None,
+    every one whose run ended over a minute ago (the sweep: its waiter went away). A
+    thread with a run in flight is kept. Callers own the transaction."""
+    if thread_id is None:
+        picked, args = _STALE_TEMPORARY, []
+    else:
+        picked, args = "threads.thread_id = $1", [thread_id]
+    deleted = await conn.fetch(
+        f"DELETE FROM threads WHERE {picked} AND NOT {BUSY} RETURNING thread_id", *args
     )
+    if deleted:
+        await checkpoint_sql.delete_threads(conn, [str(r["thread_id"]) for r in deleted])
 
 
 async def set_state(

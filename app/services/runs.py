@@ -18,8 +18,8 @@ from typing import Any
 
 import asyncpg
 
-from app.checkpoint import sql as checkpoint_sql
 from app.core import runs as rules
+from app.core import thread_status
 from app.core.bounded import ByteBoundedCache
 from app.core.enums import RunStatus
 from app.core.errors import InvalidInput, NotFound, ThreadBusy
@@ -28,12 +28,13 @@ from app.core.ids import system_assistant_id, uuid7
 from app.core.runs import RunCreate
 from app.db import assistants as assistant_rows
 from app.db import events as event_rows
+from app.db import outcome as outcome_rows
 from app.db import runs as rows
 from app.db import statuses
 from app.db import threads as thread_rows
-from app.db.access import Access, Where
+from app.db.access import Access
 from app.db.errors import translated
-from app.db.notify import RUN_CANCEL, RUN_DONE, RUN_READY, Hub, notify
+from app.db.notify import RUN_CANCEL, RUN_DONE, Hub, notify
 from app.db.retry import on_conflict
 from app.db.types import Conn
 from app.graphs.registry import GraphRegistry
@@ -321,9 +322,7 @@ class RunService:
         self, conn: Conn, thread_id: uuid.UUID, run_ids: list[uuid.UUID], action: str
     ) -> None:
         if action == "rollback":
-            await checkpoint_sql.delete_for_runs(conn, [str(r) for r in run_ids], str(thread_id))
-            for rid in run_ids:
-                await rows.delete(conn, rid)
+            await rows.delete(conn, thread_id, run_ids)
         else:
             await rows.mark_cancelled(conn, run_ids)
         for rid in run_ids:
@@ -453,10 +452,9 @@ class RunService:
             row = await rows.get(conn, thread_id, run_id, access)
             if row is None:
                 raise NotFound("Not Found")
-            if row["status"] in ("pending", "running", "queued"):
+            if row["status"] in statuses.INFLIGHT:
                 raise InvalidInput("Cannot delete an active run. Cancel it first.")
-            await checkpoint_sql.delete_for_runs(conn, [str(run_id)], str(thread_id))
-            await rows.delete(conn, run_id)
+            await rows.delete(conn, thread_id, [run_id])
 
     async def cancel(
         self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID, action: str
@@ -468,7 +466,7 @@ class RunService:
         async with self.pool.acquire() as conn, conn.transaction():
             thread = await thread_rows.get(conn, thread_id, access, lock=True)
             row = await rows.get(conn, thread_id, run_id, access) if thread else None
-            if row is None or row["status"] in TERMINAL:
+            if thread is None or row is None or row["status"] in TERMINAL:
                 raise NotFound(NO_RUN_TO_CANCEL)
             if row["status"] == "running":
                 await rows.request_cancel(conn, run_id, action)
@@ -476,12 +474,14 @@ class RunService:
                 signal_cancel = True
             else:
                 await self._end_not_started(conn, thread_id, [run_id], action)
-                if await rows.promote_next(conn, thread_id) is not None:
-                    await notify(conn, RUN_READY, self.hub.ready_payload())
-                    signal_ready = True
-                if not await rows.has_inflight(conn, thread_id):
-                    status = "interrupted" if thread and thread["interrupts"] else "idle"
-                    await thread_rows.set_status(conn, thread_id, status)
+                signal_ready = await outcome_rows.release(
+                    conn,
+                    thread_id,
+                    status=thread_status.after_run(
+                        failed=False, waiting=bool(thread["interrupts"])
+                    ),
+                    ready_payload=self.hub.ready_payload(),
+                )
         if signal_cancel:
             self.hub.signal_cancel(run_id)
         else:
@@ -501,23 +501,18 @@ class RunService:
         """Cancel the given runs of a thread, or every run in ``status`` (pending, running
         or all) across threads; NotFound when none matched."""
         _check_action(action)
-        where = Where()
-        if thread_id is not None:
-            where.add(f"r.thread_id = {where.param(thread_id)}")
-            where.add(f"r.run_id = ANY({where.param(run_ids or [])}::uuid[])")
-            where.add("r.status IN ('pending', 'running', 'queued')")
-        elif status == "pending":
-            where.add("r.status IN ('pending', 'queued')")
-        elif status == "running":
-            where.add("r.status = 'running'")
-        else:
-            where.add("r.status IN ('pending', 'running', 'queued')")
-        access.apply(where, "t.metadata")
+        wanted: tuple[str, ...] = statuses.INFLIGHT
+        if thread_id is None and status == "pending":
+            wanted = statuses.WAITING
+        elif thread_id is None and status == "running":
+            wanted = ("running",)
         async with self.pool.acquire() as conn:
-            found = await conn.fetch(
-                f"SELECT r.thread_id, r.run_id FROM runs r JOIN threads t USING (thread_id) "
-                f"WHERE {where.sql()} ORDER BY r.created_at DESC",
-                *where.params,
+            found = await rows.ids_in(
+                conn,
+                access,
+                wanted,
+                thread_id=thread_id,
+                run_ids=None if thread_id is None else (run_ids or []),
             )
         cancelled = 0
         for row in found:
@@ -552,16 +547,8 @@ class RunService:
         self, access: Access, assistant_id: uuid.UUID
     ) -> builtins.list[tuple[uuid.UUID, uuid.UUID]]:
         """(thread id, run id) of the assistant's runs not ended yet."""
-        where = Where()
-        where.add(f"r.assistant_id = {where.param(assistant_id)}")
-        where.add("r.status IN ('pending', 'running', 'queued')")
-        access.apply(where, "t.metadata")
         async with self.pool.acquire() as conn:
-            found = await conn.fetch(
-                f"SELECT r.thread_id, r.run_id FROM runs r JOIN threads t USING (thread_id) "
-                f"WHERE {where.sql()} ORDER BY r.created_at DESC",
-                *where.params,
-            )
+            found = await rows.ids_in(conn, access, statuses.INFLIGHT, assistant_id=assistant_id)
         return [(r["thread_id"], r["run_id"]) for r in found]
 
     async def exists(self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID) -> bool:
@@ -571,9 +558,4 @@ class RunService:
     async def discard_temporary(self, thread_id: uuid.UUID) -> None:
         """Delete a stateless run's thread (on_completion=delete) once its output was read."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "DELETE FROM threads WHERE thread_id = $1 AND NOT EXISTS (SELECT 1 FROM runs "
-                "WHERE thread_id = $1 AND status IN ('pending', 'running', 'queued'))",
-                thread_id,
-            )
-            await checkpoint_sql.delete_threads(conn, [str(thread_id)])
+            await thread_rows.delete_temporary(conn, thread_id)

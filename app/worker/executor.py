@@ -26,10 +26,9 @@ import asyncpg
 from langgraph.types import Command, Send
 
 from app.auth.user import AuthUser
-from app.checkpoint import sql as checkpoint_sql
 from app.checkpoint.saver import PostgresSaver
 from app.checkpoint.sql import LeaseLost
-from app.core import jsonable
+from app.core import jsonable, thread_status
 from app.core.jsonable import plain
 from app.db import events as event_rows
 from app.db import outcome as outcome_rows
@@ -584,24 +583,17 @@ class Executor:
                 if run.kwargs.get("webhook"):  # the outbox row commits with the end
                     hook = await self._webhook_payload(conn, run, values, error)
                     await delivery_rows.insert(conn, run.run_id, run.kwargs["webhook"], hook)
-                if error is not None:
-                    thread_status = "error"
-                elif has_next:
-                    thread_status = "interrupted"
-                else:
-                    thread_status = "idle"
                 promoted = await outcome_rows.settle(
                     conn,
                     run.thread_id,
-                    status=thread_status,
+                    status=thread_status.after_run(failed=error is not None, waiting=has_next),
                     values=values,
                     interrupts=interrupts,
                     error=error,
                     ready_payload=self.hub.ready_payload(),
                 )
             if delete_thread:
-                await conn.execute("DELETE FROM threads WHERE thread_id = $1", run.thread_id)
-                await checkpoint_sql.delete_threads(conn, [str(run.thread_id)])
+                await thread_rows.delete_temporary(conn, run.thread_id)
             return promoted, hook
 
         try:
@@ -661,18 +653,15 @@ class Executor:
     ) -> bool:
         """A run cancelled with ``rollback``: delete it and its checkpoints, promote the next
         queued run, and put the thread back as it was; True if a run was promoted."""
-        await checkpoint_sql.delete_for_runs(conn, [str(run.run_id)], str(run.thread_id))
-        await run_rows.delete(conn, run.run_id)
-        promoted = await run_rows.promote_next(conn, run.thread_id) is not None
-        if promoted:
-            await notify(conn, RUN_READY, self.hub.ready_payload())
-        if not thread_exists:
-            await notify(conn, RUN_DONE, str(run.run_id))
-            return promoted
-        if not promoted and not await run_rows.has_inflight(conn, run.thread_id):
-            status = "interrupted" if interrupts else "idle"
-            await thread_rows.set_status(conn, run.thread_id, status)
-        await event_rows.append(conn, run.thread_id, None, [event_rows.run_done(run.run_id)])
+        await run_rows.delete(conn, run.thread_id, [run.run_id])
+        promoted = await outcome_rows.release(
+            conn,
+            run.thread_id,
+            status=thread_status.after_run(failed=False, waiting=bool(interrupts)),
+            ready_payload=self.hub.ready_payload(),
+        )
+        if thread_exists:
+            await event_rows.append(conn, run.thread_id, None, [event_rows.run_done(run.run_id)])
         await notify(conn, RUN_DONE, str(run.run_id))
         return promoted
 
@@ -680,10 +669,8 @@ class Executor:
         self, conn: Any, run: ClaimedRun, values: Any, error: dict[str, Any] | None
     ) -> dict[str, Any]:
         """The run as the API shows it, with its times, final values and error."""
-        row = await conn.fetchrow(
-            f"SELECT {run_rows.COLUMNS}, started_at, ended_at FROM runs WHERE run_id = $1",
-            run.run_id,
-        )
+        row = await run_rows.with_times(conn, run.run_id)
+        assert row is not None  # locked and held by this transaction
         payload = run_rows.to_wire(row)
         started, ended = payload.pop("started_at", None), payload.pop("ended_at", None)
         payload.update(

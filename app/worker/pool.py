@@ -39,11 +39,11 @@ from typing import Any
 
 import asyncpg
 
-from app.checkpoint import sql as checkpoint_sql
 from app.db import events as event_rows
 from app.db import periodic
 from app.db import runs as run_rows
 from app.db import store as store_rows
+from app.db import threads as thread_rows
 from app.db import workers as worker_rows
 from app.db.loops import forever
 from app.db.notify import RUN_READY, Hub, notify
@@ -357,11 +357,7 @@ class WorkerPool:
         if not self._running:
             return
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT run_id, cancel_action FROM runs WHERE run_id = ANY($1::uuid[]) "
-                "AND cancel_action IS NOT NULL",
-                list(self._running),
-            )
+            rows = await run_rows.cancel_requests(conn, list(self._running))
         for row in rows:
             self._cancel(row["run_id"], row["cancel_action"])
 
@@ -373,16 +369,7 @@ class WorkerPool:
     async def _sweep_temporary(self) -> None:
         """Stateless threads whose waiter went away are deleted a minute after their run."""
         async with self.pool.acquire() as conn, conn.transaction():
-            ids = await conn.fetch(
-                """DELETE FROM threads WHERE thread_id IN (
-                     SELECT thread_id FROM runs WHERE temporary
-                       AND kwargs->>'on_completion' = 'delete'
-                       AND status IN ('success', 'error', 'timeout', 'interrupted')
-                       AND ended_at < now() - interval '60 seconds')
-                   RETURNING thread_id"""
-            )
-            if ids:
-                await checkpoint_sql.delete_threads(conn, [str(r["thread_id"]) for r in ids])
+            await thread_rows.delete_temporary(conn)
 
     async def _sweep_store(self) -> None:
         """Store items past their TTL (already invisible) are deleted."""
