@@ -50,7 +50,8 @@ from app.db.notify import RUN_READY, Hub, notify
 from app.db.pool import create_pool
 from app.services.crons import CronService
 from app.services.threads import ThreadService
-from app.worker.executor import ClaimedRun, Executor
+from app.worker.claimed import ClaimedRun
+from app.worker.executor import Executor
 from app.worker.lease import LeaseKeeper
 
 log = logging.getLogger("turnstile.worker")

@@ -1,0 +1,55 @@
+"""A run as a worker claimed it, and what its attempt has learnt since (cancel, shutdown,
+lease lost). Shared by the pool (which claims and signals), the executor (which runs the
+graph) and the finish (which writes the outcome)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+
+@dataclass
+class ClaimedRun:
+    run_id: uuid.UUID
+    thread_id: uuid.UUID
+    assistant_id: uuid.UUID
+    kwargs: dict[str, Any]
+    metadata: dict[str, Any]
+    attempt: int
+    epoch: int
+    token: uuid.UUID
+    """The claim's random lease token: with the epoch it fences every write (DESIGN I4)."""
+    temporary: bool
+    cancel_action: str | None = None
+    """Set when a cancel arrives; the task is then cancelled (if it may be)."""
+    shutdown: bool = False
+    cancel_requested: bool = False
+    started: bool = False
+    """The task has begun ``execute``: before that, a cancel is a flag it reads at start."""
+    finishing: bool = False
+    """The graph is done and the outcome is being written: no more cancelling."""
+    lease_lost: bool = False
+    """The lease keeper found the run no longer held by this attempt: it stops."""
+
+    @property
+    def cancellable(self) -> bool:
+        """Whether cancelling the task now stops the graph (and nothing else)."""
+        return self.started and not self.finishing
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> ClaimedRun:
+        return cls(
+            run_id=row["run_id"],
+            thread_id=row["thread_id"],
+            assistant_id=row["assistant_id"],
+            kwargs=row["kwargs"],
+            metadata=row["metadata"],
+            attempt=row["attempt"],
+            epoch=row["lease_epoch"],
+            token=row["lease_token"],
+            temporary=row["temporary"],
+            cancel_action=row["cancel_action"],
+        )
