@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -284,29 +284,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if args.command == "db":
+        settings = Settings.from_env(os.environ, data_dir=args.data_dir)
+        return db_command(settings, args.action, args.revision)
+    flags: dict[str, Any] = {"workers": args.jobs}  # worker
     if args.command == "serve":
-        settings = Settings.from_env(
-            os.environ,
-            config_path=args.config,
-            host=args.host,
-            port=args.port,
-            workers=0 if args.no_worker else args.workers,
-            worker_processes=args.worker_processes,
-            data_dir=args.data_dir,
-            migrate=False if args.no_migrate else None,
-        )
-        return serve(settings)
-    if args.command == "worker":
-        settings = Settings.from_env(
-            os.environ,
-            config_path=args.config,
-            workers=args.jobs,
-            data_dir=args.data_dir,
-            migrate=False if args.no_migrate else None,
-        )
-        return work(settings)
-    settings = Settings.from_env(os.environ, data_dir=args.data_dir)
-    return db_command(settings, args.action, args.revision)
+        flags = {
+            "host": args.host,
+            "port": args.port,
+            "workers": 0 if args.no_worker else args.workers,
+            "worker_processes": args.worker_processes,
+        }
+    settings = Settings.from_env(
+        os.environ,
+        config_path=args.config,
+        data_dir=args.data_dir,
+        migrate=False if args.no_migrate else None,
+        **flags,
+    )
+    return serve(settings) if args.command == "serve" else work(settings)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.checkpoint.saver import PostgresSaver
@@ -43,24 +44,20 @@ def tune_gc() -> None:
     gc.set_threshold(GC_THRESHOLD, 20, 20)
 
 
+@dataclass
 class Process:
     """What one process runs on: the pool, the hub (started), the checkpointer; it builds
     the services and the workers on them."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        database_url: str,
-        graphs: GraphRegistry,
-        pool: Any,
-        hub: Hub,
-    ) -> None:
-        self.settings = settings
-        self.database_url = database_url
-        self.graphs = graphs
-        self.pool = pool
-        self.hub = hub
-        self.saver = PostgresSaver(pool)
+    settings: Settings
+    database_url: str
+    graphs: GraphRegistry
+    pool: Any
+    hub: Hub
+    saver: PostgresSaver = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.saver = PostgresSaver(self.pool)
 
     def _runs(self) -> RunService:
         return RunService(

@@ -12,6 +12,7 @@ from app.api.deps import services
 from app.api.schemas import Int32, Limit, Offset
 from app.auth.door import authorize
 from app.core.errors import InvalidInput
+from app.services.store import Page
 from app.services.threads import MAX_TTL_MINUTES
 
 Req = Request[Any, Any, Any]
@@ -107,21 +108,16 @@ async def search_items(request: Req) -> Response[bytes]:
     body = await decode(request, SearchItems)
     if body.query:
         raise InvalidInput("Semantic search (query) needs a store index; none is configured.")
+    page: Page = {"limit": body.limit, "offset": body.offset}
     value = {
         "namespace": _namespace(body.namespace_prefix),
         "filter": body.filter,
-        "limit": body.limit,
-        "offset": body.offset,
+        **page,
         "query": body.query,
     }
     acc, namespace = await _door(request, "search", value)
     found = await services(request).store.search(
-        acc,
-        namespace or [],
-        filter=body.filter,
-        limit=body.limit,
-        offset=body.offset,
-        refresh_ttl=bool(body.refresh_ttl),
+        acc, namespace or [], filter=body.filter, refresh_ttl=bool(body.refresh_ttl), **page
     )
     return json({"items": found})
 
@@ -129,21 +125,16 @@ async def search_items(request: Req) -> Response[bytes]:
 @post("/store/namespaces", status_code=200)
 async def list_namespaces(request: Req) -> Response[bytes]:
     body = await decode(request, ListNamespaces)
+    page: Page = {"limit": body.limit, "offset": body.offset}
     value = {
         "namespace": body.prefix,
         "suffix": None if body.suffix is None else tuple(body.suffix),
         "max_depth": body.max_depth,
-        "limit": body.limit,
-        "offset": body.offset,
+        **page,
     }
     acc, prefix = await _door(request, "list_namespaces", value)
     found = await services(request).store.namespaces(
-        acc,
-        prefix=prefix,
-        suffix=body.suffix,
-        max_depth=body.max_depth,
-        limit=body.limit,
-        offset=body.offset,
+        acc, prefix=prefix, suffix=body.suffix, max_depth=body.max_depth, **page
     )
     return json({"namespaces": found})
 

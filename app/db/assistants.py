@@ -11,8 +11,6 @@ from app.db import records
 from app.db.access import Access, Where
 from app.db.types import Conn
 
-TABLE = "assistants"
-KEY = "assistant_id"
 COLUMNS = (
     "assistant_id, graph_id, config, context, metadata, name, description, version, "
     "created_at, updated_at"

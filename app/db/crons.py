@@ -12,8 +12,6 @@ from app.db import records
 from app.db.access import Access, Where
 from app.db.types import Conn
 
-TABLE = "crons"
-KEY = "cron_id"
 COLUMNS = (
     "cron_id, assistant_id, thread_id, schedule, timezone, payload, metadata, enabled, "
     "end_time, next_run_date, on_run_completed, created_at, updated_at, auth_user"

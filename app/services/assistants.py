@@ -30,7 +30,14 @@ class AssistantSearch(AssistantFilters, Page):
     pass
 
 
-ASSISTANTS = Table(rows.TABLE, rows.KEY, rows.to_wire)
+ASSISTANTS = Table("assistants", "assistant_id", rows.to_wire)
+
+
+def _shown(row: asyncpg.Record | None, missing: str = "Not Found") -> dict[str, Any]:
+    """The assistant as the API shows it; NotFound(``missing``) when there is none."""
+    if row is None:
+        raise NotFound(missing)
+    return rows.to_wire(row)
 
 
 class AssistantService:
@@ -53,9 +60,7 @@ class AssistantService:
     async def get(self, access: Access, assistant_id: uuid.UUID) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, assistant_id, access, self.registry.ids)
-        if row is None:
-            raise NotFound("Not Found")
-        return rows.to_wire(row)
+        return _shown(row)
 
     async def create(
         self,
@@ -97,18 +102,14 @@ class AssistantService:
             self.registry.entry(changes["graph_id"])
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.update(conn, assistant_id, access, changes)
-        if row is None:
-            raise NotFound("Not Found")
-        return rows.to_wire(row)
+        return _shown(row)
 
     async def set_latest(
         self, access: Access, assistant_id: uuid.UUID, version: int
     ) -> dict[str, Any]:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.set_latest(conn, assistant_id, access, version)
-        if row is None:
-            raise NotFound(f"Assistant {assistant_id} version {version} not found")
-        return rows.to_wire(row)
+        return _shown(row, f"Assistant {assistant_id} version {version} not found")
 
     async def versions(
         self,

@@ -7,7 +7,7 @@ have rewritten the namespace; ``access`` holds the door's filters on item values
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import asyncpg
 
@@ -16,9 +16,21 @@ from app.db import store as rows
 from app.db.access import Access
 
 
+class Page(TypedDict):
+    limit: int
+    offset: int
+
+
 class StoreService:
     def __init__(self, pool: asyncpg.Pool[Any]) -> None:
         self.pool = pool
+
+    async def get(
+        self, access: Access, namespace: Sequence[str], key: str, *, refresh_ttl: bool
+    ) -> dict[str, Any] | None:
+        async with self.pool.acquire() as conn:
+            row = await rows.get(conn, namespace, key, refresh_ttl=refresh_ttl, access=access)
+        return None if row is None else rows.to_wire(row)
 
     async def put(
         self,
@@ -34,13 +46,6 @@ class StoreService:
             if not await rows.put(conn, namespace, key, value, ttl, access):
                 raise NotFound("Item not found")
 
-    async def get(
-        self, access: Access, namespace: Sequence[str], key: str, *, refresh_ttl: bool
-    ) -> dict[str, Any] | None:
-        async with self.pool.acquire() as conn:
-            row = await rows.get(conn, namespace, key, refresh_ttl=refresh_ttl, access=access)
-        return None if row is None else rows.to_wire(row)
-
     async def delete(self, access: Access, namespace: Sequence[str], key: str) -> None:
         async with self.pool.acquire() as conn:
             await rows.delete(conn, namespace, key, access)
@@ -51,9 +56,8 @@ class StoreService:
         namespace_prefix: Sequence[str],
         *,
         filter: dict[str, Any] | None,
-        limit: int,
-        offset: int,
         refresh_ttl: bool,
+        **page: Unpack[Page],
     ) -> list[dict[str, Any]]:
         """Items under the prefix (newest first), optionally filtered on their value."""
         async with self.pool.acquire() as conn:
@@ -61,10 +65,9 @@ class StoreService:
                 conn,
                 namespace_prefix,
                 filter=filter,
-                limit=limit,
-                offset=offset,
                 refresh_ttl=refresh_ttl,
                 access=access,
+                **page,
             )
         return [rows.to_wire(r, score=True) for r in found]
 
@@ -75,17 +78,10 @@ class StoreService:
         prefix: Sequence[str] | None,
         suffix: Sequence[str] | None,
         max_depth: int | None,
-        limit: int,
-        offset: int,
+        **page: Unpack[Page],
     ) -> list[list[str]]:
         """Distinct namespaces (cut to ``max_depth``), filtered by prefix and suffix labels."""
         async with self.pool.acquire() as conn:
             return await rows.namespaces(
-                conn,
-                prefix=prefix,
-                suffix=suffix,
-                max_depth=max_depth,
-                limit=limit,
-                offset=offset,
-                access=access,
+                conn, prefix=prefix, suffix=suffix, max_depth=max_depth, access=access, **page
             )
