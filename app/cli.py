@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "db":
         settings = Settings.from_env(os.environ, data_dir=args.data_dir)
         return db_command(settings, args.action, args.revision)
-    flags: dict[str, Any] = {"workers": args.jobs}  # worker
+    flags: dict[str, Any]
     if args.command == "serve":
         flags = {
             "host": args.host,
@@ -295,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             "workers": 0 if args.no_worker else args.workers,
             "worker_processes": args.worker_processes,
         }
+    else:
+        flags = {"workers": args.jobs}
     settings = Settings.from_env(
         os.environ,
         config_path=args.config,
