@@ -13,10 +13,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.graphs.config import GraphsConfig
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:
@@ -75,6 +79,27 @@ def database(settings: Settings) -> Iterator[str]:
         server.stop()
 
 
+@contextlib.contextmanager
+def migrated(settings: Settings) -> Iterator[str]:
+    """``database(settings)``, migrated first unless ``--no-migrate``."""
+    with database(settings) as url:
+        if settings.migrate:
+            from app.db import migrate
+
+            _progress("applying migrations")
+            migrate.upgrade(migration_url(settings, url))
+        yield url
+
+
+def graph_config(settings: Settings) -> GraphsConfig:
+    """The config file's graphs, with its environment applied to this process."""
+    from app.graphs.config import apply_environment, load_config
+
+    config = load_config(settings.config_path)
+    apply_environment(config)
+    return config
+
+
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
@@ -126,64 +151,57 @@ def serve(settings: Settings) -> int:
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # Streams never end on their own (a thread stream is endless): end them now, so
             # the graceful shutdown does not wait for them; clients reconnect elsewhere.
-            services = getattr(app.state, "services", None)
-            if services is not None:
-                services.hub.drain_threadsafe()
+            process = getattr(app.state, "process", None)
+            if process is not None:
+                process.drain_threadsafe()
             super().handle_exit(sig, frame)
 
     from app.api.http_limits import HttpLimits, protocol_class
-    from app.db import migrate
-    from app.graphs.config import apply_environment, load_config
     from app.graphs.registry import GraphRegistry
     from app.main import create_app
 
     if database_problem(settings):
         return 2
-    config = load_config(settings.config_path)
-    apply_environment(config)
-    with database(settings) as url:
-        if settings.migrate:
-            _progress("applying migrations")
-            migrate.upgrade(migration_url(settings, url))
-        with worker_processes(settings, url) as in_process:
-            registry = GraphRegistry.load(config)
-            _progress(f"graphs: {', '.join(registry.ids)}")
-            app = create_app(
-                msgspec.structs.replace(settings, database_url=url, workers=in_process), registry
+    config = graph_config(settings)
+    with migrated(settings) as url, worker_processes(settings, url) as in_process:
+        registry = GraphRegistry.load(config)
+        _progress(f"graphs: {', '.join(registry.ids)}")
+        app = create_app(
+            msgspec.structs.replace(settings, database_url=url, workers=in_process), registry
+        )
+        server = _Server(
+            uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level,
+                loop="uvloop" if sys.platform != "win32" else "asyncio",
+                http=protocol_class(
+                    HttpLimits(
+                        max_header_bytes=settings.max_header_bytes,
+                        max_request_line_bytes=settings.max_request_line_bytes,
+                        header_timeout=settings.header_timeout_seconds,
+                        keepalive_max_requests=settings.keepalive_max_requests,
+                        max_connections=settings.max_connections,
+                    )
+                ),
+                timeout_keep_alive=settings.keepalive_timeout_seconds,  # type: ignore[arg-type]
+                # uvicorn answers 503 from this many; our protocol closes past the cap.
+                limit_concurrency=settings.max_connections + 1
+                if settings.max_connections
+                else None,
+                lifespan="on",
+                access_log=settings.log_level == "debug",
+                # Waits and joins still open after this long are cut; their clients retry.
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
-            server = _Server(
-                uvicorn.Config(
-                    app,
-                    host=settings.host,
-                    port=settings.port,
-                    log_level=settings.log_level,
-                    loop="uvloop" if sys.platform != "win32" else "asyncio",
-                    http=protocol_class(
-                        HttpLimits(
-                            max_header_bytes=settings.max_header_bytes,
-                            max_request_line_bytes=settings.max_request_line_bytes,
-                            header_timeout=settings.header_timeout_seconds,
-                            keepalive_max_requests=settings.keepalive_max_requests,
-                            max_connections=settings.max_connections,
-                        )
-                    ),
-                    timeout_keep_alive=settings.keepalive_timeout_seconds,  # type: ignore[arg-type]
-                    # uvicorn answers 503 from this many; our protocol closes past the cap.
-                    limit_concurrency=settings.max_connections + 1
-                    if settings.max_connections
-                    else None,
-                    lifespan="on",
-                    access_log=settings.log_level == "debug",
-                    # Waits and joins still open after this long are cut; their clients retry.
-                    timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-                )
-            )
-            _progress(f"serving on http://{settings.host}:{settings.port}")
-            # uvicorn re-raises the signal after its graceful shutdown; exit normally instead,
-            # so the embedded database is stopped by the context manager.
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, _exit_cleanly)
-            server.run()
+        )
+        _progress(f"serving on http://{settings.host}:{settings.port}")
+        # uvicorn re-raises the signal after its graceful shutdown; exit normally instead,
+        # so the embedded database is stopped by the context manager.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _exit_cleanly)
+        server.run()
     return 0
 
 
@@ -193,18 +211,13 @@ def work(settings: Settings) -> int:
 
     import uvloop
 
-    from app.db import migrate
-    from app.graphs.config import apply_environment, load_config
     from app.graphs.registry import GraphRegistry
     from app.worker.process import run_worker
 
     if database_problem(settings):
         return 2
-    config = load_config(settings.config_path)
-    apply_environment(config)
-    with database(settings) as url:
-        if settings.migrate:
-            migrate.upgrade(migration_url(settings, url))
+    config = graph_config(settings)
+    with migrated(settings) as url:
         registry = GraphRegistry.load(config)
         _progress(f"worker: graphs {', '.join(registry.ids)}, {settings.workers} jobs")
         uvloop.install()
@@ -271,29 +284,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if args.command == "db":
+        settings = Settings.from_env(os.environ, data_dir=args.data_dir)
+        return db_command(settings, args.action, args.revision)
+    flags: dict[str, Any]
     if args.command == "serve":
-        settings = Settings.from_env(
-            os.environ,
-            config_path=args.config,
-            host=args.host,
-            port=args.port,
-            workers=0 if args.no_worker else args.workers,
-            worker_processes=args.worker_processes,
-            data_dir=args.data_dir,
-            migrate=False if args.no_migrate else None,
-        )
-        return serve(settings)
-    if args.command == "worker":
-        settings = Settings.from_env(
-            os.environ,
-            config_path=args.config,
-            workers=args.jobs,
-            data_dir=args.data_dir,
-            migrate=False if args.no_migrate else None,
-        )
-        return work(settings)
-    settings = Settings.from_env(os.environ, data_dir=args.data_dir)
-    return db_command(settings, args.action, args.revision)
+        flags = {
+            "host": args.host,
+            "port": args.port,
+            "workers": 0 if args.no_worker else args.workers,
+            "worker_processes": args.worker_processes,
+        }
+    else:
+        flags = {"workers": args.jobs}
+    settings = Settings.from_env(
+        os.environ,
+        config_path=args.config,
+        data_dir=args.data_dir,
+        migrate=False if args.no_migrate else None,
+        **flags,
+    )
+    return serve(settings) if args.command == "serve" else work(settings)
 
 
 if __name__ == "__main__":

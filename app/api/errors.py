@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import asyncpg
 from langgraph_sdk.auth.exceptions import HTTPException as AuthHTTPException
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
@@ -19,7 +18,8 @@ from app.core.errors import (
     NotFound,
     NotSupported,
 )
-from app.db.errors import is_transient, translate
+from app.services.faults import domain_error as stands_for
+from app.services.faults import is_transient
 
 log = logging.getLogger("turnstile.api")
 
@@ -78,20 +78,15 @@ def unavailable(request: Request[Any, Any, Any], exc: BaseException) -> Response
     )
 
 
-def database_error(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[bytes]:
-    """A database error that stands for a domain error (a value PostgreSQL cannot store, a
-    taken id...) answers as that error; a transient one 503; any other is a server error."""
-    domain = translate(exc)
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Anything the other handlers do not take. A database error that stands for a domain
+    error (a value PostgreSQL cannot store, a taken id...) answers as that error; a database
+    fault worth retrying (``is_transient``: a lost or refused connection, asyncpg's
+    ``InterfaceError``, a pool acquire timeout, a serialization failure...) is a 503; any
+    other is a 500."""
+    domain = stands_for(exc)
     if domain is not None:
         return domain_error(request, domain)
-    if is_transient(exc):
-        return unavailable(request, exc)
-    return internal_error(request, exc)
-
-
-def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """Anything unexpected: 500; but a lost or refused database connection (``OSError``,
-    asyncpg's ``InterfaceError``, a pool acquire timeout...) is a 503."""
     if is_transient(exc):
         return unavailable(request, exc)
     log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -103,6 +98,5 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_error,
     AuthHTTPException: auth_error,
     ValueError: value_error,
-    asyncpg.PostgresError: database_error,
     Exception: internal_error,
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import uuid
@@ -23,9 +22,7 @@ from app.core.errors import InvalidInput
 from app.core.ids import parse_uuid, system_assistant_id
 from app.core.runs import RunCreate
 from app.db.access import Access
-from app.db.errors import is_transient
-from app.db.loops import Backoff
-from app.db.notify import UNKNOWN
+from app.services.waits import Waiter
 
 Req = Request[Any, Any, Any]
 log = logging.getLogger("turnstile.api")
@@ -42,68 +39,6 @@ def _paths(run: dict[str, Any], stateless: bool) -> tuple[str, str]:
     return path, path
 
 
-class _Waiter:
-    """Waits for a run's end and knows its output (API.md §5.4).
-
-    The hub knows the output of a run that ended in this process, and which runs ended
-    elsewhere (read from the row). ``fresh``: the run was created by this request, so its
-    end cannot have been reported before this process's hub saw it; no first query.
-
-    A read of the row that fails on a database fault (``is_transient``) is retried with
-    backoff, as long as the client waits: a wait never ends without the run's output."""
-
-    def __init__(self, svc: Services, run_id: uuid.UUID, *, fresh: bool) -> None:
-        self.svc = svc
-        self.run_id = run_id
-        self.check_row = not fresh
-        self.output: Any = None
-        self.backoff = Backoff()
-
-    async def ended_within(self, seconds: float) -> bool:
-        """Whether the run ended within ``seconds`` (then ``output`` holds its output).
-        Raises only what is not a database fault."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        with self.svc.hub.watch_done(self.run_id) as done:
-            while True:
-                done.clear()
-                recent = self.svc.hub.recent_outcome(self.run_id)
-                if recent is not None and recent is not UNKNOWN:
-                    self.output = recent
-                    return True
-                pause = None
-                if recent is UNKNOWN or self.check_row:
-                    try:
-                        ended, output = await self.svc.runs.outcome(self.run_id)
-                    except Exception as exc:
-                        if not is_transient(exc):
-                            raise
-                        log.info(
-                            "wait for run %s: reading it failed, retrying: %r", self.run_id, exc
-                        )
-                        pause = self.backoff.next()
-                    else:
-                        self.backoff.reset()
-                        if ended:
-                            self.output = output
-                            return True
-                remaining = deadline - loop.time()
-                try:
-                    await asyncio.wait_for(
-                        done.wait(), remaining if pause is None else min(pause, remaining)
-                    )
-                except TimeoutError:
-                    if loop.time() >= deadline:
-                        self.check_row = True  # a lost NOTIFY is found by reading the row
-                        return False
-                # Woken: by the run's end (the hub then holds the outcome) or by a catch-up
-                # after the LISTEN connection came back (the row tells); or a retry is due.
-                self.check_row = True
-
-    def body(self) -> bytes:
-        return jsonable.dumps(self.output if self.output is not None else {})
-
-
 async def after_end(after: Callable[[], Awaitable[Any]] | None, run_id: uuid.UUID) -> None:
     """The response's clean-up once the run ended; its failure does not cost the client
     the output (a temporary thread left behind is swept a minute later)."""
@@ -116,7 +51,7 @@ async def after_end(after: Callable[[], Awaitable[Any]] | None, run_id: uuid.UUI
 
 
 async def output_stream(
-    waiter: _Waiter, *, after: Any = None, started: bool = False
+    waiter: Waiter, *, after: Any = None, started: bool = False
 ) -> AsyncIterator[bytes]:
     """Wait for the run to end, writing ``\n`` every 5 s, then its output as JSON.
     ``started``: 5 s already passed without an answer (write the first ``\n`` now).
@@ -148,7 +83,7 @@ async def wait_response(
     """The output of a run once it ends: a plain JSON response when it ends within 5 s
     (most runs), else a stream that writes ``\n`` every 5 s until it does. A response that
     must notice its client going away (``on_disconnect``) streams from the start."""
-    waiter = _Waiter(svc, run_id, fresh=fresh)
+    waiter = Waiter(svc.runs, run_id, fresh=fresh)
     if on_disconnect is None and await waiter.ended_within(KEEPALIVE_SECONDS):
         await after_end(after, run_id)
         return Response(content=waiter.body(), media_type="application/json", headers=headers)

@@ -11,8 +11,8 @@ from app.api.body import decode, flag, json
 from app.api.deps import services
 from app.api.schemas import Int32, Limit, Offset
 from app.auth.door import authorize
-from app.core.errors import InvalidInput, NotFound
-from app.db import store as rows
+from app.core.errors import InvalidInput
+from app.services.store import Page
 from app.services.threads import MAX_TTL_MINUTES
 
 Req = Request[Any, Any, Any]
@@ -68,19 +68,6 @@ async def _door(request: Req, action: str, value: dict[str, Any]) -> Any:
     return acc, (None if ns is None else _namespace([str(label) for label in ns]))
 
 
-def _item(row: Any, *, score: bool = False) -> dict[str, Any]:
-    out = {
-        "namespace": row["prefix"].split("."),
-        "key": row["key"],
-        "value": row["value"],
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
-    }
-    if score:
-        out["score"] = None
-    return out
-
-
 @put("/store/items", status_code=204)
 async def put_item(request: Req) -> None:
     body = await decode(request, PutItem)
@@ -93,9 +80,7 @@ async def put_item(request: Req) -> None:
         "index": body.index,
     }
     acc, namespace = await _door(request, "put", value)
-    async with services(request).pool.acquire() as conn:
-        if not await rows.put(conn, namespace, body.key, body.value, body.ttl, acc):
-            raise NotFound("Item not found")
+    await services(request).store.put(acc, namespace, body.key, body.value, body.ttl)
 
 
 @get("/store/items")
@@ -106,11 +91,8 @@ async def get_item(request: Req) -> Response[bytes]:
         return json({"error": "Key is required"}, status_code=400)
     namespace = _namespace([p for p in (q.get("namespace") or "").split(".") if p != ""])
     acc, namespace = await _door(request, "get", {"namespace": namespace, "key": key})
-    async with services(request).pool.acquire() as conn:
-        row = await rows.get(
-            conn, namespace, key, refresh_ttl=flag(request, "refresh_ttl"), access=acc
-        )
-    return json(None if row is None else _item(row))
+    store = services(request).store
+    return json(await store.get(acc, namespace, key, refresh_ttl=flag(request, "refresh_ttl")))
 
 
 @delete("/store/items", status_code=204)
@@ -118,8 +100,7 @@ async def delete_item(request: Req) -> None:
     body = await decode(request, DeleteItem)
     value = {"namespace": _namespace(body.namespace), "key": body.key}
     acc, namespace = await _door(request, "delete", value)
-    async with services(request).pool.acquire() as conn:
-        await rows.delete(conn, namespace, body.key, acc)
+    await services(request).store.delete(acc, namespace, body.key)
 
 
 @post("/store/items/search", status_code=200)
@@ -127,48 +108,34 @@ async def search_items(request: Req) -> Response[bytes]:
     body = await decode(request, SearchItems)
     if body.query:
         raise InvalidInput("Semantic search (query) needs a store index; none is configured.")
+    page: Page = {"limit": body.limit, "offset": body.offset}
     value = {
         "namespace": _namespace(body.namespace_prefix),
         "filter": body.filter,
-        "limit": body.limit,
-        "offset": body.offset,
+        **page,
         "query": body.query,
     }
     acc, namespace = await _door(request, "search", value)
-    async with services(request).pool.acquire() as conn:
-        found = await rows.search(
-            conn,
-            namespace or [],
-            filter=body.filter,
-            limit=body.limit,
-            offset=body.offset,
-            refresh_ttl=bool(body.refresh_ttl),
-            access=acc,
-        )
-    return json({"items": [_item(r, score=True) for r in found]})
+    found = await services(request).store.search(
+        acc, namespace or [], filter=body.filter, refresh_ttl=bool(body.refresh_ttl), **page
+    )
+    return json({"items": found})
 
 
 @post("/store/namespaces", status_code=200)
 async def list_namespaces(request: Req) -> Response[bytes]:
     body = await decode(request, ListNamespaces)
+    page: Page = {"limit": body.limit, "offset": body.offset}
     value = {
         "namespace": body.prefix,
         "suffix": None if body.suffix is None else tuple(body.suffix),
         "max_depth": body.max_depth,
-        "limit": body.limit,
-        "offset": body.offset,
+        **page,
     }
     acc, prefix = await _door(request, "list_namespaces", value)
-    async with services(request).pool.acquire() as conn:
-        found = await rows.namespaces(
-            conn,
-            prefix=prefix,
-            suffix=body.suffix,
-            max_depth=body.max_depth,
-            limit=body.limit,
-            offset=body.offset,
-            access=acc,
-        )
+    found = await services(request).store.namespaces(
+        acc, prefix=prefix, suffix=body.suffix, max_depth=body.max_depth, **page
+    )
     return json({"namespaces": found})
 
 

@@ -7,11 +7,10 @@ from typing import Any
 
 import asyncpg
 
+from app.db import records
 from app.db.access import Access, Where
 from app.db.types import Conn
 
-TABLE = "assistants"
-KEY = "assistant_id"
 COLUMNS = (
     "assistant_id, graph_id, config, context, metadata, name, description, version, "
     "created_at, updated_at"
@@ -19,14 +18,7 @@ COLUMNS = (
 
 
 def to_wire(row: asyncpg.Record) -> dict[str, Any]:
-    out = dict(row)
-    out.pop("_total", None)  # the window count of a search page
-    for key in ("created_at", "updated_at"):
-        if out.get(key) is not None:
-            out[key] = out[key].isoformat()
-    if "assistant_id" in out:
-        out["assistant_id"] = str(out["assistant_id"])
-    return out
+    return records.to_dict(row, ids=("assistant_id",), times=("created_at", "updated_at"))
 
 
 async def upsert_system(

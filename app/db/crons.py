@@ -8,11 +8,10 @@ from typing import Any
 
 import asyncpg
 
+from app.db import records
 from app.db.access import Access, Where
 from app.db.types import Conn
 
-TABLE = "crons"
-KEY = "cron_id"
 COLUMNS = (
     "cron_id, assistant_id, thread_id, schedule, timezone, payload, metadata, enabled, "
     "end_time, next_run_date, on_run_completed, created_at, updated_at, auth_user"
@@ -20,14 +19,12 @@ COLUMNS = (
 
 
 def to_wire(row: asyncpg.Record) -> dict[str, Any]:
-    out = dict(row)
-    out.pop("_total", None)
-    for key in ("cron_id", "assistant_id", "thread_id"):
-        if out.get(key) is not None:
-            out[key] = str(out[key])
-    for key in ("end_time", "next_run_date", "created_at", "updated_at"):
-        if out.get(key) is not None:
-            out[key] = out[key].isoformat()
+    """A cron as the API shows it: its creator's identity as ``user_id``."""
+    out = records.to_dict(
+        row,
+        ids=("cron_id", "assistant_id", "thread_id"),
+        times=("end_time", "next_run_date", "created_at", "updated_at"),
+    )
     user = out.pop("auth_user", None)
     if "payload" in out:
         out["user_id"] = user.get("identity") if user else None
@@ -140,3 +137,8 @@ async def next_due(conn: Conn) -> datetime.datetime | None:
         "SELECT min(next_run_date) FROM crons WHERE enabled"
     )
     return value
+
+
+async def delete_for_assistant(conn: Conn, assistant_id: uuid.UUID) -> None:
+    """Delete the assistant's crons (its delete takes them along)."""
+    await conn.execute("DELETE FROM crons WHERE assistant_id = $1", assistant_id)

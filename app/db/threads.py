@@ -191,3 +191,72 @@ async def expired(conn: Conn, limit: int = 100) -> list[asyncpg.Record]:
             limit,
         )
     )
+
+
+async def delete_many(conn: Conn, thread_ids: list[uuid.UUID]) -> None:
+    """Delete the threads (their runs go by cascade), whoever owns them: the TTL sweep."""
+    await conn.execute("DELETE FROM threads WHERE thread_id = ANY($1::uuid[])", thread_ids)
+
+
+async def clear_expiry(conn: Conn, thread_ids: list[uuid.UUID]) -> None:
+    """No expiry until the threads' next activity sets one (``keep_latest`` was applied)."""
+    await conn.execute(
+        "UPDATE threads SET expires_at = NULL WHERE thread_id = ANY($1::uuid[])", thread_ids
+    )
+
+
+async def running_run_ids(conn: Conn, thread_id: uuid.UUID) -> list[uuid.UUID]:
+    """The thread's runs a worker is executing now."""
+    found = await conn.fetch(
+        "SELECT run_id FROM runs WHERE thread_id = $1 AND status = 'running'", thread_id
+    )
+    return [r["run_id"] for r in found]
+
+
+async def copy(
+    conn: Conn, source_id: uuid.UUID, new_id: uuid.UUID, stamp: dict[str, Any]
+) -> asyncpg.Record:
+    """A new thread ``new_id`` with the source's metadata (plus ``stamp``), config, values
+    and interrupts; ``interrupted`` if it has interrupts, else ``idle``. The caller checked
+    that the source exists (and holds it in its transaction)."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO threads (thread_id, metadata, config, "values", interrupts, status)
+            SELECT $2, metadata || $3::jsonb, config, "values", interrupts,
+                   CASE WHEN interrupts = '{{}}'::jsonb THEN 'idle' ELSE 'interrupted' END
+            FROM threads WHERE thread_id = $1
+            RETURNING {COLUMNS}""",
+        source_id,
+        new_id,
+        stamp,
+    )
+    assert row is not None
+    return row
+
+
+async def checkpoint_sizes(conn: Conn, thread_id: uuid.UUID) -> asyncpg.Record:
+    """How many checkpoints, channel values (blobs) and pending writes the thread has, and
+    the bytes each kind takes as stored: ``cp_*``, ``cv_*``, ``pw_*`` (``_count``, ``_bytes``)."""
+    row = await conn.fetchrow(
+        """SELECT
+             (SELECT count(*) FROM checkpoints WHERE thread_id = $1) AS cp_count,
+             (SELECT coalesce(sum(pg_column_size(checkpoint) + pg_column_size(metadata)), 0)
+                FROM checkpoints WHERE thread_id = $1) AS cp_bytes,
+             (SELECT count(*) FROM checkpoint_blobs WHERE thread_id = $1) AS cv_count,
+             (SELECT coalesce(sum(coalesce(octet_length(blob), 0)), 0)
+                FROM checkpoint_blobs WHERE thread_id = $1) AS cv_bytes,
+             (SELECT count(*) FROM checkpoint_writes WHERE thread_id = $1) AS pw_count,
+             (SELECT coalesce(sum(octet_length(blob)), 0)
+                FROM checkpoint_writes WHERE thread_id = $1) AS pw_bytes""",
+        str(thread_id),
+    )
+    assert row is not None
+    return row
+
+
+async def ids_for_assistant(conn: Conn, assistant_id: uuid.UUID, access: Access) -> list[uuid.UUID]:
+    """Threads an assistant ran on (``metadata.assistant_id``) that ``access`` lets through."""
+    where = Where()
+    where.add(f"metadata->>'assistant_id' = {where.param(str(assistant_id))}")
+    access.apply(where)
+    found = await conn.fetch(f"SELECT thread_id FROM threads WHERE {where.sql()}", *where.params)
+    return [r["thread_id"] for r in found]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import asyncpg
 
@@ -12,9 +12,32 @@ from app.core.errors import Conflict, NotFound
 from app.core.fields import selected, sort_field
 from app.core.ids import system_assistant_id
 from app.db import assistants as rows
-from app.db import paging
+from app.db import crons as cron_rows
 from app.db.access import Access, Where
 from app.graphs.registry import GraphRegistry
+from app.services.listing import Page, Table
+
+
+class AssistantFilters(TypedDict):
+    """What an assistant search or count filters on (besides access and served graphs)."""
+
+    metadata: dict[str, Any] | None
+    graph_id: str | None
+    name: str | None
+
+
+class AssistantSearch(AssistantFilters, Page):
+    pass
+
+
+ASSISTANTS = Table("assistants", "assistant_id", rows.to_wire)
+
+
+def _shown(row: asyncpg.Record | None, missing: str = "Not Found") -> dict[str, Any]:
+    """The assistant as the API shows it; NotFound(``missing``) when there is none."""
+    if row is None:
+        raise NotFound(missing)
+    return rows.to_wire(row)
 
 
 class AssistantService:
@@ -37,9 +60,7 @@ class AssistantService:
     async def get(self, access: Access, assistant_id: uuid.UUID) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, assistant_id, access, self.registry.ids)
-        if row is None:
-            raise NotFound("Not Found")
-        return rows.to_wire(row)
+        return _shown(row)
 
     async def create(
         self,
@@ -81,18 +102,14 @@ class AssistantService:
             self.registry.entry(changes["graph_id"])
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.update(conn, assistant_id, access, changes)
-        if row is None:
-            raise NotFound("Not Found")
-        return rows.to_wire(row)
+        return _shown(row)
 
     async def set_latest(
         self, access: Access, assistant_id: uuid.UUID, version: int
     ) -> dict[str, Any]:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.set_latest(conn, assistant_id, access, version)
-        if row is None:
-            raise NotFound(f"Assistant {assistant_id} version {version} not found")
-        return rows.to_wire(row)
+        return _shown(row, f"Assistant {assistant_id} version {version} not found")
 
     async def versions(
         self,
@@ -115,7 +132,7 @@ class AssistantService:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await rows.delete(conn, assistant_id, access):
                 raise NotFound("Not Found")
-            await conn.execute("DELETE FROM crons WHERE assistant_id = $1", assistant_id)
+            await cron_rows.delete_for_assistant(conn, assistant_id)
 
     async def graph_of(self, access: Access, assistant_id: uuid.UUID) -> Any:
         """The assistant's compiled graph (built with its config, for introspection)."""
@@ -124,60 +141,28 @@ class AssistantService:
         return await self.registry.get(assistant["graph_id"], config=config)  # type: ignore[arg-type]
 
     async def search(
-        self,
-        access: Access,
-        *,
-        metadata: dict[str, Any] | None,
-        graph_id: str | None,
-        name: str | None,
-        limit: int,
-        offset: int,
-        sort_by: str | None,
-        sort_order: str | None,
-        select: list[str] | None,
+        self, access: Access, **query: Unpack[AssistantSearch]
     ) -> tuple[list[dict[str, Any]], int]:
+        graph_id = query["graph_id"]
         if graph_id is not None and graph_id not in self.registry:
             self.registry.entry(graph_id)  # raises NotFound with the expected ids
-        where = self._where(access, metadata=metadata, graph_id=graph_id, name=name)
-        sort = sort_field(sort_by, ASSISTANT_SORT_FIELDS)
+        where = self._where(access, query)
+        sort = sort_field(query["sort_by"], ASSISTANT_SORT_FIELDS)
+        select = query["select"]
         columns = ", ".join(selected(select, ASSISTANT_SELECT_FIELDS)) if select else rows.COLUMNS
-        async with self.pool.acquire() as conn:
-            found, total = await paging.page(
-                conn,
-                rows.TABLE,
-                rows.KEY,
-                where,
-                columns=columns,
-                sort_by=sort,
-                sort_order=sort_order or "desc",
-                limit=limit,
-                offset=offset,
-            )
-        return [rows.to_wire(row) for row in found], total
+        return await ASSISTANTS.search(self.pool, where, query, columns=columns, sort_by=sort)
 
-    async def count(
-        self,
-        access: Access,
-        *,
-        metadata: dict[str, Any] | None,
-        graph_id: str | None,
-        name: str | None,
-    ) -> int:
-        where = self._where(access, metadata=metadata, graph_id=graph_id, name=name)
-        async with self.pool.acquire() as conn:
-            return await paging.count(conn, rows.TABLE, where)
+    async def count(self, access: Access, **query: Unpack[AssistantFilters]) -> int:
+        return await ASSISTANTS.count(self.pool, self._where(access, query))
 
-    def _where(
-        self,
-        access: Access,
-        *,
-        metadata: dict[str, Any] | None,
-        graph_id: str | None,
-        name: str | None,
-    ) -> Where:
+    def _where(self, access: Access, filters: AssistantFilters) -> Where:
         where = Where()
         rows.filters(
-            where, graph_ids=self.registry.ids, metadata=metadata, graph_id=graph_id, name=name
+            where,
+            graph_ids=self.registry.ids,
+            metadata=filters["metadata"],
+            graph_id=filters["graph_id"],
+            name=filters["name"],
         )
         access.apply(where)
         return where

@@ -1,9 +1,9 @@
 """Crons (API.md §2.4): scheduled runs, and the scheduler that fires them.
 
 A cron keeps the run body it creates (``payload``), its schedule and timezone, and the time
-of its next tick. The scheduler of any process takes due crons with ``FOR UPDATE SKIP
-LOCKED`` and, in one transaction, creates the tick's run and moves ``next_run_date`` on:
-each tick fires exactly once however many processes run the scheduler.
+of its next tick. The scheduler of any process locks the due crons, skipping those another
+process holds (``SKIP LOCKED``), and, in one transaction, creates the tick's run and moves
+``next_run_date`` on: each tick fires exactly once however many processes run the scheduler.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import datetime
 import logging
 import uuid
 import zoneinfo
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import asyncpg
 import msgspec
@@ -25,9 +25,9 @@ from app.core.fields import selected, sort_field
 from app.core.ids import system_assistant_id
 from app.core.runs import RunCreate, validate
 from app.db import crons as rows
-from app.db import paging
 from app.db import threads as thread_rows
 from app.db.access import ALL, Access, Where
+from app.services.listing import Page, Table
 from app.services.runs import Created, RunService
 
 log = logging.getLogger("turnstile.crons")
@@ -75,6 +75,21 @@ def _parse_time(value: Any) -> datetime.datetime | None:
         except ValueError:
             raise InvalidInput(f"Invalid end_time: {value!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+class CronFilters(TypedDict):
+    """What a cron search or count filters on (besides access)."""
+
+    assistant_id: str | None
+    thread_id: uuid.UUID | None
+    metadata: dict[str, Any] | None
+
+
+class CronSearch(CronFilters, Page):
+    enabled: bool | None
+
+
+CRONS = Table("crons c", "c.cron_id", rows.to_wire)
 
 
 class CronService:
@@ -195,67 +210,34 @@ class CronService:
                 raise NotFound(f"Cron with ID {cron_id} not found")
 
     async def search(
-        self,
-        access: Access,
-        *,
-        assistant_id: str | None,
-        thread_id: uuid.UUID | None,
-        enabled: bool | None,
-        metadata: dict[str, Any] | None,
-        limit: int,
-        offset: int,
-        sort_by: str | None,
-        sort_order: str | None,
-        select: list[str] | None,
+        self, access: Access, **query: Unpack[CronSearch]
     ) -> tuple[list[dict[str, Any]], int]:
-        where = Where()
-        rows.filters(
-            where,
-            access,
-            assistant_id=self._assistant_id(assistant_id) if assistant_id else None,
-            thread_id=thread_id,
-            enabled=enabled,
-            metadata=metadata,
-        )
-        sort = sort_field(sort_by or "created_at", CRON_SORT_FIELDS)
-        wanted = selected(select, CRON_SELECT_FIELDS) if select else None
+        where = self._where(access, query, enabled=query["enabled"])
+        sort = sort_field(query["sort_by"] or "created_at", CRON_SORT_FIELDS)
+        wanted = selected(query["select"], CRON_SELECT_FIELDS) if query["select"] else None
         columns = ", ".join("c." + c.strip() for c in rows.COLUMNS.split(","))
-        async with self.pool.acquire() as conn:
-            found, total = await paging.page(
-                conn,
-                "crons c",
-                "c.cron_id",
-                where,
-                columns=columns,
-                sort_by="c." + sort,
-                sort_order=sort_order or "desc",
-                limit=limit,
-                offset=offset,
-            )
-        out = [rows.to_wire(r) for r in found]
+        out, total = await CRONS.search(
+            self.pool, where, query, columns=columns, sort_by="c." + sort
+        )
         if wanted:
             out = [{k: v for k, v in item.items() if k in wanted} for item in out]
         return out, total
 
-    async def count(
-        self,
-        access: Access,
-        *,
-        assistant_id: str | None,
-        thread_id: uuid.UUID | None,
-        metadata: dict[str, Any] | None,
-    ) -> int:
+    async def count(self, access: Access, **query: Unpack[CronFilters]) -> int:
+        return await CRONS.count(self.pool, self._where(access, query, enabled=None))
+
+    def _where(self, access: Access, filters: CronFilters, *, enabled: bool | None) -> Where:
         where = Where()
+        assistant_id = filters["assistant_id"]
         rows.filters(
             where,
             access,
             assistant_id=self._assistant_id(assistant_id) if assistant_id else None,
-            thread_id=thread_id,
-            enabled=None,
-            metadata=metadata,
+            thread_id=filters["thread_id"],
+            enabled=enabled,
+            metadata=filters["metadata"],
         )
-        async with self.pool.acquire() as conn:
-            return await paging.count(conn, "crons c", where)
+        return where
 
     # --- the scheduler ----------------------------------------------------------------
 

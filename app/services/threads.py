@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import asyncpg
 
@@ -12,10 +12,10 @@ from app.core.enums import RESERVED_METADATA_KEYS, THREAD_SELECT_FIELDS, THREAD_
 from app.core.errors import BadRequest, Conflict, InvalidInput, NotFound
 from app.core.fields import selected, sort_field
 from app.core.ids import parse_uuid, uuid7
-from app.db import paging
 from app.db import threads as rows
 from app.db.access import Access, Where
 from app.db.notify import RUN_CANCEL, notify
+from app.services.listing import Page, Table
 
 
 def clean_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
@@ -49,6 +49,21 @@ def parse_ttl(value: Any) -> tuple[float, str] | None:
     if strategy not in TTL_STRATEGIES:
         raise InvalidInput(f"Invalid TTL strategy: {strategy!r}. Expected one of {TTL_STRATEGIES}")
     return float(minutes), strategy
+
+
+class ThreadFilters(TypedDict):
+    """What a thread search or count filters on (besides access)."""
+
+    metadata: dict[str, Any] | None
+    values: dict[str, Any] | None
+    status: str | None
+
+
+class ThreadSearch(ThreadFilters, Page):
+    ids: list[str] | None
+
+
+THREADS = Table(rows.TABLE, rows.KEY, rows.to_wire)
 
 
 class ThreadService:
@@ -118,27 +133,22 @@ class ThreadService:
             doomed = [r["thread_id"] for r in due if r["ttl_strategy"] != "keep_latest"]
             pruned = [r["thread_id"] for r in due if r["ttl_strategy"] == "keep_latest"]
             if doomed:
-                await conn.execute("DELETE FROM threads WHERE thread_id = ANY($1::uuid[])", doomed)
+                await rows.delete_many(conn, doomed)
                 await checkpoint_sql.delete_threads(conn, [str(t) for t in doomed])
             if pruned:
                 await checkpoint_sql.prune_keep_latest(conn, [str(t) for t in pruned])
-                await conn.execute(
-                    "UPDATE threads SET expires_at = NULL WHERE thread_id = ANY($1::uuid[])",
-                    pruned,
-                )
+                await rows.clear_expiry(conn, pruned)
         return len(due)
 
     async def delete(self, access: Access, thread_id: uuid.UUID) -> None:
         """Delete the thread, its runs and its checkpoints in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
-            running = await conn.fetch(
-                "SELECT run_id FROM runs WHERE thread_id = $1 AND status = 'running'", thread_id
-            )
+            running = await rows.running_run_ids(conn, thread_id)
             if not await rows.delete(conn, thread_id, access):
                 raise not_found(thread_id)
             await checkpoint_sql.delete_threads(conn, [str(thread_id)])
-            for run in running:  # their workers stop; their finish finds no run to update
-                await notify(conn, RUN_CANCEL, str(run["run_id"]))
+            for run_id in running:  # their workers stop; their finish finds no run to update
+                await notify(conn, RUN_CANCEL, str(run_id))
 
     async def copy(
         self, access: Access, thread_id: uuid.UUID, stamp: dict[str, Any] | None = None
@@ -151,25 +161,14 @@ class ThreadService:
             source = await rows.get(conn, thread_id, access)
             if source is None:
                 raise Conflict(f"Thread with ID {thread_id} not found")
-            row = await conn.fetchrow(
-                f"""INSERT INTO threads (thread_id, metadata, config, "values", interrupts,
-                                         status)
-                    SELECT $2, metadata || $3::jsonb, config, "values", interrupts,
-                           CASE WHEN interrupts = '{{}}'::jsonb THEN 'idle' ELSE 'interrupted' END
-                    FROM threads WHERE thread_id = $1
-                    RETURNING {rows.COLUMNS}""",
-                thread_id,
-                new_id,
-                stamp or {},
-            )
+            row = await rows.copy(conn, thread_id, new_id, stamp or {})
             await checkpoint_sql.copy_thread(conn, str(thread_id), str(new_id))
-        assert row is not None
         return rows.to_wire(row)
 
     async def prune(self, access: Access, thread_ids: list[uuid.UUID], strategy: str) -> int:
         """``delete``: delete the threads (as DELETE does); ``keep_latest``: keep only each
         thread's latest checkpoint. Returns how many threads were pruned."""
-        if strategy not in ("delete", "keep_latest"):
+        if strategy not in TTL_STRATEGIES:
             raise InvalidInput("strategy must be 'delete' or 'keep_latest'")
         pruned = 0
         for tid in thread_ids:
@@ -191,20 +190,7 @@ class ThreadService:
         async with self.pool.acquire() as conn:
             if await rows.get(conn, thread_id, access) is None:
                 raise not_found(thread_id)
-            row = await conn.fetchrow(
-                """SELECT
-                     (SELECT count(*) FROM checkpoints WHERE thread_id = $1) AS cp_count,
-                     (SELECT coalesce(sum(pg_column_size(checkpoint) + pg_column_size(metadata)), 0)
-                        FROM checkpoints WHERE thread_id = $1) AS cp_bytes,
-                     (SELECT count(*) FROM checkpoint_blobs WHERE thread_id = $1) AS cv_count,
-                     (SELECT coalesce(sum(coalesce(octet_length(blob), 0)), 0)
-                        FROM checkpoint_blobs WHERE thread_id = $1) AS cv_bytes,
-                     (SELECT count(*) FROM checkpoint_writes WHERE thread_id = $1) AS pw_count,
-                     (SELECT coalesce(sum(octet_length(blob)), 0)
-                        FROM checkpoint_writes WHERE thread_id = $1) AS pw_bytes""",
-                str(thread_id),
-            )
-        assert row is not None
+            row = await rows.checkpoint_sizes(conn, thread_id)
         parts = {
             "checkpoints": {"count": row["cp_count"], "bytes": int(row["cp_bytes"])},
             "channel_values": {"count": row["cv_count"], "bytes": int(row["cv_bytes"])},
@@ -215,71 +201,26 @@ class ThreadService:
 
     async def ids_for_assistant(self, access: Access, assistant_id: uuid.UUID) -> list[uuid.UUID]:
         """Threads an assistant ran on (``metadata.assistant_id``), as the caller sees them."""
-        where = Where()
-        where.add(f"metadata->>'assistant_id' = {where.param(str(assistant_id))}")
-        access.apply(where)
         async with self.pool.acquire() as conn:
-            found = await conn.fetch(
-                f"SELECT thread_id FROM threads WHERE {where.sql()}", *where.params
-            )
-        return [r["thread_id"] for r in found]
+            return await rows.ids_for_assistant(conn, assistant_id, access)
 
     async def search(
-        self,
-        access: Access,
-        *,
-        metadata: dict[str, Any] | None,
-        values: dict[str, Any] | None,
-        status: str | None,
-        ids: list[str] | None,
-        limit: int,
-        offset: int,
-        sort_by: str | None,
-        sort_order: str | None,
-        select: list[str] | None,
+        self, access: Access, **query: Unpack[ThreadSearch]
     ) -> tuple[list[dict[str, Any]], int]:
-        where = self._where(access, metadata=metadata, values=values, status=status, ids=ids)
-        sort = sort_field(sort_by, THREAD_SORT_FIELDS)
+        where = self._where(access, query, ids=query["ids"])
+        sort = sort_field(query["sort_by"], THREAD_SORT_FIELDS)
         columns = rows.COLUMNS
-        if select:
+        if query["select"]:
             # "context" is in the SDK's list but is no thread column: ignored (API.md §13).
-            fields = selected(select, THREAD_SELECT_FIELDS, ignored=("context",))
+            fields = selected(query["select"], THREAD_SELECT_FIELDS, ignored=("context",))
             columns = ", ".join(f'"{name}"' for name in fields) or rows.KEY
-        async with self.pool.acquire() as conn:
-            found, total = await paging.page(
-                conn,
-                rows.TABLE,
-                rows.KEY,
-                where,
-                columns=columns,
-                sort_by=sort,
-                sort_order=sort_order or "desc",
-                limit=limit,
-                offset=offset,
-            )
-        return [rows.to_wire(row) for row in found], total
+        return await THREADS.search(self.pool, where, query, columns=columns, sort_by=sort)
 
-    async def count(
-        self,
-        access: Access,
-        *,
-        metadata: dict[str, Any] | None,
-        values: dict[str, Any] | None,
-        status: str | None,
-    ) -> int:
-        where = self._where(access, metadata=metadata, values=values, status=status, ids=None)
-        async with self.pool.acquire() as conn:
-            return await paging.count(conn, rows.TABLE, where)
+    async def count(self, access: Access, **query: Unpack[ThreadFilters]) -> int:
+        return await THREADS.count(self.pool, self._where(access, query, ids=None))
 
     @staticmethod
-    def _where(
-        access: Access,
-        *,
-        metadata: dict[str, Any] | None,
-        values: dict[str, Any] | None,
-        status: str | None,
-        ids: list[str] | None,
-    ) -> Where:
+    def _where(access: Access, filters: ThreadFilters, *, ids: list[str] | None) -> Where:
         where = Where()
         parsed: list[uuid.UUID] | None = None
         if ids is not None:
@@ -287,6 +228,12 @@ class ThreadService:
                 parsed = [parse_uuid(i, "thread") for i in ids]
             except InvalidInput as exc:
                 raise BadRequest(exc.detail) from None
-        rows.filters(where, metadata=metadata, values=values, status=status, ids=parsed)
+        rows.filters(
+            where,
+            metadata=filters["metadata"],
+            values=filters["values"],
+            status=filters["status"],
+            ids=parsed,
+        )
         access.apply(where)
         return where

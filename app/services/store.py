@@ -1,0 +1,87 @@
+"""Store use cases (API.md §2.5): items by namespace and key, search, namespaces.
+
+The caller has validated the namespace labels and passed the ``store`` auth door, which may
+have rewritten the namespace; ``access`` holds the door's filters on item values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypedDict, Unpack
+
+import asyncpg
+
+from app.core.errors import NotFound
+from app.db import store as rows
+from app.db.access import Access
+
+
+class Page(TypedDict):
+    limit: int
+    offset: int
+
+
+class StoreService:
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self.pool = pool
+
+    async def get(
+        self, access: Access, namespace: Sequence[str], key: str, *, refresh_ttl: bool
+    ) -> dict[str, Any] | None:
+        async with self.pool.acquire() as conn:
+            row = await rows.get(conn, namespace, key, refresh_ttl=refresh_ttl, access=access)
+        return None if row is None else rows.to_wire(row)
+
+    async def put(
+        self,
+        access: Access,
+        namespace: Sequence[str],
+        key: str,
+        value: dict[str, Any],
+        ttl: float | None,
+    ) -> None:
+        """Insert or replace the item; NotFound when an item of that key exists that
+        ``access`` hides (a hidden item answers like a missing one)."""
+        async with self.pool.acquire() as conn:
+            if not await rows.put(conn, namespace, key, value, ttl, access):
+                raise NotFound("Item not found")
+
+    async def delete(self, access: Access, namespace: Sequence[str], key: str) -> None:
+        async with self.pool.acquire() as conn:
+            await rows.delete(conn, namespace, key, access)
+
+    async def search(
+        self,
+        access: Access,
+        namespace_prefix: Sequence[str],
+        *,
+        filter: dict[str, Any] | None,
+        refresh_ttl: bool,
+        **page: Unpack[Page],
+    ) -> list[dict[str, Any]]:
+        """Items under the prefix (newest first), optionally filtered on their value."""
+        async with self.pool.acquire() as conn:
+            found = await rows.search(
+                conn,
+                namespace_prefix,
+                filter=filter,
+                refresh_ttl=refresh_ttl,
+                access=access,
+                **page,
+            )
+        return [rows.to_wire(r, score=True) for r in found]
+
+    async def namespaces(
+        self,
+        access: Access,
+        *,
+        prefix: Sequence[str] | None,
+        suffix: Sequence[str] | None,
+        max_depth: int | None,
+        **page: Unpack[Page],
+    ) -> list[list[str]]:
+        """Distinct namespaces (cut to ``max_depth``), filtered by prefix and suffix labels."""
+        async with self.pool.acquire() as conn:
+            return await rows.namespaces(
+                conn, prefix=prefix, suffix=suffix, max_depth=max_depth, access=access, **page
+            )

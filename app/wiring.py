@@ -1,0 +1,143 @@
+"""How a process is put together: its connection pool and LISTEN hub, the services the API
+calls, and the worker pool. ``turnstile serve`` (the lifespan in ``app.main``) and
+``turnstile worker`` (``app.worker.process``) are both built here.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.checkpoint.saver import PostgresSaver
+from app.db.notify import Hub
+from app.db.pool import create_pool
+from app.graphs.registry import GraphRegistry
+from app.services.assistants import AssistantService
+from app.services.container import Services
+from app.services.crons import CronService
+from app.services.health import HealthService
+from app.services.runs import RunService
+from app.services.state import StateService
+from app.services.store import StoreService
+from app.services.streams import StreamService
+from app.services.threads import ThreadService
+from app.settings import Settings
+from app.store.postgres import PostgresStore
+from app.worker.executor import Executor
+from app.worker.pool import WorkerPool
+from app.worker.webhooks import WebhookSender
+
+GC_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Once started: move everything allocated so far (modules, graphs, the app) out of the
+    cyclic collector's sight (``gc.freeze``), and collect the young generation less often.
+    A run allocates thousands of short-lived objects; with the defaults the collector keeps
+    re-walking the whole heap, pausing the event loop (for every request and run) for up
+    to tens of milliseconds."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
+
+
+@dataclass
+class Process:
+    """What one process runs on: the pool, the hub (started), the checkpointer; it builds
+    the services and the workers on them."""
+
+    settings: Settings
+    database_url: str
+    graphs: GraphRegistry
+    pool: Any
+    hub: Hub
+    saver: PostgresSaver = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.saver = PostgresSaver(self.pool)
+
+    def _runs(self) -> RunService:
+        return RunService(
+            self.pool,
+            self.graphs,
+            self.hub,
+            webhook_allow_private=self.settings.webhook_allow_private,
+        )
+
+    def services(self) -> Services:
+        """The use cases the API's handlers call."""
+        pool, hub = self.pool, self.hub
+        runs = self._runs()
+        return Services(
+            registry=self.graphs,
+            threads=ThreadService(pool),
+            assistants=AssistantService(pool, self.graphs),
+            state=StateService(pool, self.graphs, self.saver),
+            runs=runs,
+            crons=CronService(pool, runs),
+            streams=StreamService(pool, hub),
+            store=StoreService(pool),
+            health=HealthService(pool, hub, runs),
+        )
+
+    def workers(self) -> WorkerPool:
+        """The workers of a ``serve`` or ``worker`` process, configured from the settings
+        (not started)."""
+        settings, pool = self.settings, self.pool
+        executor = Executor(
+            pool,
+            self.graphs,
+            self.saver,
+            self.hub,
+            store=PostgresStore(pool),
+            webhook_allow_private=settings.webhook_allow_private,
+            max_attempts=settings.max_attempts,
+            run_timeout_seconds=settings.run_timeout_seconds,
+            webhooks=WebhookSender(
+                pool,
+                allow_private=settings.webhook_allow_private,
+                max_attempts=settings.webhook_max_attempts,
+                backoff_seconds=settings.webhook_backoff_seconds,
+                timeout_seconds=settings.webhook_timeout_seconds,
+            ),
+            db_retry_seconds=settings.db_retry_seconds,
+        )
+        return WorkerPool(
+            pool,
+            executor,
+            self.hub,
+            crons=CronService(pool, self._runs()),
+            database_url=self.database_url,
+            concurrency=settings.workers,
+            lease_seconds=settings.lease_seconds,
+            stream_ttl_seconds=settings.stream_ttl_seconds,
+            pooler=settings.pooled,
+        )
+
+    def drain_threadsafe(self) -> None:
+        """End the streams this process serves now (callable from another thread, a signal
+        handler's): they never end on their own, and their clients reconnect elsewhere."""
+        self.hub.drain_threadsafe()
+
+
+@asynccontextmanager
+async def process(
+    settings: Settings, database_url: str, graphs: GraphRegistry
+) -> AsyncIterator[Process]:
+    """The pool and the started hub for the time of the block; both closed after it."""
+    pool = await create_pool(
+        database_url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        pooler=settings.pooled,
+    )
+    hub = Hub(settings.direct_database_url or database_url)  # LISTEN: never through a pooler
+    try:
+        await hub.start()
+        yield Process(settings, database_url, graphs, pool, hub)
+    finally:
+        await hub.close()
+        await pool.close()
