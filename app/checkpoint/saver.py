@@ -48,10 +48,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import random
-import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, Protocol, cast
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import orjson
 from langchain_core.runnables import RunnableConfig
@@ -74,6 +74,9 @@ LIST_PAGE_SIZE = 100
 EMPTY = "empty"  # blob type: the channel had no value at this version
 
 __all__ = ["LIST_PAGE_SIZE", "PostgresSaver"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def _dumps_json(obj: Any) -> str:
@@ -105,18 +108,47 @@ class RunWriterLike(Protocol):
     """What a buffered saver hands its writes to (app.worker.writer.RunWriter)."""
 
     async def put_checkpoint(
-        self,
-        key: tuple[str, str, str],
-        row: tuple[str | None, str | None, str, str],
-        blobs: list[tuple[str, str, str, str, str, bytes | None]],
+        self, key: sql.CheckpointKey, row: sql.CheckpointRow, blobs: list[sql.BlobRow]
     ) -> None: ...
 
-    def put_writes(
-        self,
-        rows: list[tuple[tuple[str, str, str, str, int], tuple[str, str | None, str, str, bytes]]],
-    ) -> None: ...
+    def put_writes(self, rows: list[tuple[sql.WriteKey, sql.WriteRow]]) -> None: ...
 
     async def flush(self) -> None: ...
+
+
+def _blocking(
+    method: Callable[Concatenate[PostgresSaver, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[PostgresSaver, P], T]:
+    """The sync twin of an async method: runs it on the saver's loop (``_run``)."""
+
+    @functools.wraps(method)
+    def blocking(self: PostgresSaver, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return cast(T, self._run(method(self, *args, **kwargs)))
+
+    blocking.__name__ = blocking.__qualname__ = method.__name__.removeprefix("a")
+    return blocking
+
+
+def _blocking_iter(
+    method: Callable[Concatenate[PostgresSaver, P], AsyncIterator[T]],
+) -> Callable[Concatenate[PostgresSaver, P], Iterator[T]]:
+    """The sync twin of an async iterator method: each item fetched on the saver's loop."""
+
+    @functools.wraps(method)
+    def blocking(self: PostgresSaver, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        iterator = method(self, *args, **kwargs)
+
+        async def step() -> T:
+            return await anext(iterator)
+
+        while True:
+            try:
+                yield cast(T, self._run(step()))
+            except StopAsyncIteration:
+                return
+
+    blocking.__name__ = blocking.__qualname__ = method.__name__.removeprefix("a")
+    return blocking
 
 
 class PostgresSaver(BaseCheckpointSaver[str]):
@@ -128,7 +160,6 @@ class PostgresSaver(BaseCheckpointSaver[str]):
     def __init__(self, pool: Any, serde: SerializerProtocol | None = None) -> None:
         super().__init__(serde=serde)
         self.pool = pool
-        self.fence: sql.Fence | None = None
         self.writer: RunWriterLike | None = None
         try:
             self.loop = asyncio.get_running_loop()
@@ -140,27 +171,23 @@ class PostgresSaver(BaseCheckpointSaver[str]):
                 ) from None
             self.loop = loop
 
-    def fenced(self, run_id: str, epoch: int, token: uuid.UUID | str) -> PostgresSaver:
-        """This saver, with every write conditional on run ``run_id`` holding the lease
-        (``epoch``, ``token``) of one claim (DESIGN I4); a write after the lease was lost
-        raises ``LeaseLost``."""
-        saver = copy.copy(self)
-        saver.fence = (run_id, epoch, str(token))
-        return saver
-
     def buffered(self, writer: RunWriterLike) -> PostgresSaver:
         """This saver, handing its writes to a run's ``writer`` (app.worker.writer), which
-        batches them with the run's stream events in fenced statements; reads wait for
-        what was handed over first."""
+        batches them with the run's stream events in statements fenced by the run's lease
+        (DESIGN I4); every other operation first waits for what was handed over."""
         saver = copy.copy(self)
         saver.writer = writer
         return saver
 
     # --- reading ------------------------------------------------------------------------
 
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+    async def _settle(self) -> None:
+        """Wait until the writes handed to the writer (if any) are committed."""
         if self.writer is not None:
             await self.writer.flush()
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        await self._settle()
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         checkpoint_ns = configurable.get("checkpoint_ns") or ""
@@ -178,8 +205,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        if self.writer is not None:
-            await self.writer.flush()
+        await self._settle()
         where: list[str] = []
         args: list[Any] = []
 
@@ -289,7 +315,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         checkpoint_ns = configurable.get("checkpoint_ns") or ""
         document = {k: v for k, v in checkpoint.items() if k != "channel_values"}
         values = checkpoint["channel_values"]
-        blobs: list[tuple[str, str, str, str, str, bytes | None]] = []
+        blobs: list[sql.BlobRow] = []
         for channel, version in new_versions.items():
             if channel in values:
                 type_, blob = self.serde.dumps_typed(values[channel])
@@ -298,34 +324,17 @@ class PostgresSaver(BaseCheckpointSaver[str]):
                 blobs.append((thread_id, checkpoint_ns, channel, str(version), EMPTY, None))
         meta = get_serializable_checkpoint_metadata(config, metadata)
         run_id = meta.get("run_id")
-        parent = configurable.get("checkpoint_id")
+        key = (thread_id, checkpoint_ns, checkpoint["id"])
         row = (
-            parent,
+            configurable.get("checkpoint_id"),
             None if run_id is None else str(run_id),
             _dumps_json(document),
             _dumps_json(meta),
         )
         if self.writer is not None:
-            await self.writer.put_checkpoint(
-                (thread_id, checkpoint_ns, checkpoint["id"]), row, blobs
-            )
+            await self.writer.put_checkpoint(key, row, blobs)
         else:
-            columns = list(zip(*blobs, strict=True)) if blobs else [()] * 6
-            await sql.put_checkpoint(
-                self.pool,
-                thread_id=thread_id,
-                checkpoint_ns=checkpoint_ns,
-                checkpoint_id=checkpoint["id"],
-                parent_checkpoint_id=row[0],
-                run_id=row[1],
-                checkpoint_json=row[2],
-                metadata_json=row[3],
-                blob_channels=list(columns[2]),
-                blob_versions=list(columns[3]),
-                blob_types=list(columns[4]),
-                blob_values=list(columns[5]),
-                fence=self.fence,
-            )
+            await sql.put(self.pool, blobs=blobs, checkpoints={key: row})
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -348,8 +357,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         checkpoint_ns = configurable.get("checkpoint_ns") or ""
         checkpoint_id = configurable["checkpoint_id"]
         run_id = _run_id(config)
-        rows: list[tuple[tuple[str, str, str, str, int], tuple[str, str | None, str, str, bytes]]]
-        rows = []
+        rows: list[tuple[sql.WriteKey, sql.WriteRow]] = []
         for i, (channel, value) in enumerate(writes):
             type_, blob = self.serde.dumps_typed(value)
             idx = WRITES_IDX_MAP.get(channel, i)
@@ -362,36 +370,29 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         if self.writer is not None:
             self.writer.put_writes(rows)
             return
-        await sql.put_writes(
-            self.pool,
-            thread_id=thread_id,
-            checkpoint_ns=checkpoint_ns,
-            checkpoint_id=checkpoint_id,
-            task_id=task_id,
-            task_path=task_path,
-            run_id=run_id,
-            idxs=[key[4] for key, _ in rows],
-            channels=[row[2] for _, row in rows],
-            types=[row[3] for _, row in rows],
-            values=[row[4] for _, row in rows],
-            fence=self.fence,
-        )
+        merged: dict[sql.WriteKey, sql.WriteRow] = {}
+        for key, row in rows:
+            sql.add_write(merged, key, row)
+        await sql.put(self.pool, writes=merged)
 
     # --- deleting and copying -----------------------------------------------------------
 
     async def adelete_thread(self, thread_id: str) -> None:
+        await self._settle()
         await sql.delete_threads(self.pool, [str(thread_id)])
 
     async def adelete_for_runs(
         self, run_ids: Sequence[str], *, thread_id: str | None = None
     ) -> None:
         """Delete the runs' checkpoints and writes (optionally only on ``thread_id``)."""
+        await self._settle()
         if run_ids:
             await sql.delete_for_runs(
                 self.pool, [str(r) for r in run_ids], None if thread_id is None else str(thread_id)
             )
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await self._settle()
         if str(source_thread_id) != str(target_thread_id):
             await sql.copy_thread(self.pool, str(source_thread_id), str(target_thread_id))
 
@@ -401,6 +402,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         ids = [str(t) for t in thread_ids]
         if not ids:
             return
+        await self._settle()
         if strategy == "delete":
             await sql.delete_threads(self.pool, ids)
         else:
@@ -438,56 +440,12 @@ class PostgresSaver(BaseCheckpointSaver[str]):
             )
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return cast(CheckpointTuple | None, self._run(self.aget_tuple(config)))
+    get_tuple = _blocking(aget_tuple)
+    put = _blocking(aput)
+    put_writes = _blocking(aput_writes)
+    delete_thread = _blocking(adelete_thread)
+    delete_for_runs = _blocking(adelete_for_runs)
+    copy_thread = _blocking(acopy_thread)
+    prune = _blocking(aprune)
 
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return cast(
-            RunnableConfig, self._run(self.aput(config, checkpoint, metadata, new_versions))
-        )
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self._run(self.aput_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._run(self.adelete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str], *, thread_id: str | None = None) -> None:
-        self._run(self.adelete_for_runs(run_ids, thread_id=thread_id))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._run(self.acopy_thread(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._run(self.aprune(thread_ids, strategy=strategy))
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        iterator = self.alist(config, filter=filter, before=before, limit=limit)
-
-        async def step() -> CheckpointTuple:
-            return await anext(iterator)
-
-        while True:
-            try:
-                yield cast(CheckpointTuple, self._run(step()))
-            except StopAsyncIteration:
-                break
+    list = _blocking_iter(alist)

@@ -1,13 +1,16 @@
 """SQL of the checkpoint saver, one statement per operation.
 
 Every write is a single statement (data-modifying CTEs where several tables change), so each
-is atomic on its own and costs one round trip without an explicit transaction. The write
-functions take an ``Executor`` (an asyncpg pool or connection): a caller that must fence the
-write (e.g. by a run's lease epoch) can run them on a connection inside its own transaction,
-or a later version can add the fence predicate here, in one place.
+is atomic on its own and costs one round trip without an explicit transaction. The functions
+take an ``Executor`` (an asyncpg pool or connection).
 
-JSONB is sent as ``$n::text::jsonb`` and read as ``::text`` so the statements do not depend on
-the JSON codecs a pool's owner may have registered.
+Checkpoints, blobs and pending writes are written by one text, ``upsert``, which holds the
+conflict rules: the saver's own writes run it unguarded (``PUT``), and the batches a run's
+writer commits (``app.db.run_batch``) run it guarded by the run's lease, with the run's
+stream events, in the same statement.
+
+JSON is sent as text (``::jsonb`` in the statement) and read as ``::text`` so the statements
+do not depend on the JSON codecs a pool's owner may have registered.
 """
 
 from __future__ import annotations
@@ -76,106 +79,111 @@ LIST_ORDER = " ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns 
 
 # --- writes -----------------------------------------------------------------------------
 
-# Blobs of the channels that changed, then the checkpoint, in one statement. A blob that
-# exists already is left alone: (channel, version) names one value.
-PUT_CHECKPOINT = """
-WITH new_blobs AS (
+BlobRow = tuple[str, str, str, str, str, bytes | None]
+"""(thread, ns, channel, version, type, blob)."""
+CheckpointKey = tuple[str, str, str]
+"""(thread, ns, checkpoint id)."""
+CheckpointRow = tuple[str | None, str | None, str, str]
+"""(parent checkpoint id, run id, document JSON, metadata JSON)."""
+WriteKey = tuple[str, str, str, str, int]
+"""(thread, ns, checkpoint id, task id, idx)."""
+WriteRow = tuple[str, str | None, str, str, bytes]
+"""(task path, run id, channel, type, blob)."""
+
+
+def upsert(first: int, guard: str | None = None) -> str:
+    """The CTEs ``new_blobs``, ``new_checkpoints``, ``new_writes`` writing rows given as
+    parallel arrays, from parameter ``$first`` on, in the order of ``upsert_args``; with a
+    ``guard`` (an SQL condition), only if it holds. The one text of the conflict rules:
+
+    * a blob that exists already is left alone: (channel, version) names one value;
+    * a re-put checkpoint id replaces its document, metadata, parent and run id;
+    * a regular write (idx >= 0) keeps the first value stored for (task, idx), so a retried
+      task does not duplicate or change it; a special one (idx < 0: error, interrupt,
+      resume, ...) is replaced.
+    """
+    p = [f"${first + i}" for i in range(23)]
+    where = "" if guard is None else f"\n     WHERE {guard}"
+    return f"""new_blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
-    SELECT $1, $2, b.channel, b.version, b.type, b.blob
-    FROM unnest($8::text[], $9::text[], $10::text[], $11::bytea[])
-         AS b(channel, version, type, blob)
-    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
-)
-INSERT INTO checkpoints
-    (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, checkpoint, metadata)
-VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7::text::jsonb)
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE
-SET parent_checkpoint_id = EXCLUDED.parent_checkpoint_id,
-    run_id = EXCLUDED.run_id,
-    checkpoint = EXCLUDED.checkpoint,
-    metadata = EXCLUDED.metadata
-"""
-
-# Regular writes (idx >= 0) are first-writer-wins, so a retried task does not duplicate or
-# change them; special writes (idx < 0: error, interrupt, resume...) are replaced.
-PUT_WRITES = """
-INSERT INTO checkpoint_writes
-    (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, run_id, idx, channel, type, blob)
-SELECT $1, $2, $3, $4, $5, $6, w.idx, w.channel, w.type, w.blob
-FROM unnest($7::int[], $8::text[], $9::text[], $10::bytea[]) AS w(idx, channel, type, blob)
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE
-SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob,
-    task_path = EXCLUDED.task_path, run_id = EXCLUDED.run_id
-WHERE checkpoint_writes.idx < 0
-"""
-
-# The same writes fenced by a run's lease (DESIGN I4): they happen only while run $X holds
-# lease epoch $Y with lease token $Z (random per claim: the epoch alone can repeat if
-# PostgreSQL loses its last transactions) and is running. ``FOR SHARE`` holds the run row until the write commits, so
-# a takeover (which updates that row) cannot slip in between the check and the write; a
-# worker that lost its lease writes nothing and learns it from the row count.
-_LEASE = """lease AS (
-    SELECT 1 FROM runs WHERE run_id = ${run}::uuid AND lease_epoch = ${epoch}
-       AND lease_token = ${token}::uuid AND status = 'running'
-    FOR SHARE
-)"""
-
-PUT_CHECKPOINT_FENCED = (
-    "WITH "
-    + _LEASE.format(run=12, epoch=13, token=14)
-    + """,
-new_blobs AS (
-    INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
-    SELECT $1, $2, b.channel, b.version, b.type, b.blob
-    FROM unnest($8::text[], $9::text[], $10::text[], $11::bytea[])
-         AS b(channel, version, type, blob)
-    WHERE EXISTS (SELECT 1 FROM lease)
+    SELECT b.thread_id, b.ns, b.channel, b.version, b.type, b.blob
+      FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::text[], {p[3]}::text[],
+                  {p[4]}::text[], {p[5]}::bytea[])
+           AS b(thread_id, ns, channel, version, type, blob){where}
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 ),
-cp AS (
-    INSERT INTO checkpoints
-        (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, checkpoint,
-         metadata)
-    SELECT $1, $2, $3, $4, $5, $6::text::jsonb, $7::text::jsonb
-    WHERE EXISTS (SELECT 1 FROM lease)
+new_checkpoints AS (
+    INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
+                             run_id, checkpoint, metadata)
+    SELECT c.thread_id, c.ns, c.id, c.parent, c.run_id, c.doc::jsonb, c.meta::jsonb
+      FROM unnest({p[6]}::text[], {p[7]}::text[], {p[8]}::text[], {p[9]}::text[],
+                  {p[10]}::text[], {p[11]}::text[], {p[12]}::text[])
+           AS c(thread_id, ns, id, parent, run_id, doc, meta){where}
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE
-    SET parent_checkpoint_id = EXCLUDED.parent_checkpoint_id,
-        run_id = EXCLUDED.run_id,
-        checkpoint = EXCLUDED.checkpoint,
-        metadata = EXCLUDED.metadata
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM lease) AS held
-"""
-)
-
-PUT_WRITES_FENCED = (
-    "WITH "
-    + _LEASE.format(run=11, epoch=12, token=13)
-    + """,
-w AS (
-    INSERT INTO checkpoint_writes
-        (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, run_id, idx, channel,
-         type, blob)
-    SELECT $1, $2, $3, $4, $5, $6, w.idx, w.channel, w.type, w.blob
-    FROM unnest($7::int[], $8::text[], $9::text[], $10::bytea[]) AS w(idx, channel, type, blob)
-    WHERE EXISTS (SELECT 1 FROM lease)
+    SET parent_checkpoint_id = EXCLUDED.parent_checkpoint_id, run_id = EXCLUDED.run_id,
+        checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
+),
+new_writes AS (
+    INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id,
+                                   task_path, run_id, idx, channel, type, blob)
+    SELECT w.thread_id, w.ns, w.checkpoint_id, w.task_id, w.task_path, w.run_id, w.idx,
+           w.channel, w.type, w.blob
+      FROM unnest({p[13]}::text[], {p[14]}::text[], {p[15]}::text[], {p[16]}::text[],
+                  {p[17]}::text[], {p[18]}::text[], {p[19]}::int[], {p[20]}::text[],
+                  {p[21]}::text[], {p[22]}::bytea[])
+           AS w(thread_id, ns, checkpoint_id, task_id, task_path, run_id, idx, channel,
+                type, blob){where}
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE
     SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob,
         task_path = EXCLUDED.task_path, run_id = EXCLUDED.run_id
     WHERE checkpoint_writes.idx < 0
-)
-SELECT (SELECT count(*) FROM lease) AS held
-"""
-)
+)"""
+
+
+PUT = "WITH " + upsert(1) + "\nSELECT 1"
+
+
+def add_write(writes: dict[WriteKey, WriteRow], key: WriteKey, row: WriteRow) -> None:
+    """Add a write to rows about to be written in one statement, by the rule ``upsert``
+    applies to stored rows (PostgreSQL cannot update one row twice in a statement)."""
+    if key[4] >= 0 and key in writes:
+        return  # a regular write keeps its first value
+    writes[key] = row
+
+
+def upsert_args(
+    blobs: Sequence[BlobRow],
+    checkpoints: dict[CheckpointKey, CheckpointRow],
+    writes: dict[WriteKey, WriteRow],
+) -> list[list[Any]]:
+    """The 23 array parameters of ``upsert``."""
+    cps = [(*key, *row) for key, row in checkpoints.items()]
+    ws = [(*key[:4], row[0], row[1], key[4], *row[2:]) for key, row in writes.items()]
+    return [*_columns(blobs, 6), *_columns(cps, 7), *_columns(ws, 10)]
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as ``width`` parallel lists (one per unnest argument)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def put(
+    db: Executor,
+    *,
+    blobs: Sequence[BlobRow] = (),
+    checkpoints: dict[CheckpointKey, CheckpointRow] | None = None,
+    writes: dict[WriteKey, WriteRow] | None = None,
+) -> None:
+    """Insert checkpoints, their changed channels' blobs and pending writes in one
+    statement, by the conflict rules of ``upsert``."""
+    await db.execute(PUT, *upsert_args(blobs, checkpoints or {}, writes or {}))
 
 
 class LeaseLost(Exception):
-    """A fenced write found that the run's lease is no longer this worker's."""
+    """A run's writes found that its lease is no longer this worker's (app.worker.writer)."""
 
-
-Fence = tuple[str, int, str]
-"""(run id, lease epoch, lease token) a write is conditional on."""
 
 DELETE_THREADS = """
 WITH w AS (DELETE FROM checkpoint_writes WHERE thread_id = ANY($1::text[])),
@@ -299,68 +307,6 @@ SELECT (SELECT count(*) FROM cps) AS checkpoints,
 """
 
 
-async def put_checkpoint(
-    db: Executor,
-    *,
-    thread_id: str,
-    checkpoint_ns: str,
-    checkpoint_id: str,
-    parent_checkpoint_id: str | None,
-    run_id: str | None,
-    checkpoint_json: str,
-    metadata_json: str,
-    blob_channels: Sequence[str],
-    blob_versions: Sequence[str],
-    blob_types: Sequence[str],
-    blob_values: Sequence[bytes | None],
-    fence: Fence | None = None,
-) -> None:
-    """Insert (or replace) one checkpoint and the blobs of its changed channels; with a
-    ``fence``, only while that run holds that lease (else LeaseLost)."""
-    args: list[Any] = [
-        thread_id,
-        checkpoint_ns,
-        checkpoint_id,
-        parent_checkpoint_id,
-        run_id,
-        checkpoint_json,
-        metadata_json,
-        blob_channels,
-        blob_versions,
-        blob_types,
-        blob_values,
-    ]
-    if fence is None:
-        await db.execute(PUT_CHECKPOINT, *args)
-    elif not (await db.fetchrow(PUT_CHECKPOINT_FENCED, *args, *fence))["held"]:
-        raise LeaseLost(f"run {fence[0]} lost lease epoch {fence[1]}")
-
-
-async def put_writes(
-    db: Executor,
-    *,
-    thread_id: str,
-    checkpoint_ns: str,
-    checkpoint_id: str,
-    task_id: str,
-    task_path: str,
-    run_id: str | None,
-    idxs: Sequence[int],
-    channels: Sequence[str],
-    types: Sequence[str],
-    values: Sequence[bytes],
-    fence: Fence | None = None,
-) -> None:
-    """Insert one task's writes on a checkpoint (see PUT_WRITES for conflict rules); with a
-    ``fence``, only while that run holds that lease (else LeaseLost)."""
-    args: list[Any] = [thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, run_id]
-    args += [idxs, channels, types, values]
-    if fence is None:
-        await db.execute(PUT_WRITES, *args)
-    elif not (await db.fetchrow(PUT_WRITES_FENCED, *args, *fence))["held"]:
-        raise LeaseLost(f"run {fence[0]} lost lease epoch {fence[1]}")
-
-
 async def delete_threads(db: Executor, thread_ids: Sequence[str]) -> None:
     await db.execute(DELETE_THREADS, list(thread_ids))
 
@@ -368,15 +314,17 @@ async def delete_threads(db: Executor, thread_ids: Sequence[str]) -> None:
 async def delete_for_runs(
     db: Executor, run_ids: Sequence[str], thread_id: str | None = None
 ) -> dict[str, int]:
-    row = await db.fetchrow(DELETE_FOR_RUNS, list(run_ids), thread_id)
-    return dict(row)
+    return await _counts(db, DELETE_FOR_RUNS, list(run_ids), thread_id)
 
 
 async def prune_keep_latest(db: Executor, thread_ids: Sequence[str]) -> dict[str, int]:
-    row = await db.fetchrow(PRUNE_KEEP_LATEST, list(thread_ids))
-    return dict(row)
+    return await _counts(db, PRUNE_KEEP_LATEST, list(thread_ids))
 
 
 async def copy_thread(db: Executor, source: str, target: str) -> dict[str, int]:
-    row = await db.fetchrow(COPY_THREAD, source, target)
-    return dict(row)
+    return await _counts(db, COPY_THREAD, source, target)
+
+
+async def _counts(db: Executor, query: str, *args: Any) -> dict[str, int]:
+    """Run a statement answering one row of counts (checkpoints, writes, blobs)."""
+    return dict(await db.fetchrow(query, *args))

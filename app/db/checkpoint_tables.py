@@ -49,23 +49,26 @@ def _created_at() -> Column[object]:
     )
 
 
-THREAD_ID_COMMENT = (
-    "LangGraph thread id (configurable.thread_id) as text; not a foreign key, "
-    "it may name something other than a server thread."
-)
-NS_COMMENT = "Checkpoint namespace: '' for the root graph, 'node:task_id|...' for subgraphs."
-
-checkpoints = Table(
-    "checkpoints",
-    metadata,
-    _key("thread_id", comment=THREAD_ID_COMMENT),
-    Column(
+def _thread_and_namespace() -> tuple[Column[str], Column[str]]:
+    """The leading key columns of every checkpoint table."""
+    thread_id = _key(
+        "thread_id",
+        comment="LangGraph thread id (configurable.thread_id) as text; not a foreign key, "
+        "it may name something other than a server thread.",
+    )
+    return thread_id, Column(
         "checkpoint_ns",
         Text(collation="C"),
         nullable=False,
         server_default=text("''"),
-        comment=NS_COMMENT,
-    ),
+        comment="Checkpoint namespace: '' for the root graph, 'node:task_id|...' for subgraphs.",
+    )
+
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    *_thread_and_namespace(),
     _key("checkpoint_id", comment="uuid6 of the checkpoint; time-ordered, greatest = latest."),
     _key(
         "parent_checkpoint_id",
@@ -102,14 +105,7 @@ checkpoints = Table(
 checkpoint_blobs = Table(
     "checkpoint_blobs",
     metadata,
-    _key("thread_id", comment=THREAD_ID_COMMENT),
-    Column(
-        "checkpoint_ns",
-        Text(collation="C"),
-        nullable=False,
-        server_default=text("''"),
-        comment=NS_COMMENT,
-    ),
+    *_thread_and_namespace(),
     _key("channel", comment="Channel (state key) name."),
     _key(
         "version",
@@ -133,14 +129,7 @@ checkpoint_blobs = Table(
 checkpoint_writes = Table(
     "checkpoint_writes",
     metadata,
-    _key("thread_id", comment=THREAD_ID_COMMENT),
-    Column(
-        "checkpoint_ns",
-        Text(collation="C"),
-        nullable=False,
-        server_default=text("''"),
-        comment=NS_COMMENT,
-    ),
+    *_thread_and_namespace(),
     _key("checkpoint_id", comment="The checkpoint these writes follow (no foreign key)."),
     _key("task_id", comment="The task that produced the write."),
     Column(

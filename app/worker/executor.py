@@ -143,7 +143,7 @@ class Executor:
                     raise asyncio.CancelledError
                 # Every checkpoint write of this attempt goes through the writer, in
                 # statements fenced by its lease (DESIGN I4), batched with its events.
-                saver = self.saver.fenced(str(run.run_id), run.epoch, run.token).buffered(writer)
+                saver = self.saver.buffered(writer)
                 graph = await self.registry.get(
                     str(graph_id),
                     config=config,  # type: ignore[arg-type]

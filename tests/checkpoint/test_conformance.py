@@ -1,4 +1,5 @@
-"""PostgresSaver against the langgraph-checkpoint-conformance suite, every capability.
+"""PostgresSaver against the langgraph-checkpoint-conformance suite, every capability, both as
+the API uses it (plain) and as a run uses it (buffered through its RunWriter).
 
 Each capability runs on its own freshly migrated database; a capability that is not
 detected (method not overridden), skipped, or has any failing test fails its test here.
@@ -6,7 +7,7 @@ detected (method not overridden), skipped, or has any failing test fails its tes
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 
 import asyncpg
 import pytest
@@ -19,15 +20,7 @@ from langgraph.checkpoint.conformance.capabilities import (
 from langgraph.checkpoint.conformance.report import ProgressCallbacks
 
 from app.checkpoint import PostgresSaver
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    try:
-        yield p
-    finally:
-        await p.close()
+from tests.checkpoint.conftest import KINDS, saver_of
 
 
 async def test_every_capability_is_implemented(pool: asyncpg.Pool) -> None:
@@ -37,10 +30,14 @@ async def test_every_capability_is_implemented(pool: asyncpg.Pool) -> None:
 
 
 @pytest.mark.parametrize("capability", sorted(Capability, key=lambda c: c.value), ids=str)
-async def test_conformance(pool: asyncpg.Pool, capability: Capability) -> None:
-    @checkpointer_test(name=f"PostgresSaver[{capability.value}]")
+@pytest.mark.parametrize("kind", KINDS)
+async def test_conformance(
+    pool: asyncpg.Pool, relaxed: asyncpg.Pool, kind: str, capability: Capability
+) -> None:
+    @checkpointer_test(name=f"PostgresSaver[{kind}, {capability.value}]")
     async def factory() -> AsyncGenerator[PostgresSaver, None]:
-        yield PostgresSaver(pool)
+        async with saver_of(kind, pool, relaxed) as saver:
+            yield saver
 
     failures: list[str] = []
 

@@ -1,4 +1,5 @@
-"""The same graph on InMemorySaver and on PostgresSaver: same states, history and subgraph state.
+"""The same graph on InMemorySaver and on PostgresSaver (plain, and as a run uses it): same
+states, history and subgraph state.
 
 The graph has a fan-out (three Sends plus a parallel static edge), a subgraph node and an
 ``interrupt()`` inside the subgraph, resumed with ``Command(resume=...)``. Checkpoint and task
@@ -8,11 +9,9 @@ ids differ between the two runs (they are random), so snapshots are compared wit
 from __future__ import annotations
 
 import operator
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypedDict
 
 import asyncpg
-import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
@@ -142,18 +141,9 @@ async def scenario(checkpointer: BaseCheckpointSaver[Any]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    try:
-        yield p
-    finally:
-        await p.close()
-
-
-async def test_same_behaviour_as_in_memory_saver(pool: asyncpg.Pool) -> None:
+async def test_same_behaviour_as_in_memory_saver(saver: PostgresSaver) -> None:
     expected = await scenario(InMemorySaver())
-    actual = await scenario(PostgresSaver(pool))
+    actual = await scenario(saver)
 
     # The scenario exercised what it claims to.
     interrupted = expected["interrupted"]
@@ -171,10 +161,13 @@ async def test_same_behaviour_as_in_memory_saver(pool: asyncpg.Pool) -> None:
         assert actual[key] == expected[key], key
 
 
-async def test_subgraph_checkpoints_are_stored_in_their_namespace(pool: asyncpg.Pool) -> None:
-    graph = build(PostgresSaver(pool))
+async def test_subgraph_checkpoints_are_stored_in_their_namespace(
+    saver: PostgresSaver, pool: asyncpg.Pool
+) -> None:
+    graph = build(saver)
     config: dict[str, Any] = {"configurable": {"thread_id": "ns-thread"}}
     await graph.ainvoke({"topic": "x", "items": []}, config)
+    await graph.aget_state(config)  # a run's saver: reading waits for its writes
     rows = await pool.fetch(
         "SELECT DISTINCT checkpoint_ns FROM checkpoints WHERE thread_id = $1", "ns-thread"
     )

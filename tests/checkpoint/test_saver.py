@@ -4,7 +4,6 @@ run-scoped deletes, list paging, the sync API and metadata edge cases."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -17,16 +16,8 @@ from app.checkpoint import PostgresSaver
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    try:
-        yield p
-    finally:
-        await p.close()
-
-
-@pytest.fixture
 def saver(pool: asyncpg.Pool) -> PostgresSaver:
+    """The plain saver: these tests read its rows directly."""
     return PostgresSaver(pool)
 
 

@@ -12,12 +12,10 @@ import asyncpg
 import pytest
 from langgraph.checkpoint.base import empty_checkpoint
 
-from app.checkpoint.saver import PostgresSaver
-from app.checkpoint.sql import LeaseLost
 from app.db import outcome, periodic, run_batch, workers
 from app.db import runs as run_rows
 from app.db.pool import create_pool
-from tests.db.rows import TOKEN, insert_run
+from tests.db.rows import insert_run
 
 
 @pytest.fixture
@@ -27,36 +25,6 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         yield p
     finally:
         await p.close()
-
-
-async def test_fenced_saver_writes_only_under_its_lease(pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as conn:
-        tid, rid = await insert_run(conn, epoch=1)
-    saver = PostgresSaver(pool).fenced(str(rid), 1, TOKEN)
-    config = {"configurable": {"thread_id": str(tid), "checkpoint_ns": ""}}
-    first = empty_checkpoint()
-    stored = await saver.aput(config, first, {"source": "input", "step": -1}, {})
-    await saver.aput_writes(stored, [("log", "a")], task_id="t1")
-    # A takeover bumps the epoch: the old attempt can no longer write anything.
-    async with pool.acquire() as conn:
-        await conn.execute("UPDATE runs SET lease_epoch = 2 WHERE run_id = $1", rid)
-    second = empty_checkpoint()
-    with pytest.raises(LeaseLost):
-        await saver.aput(stored, second, {"source": "loop", "step": 0}, {})
-    with pytest.raises(LeaseLost):
-        await saver.aput_writes(stored, [("log", "b")], task_id="t2")
-    # The new holder's saver writes.
-    await PostgresSaver(pool).fenced(str(rid), 2, TOKEN).aput(stored, second, {"step": 0}, {})
-    async with pool.acquire() as conn:
-        ids = await conn.fetch(
-            "SELECT checkpoint_id FROM checkpoints WHERE thread_id = $1 ORDER BY checkpoint_id",
-            str(tid),
-        )
-        writes = await conn.fetch(
-            "SELECT task_id FROM checkpoint_writes WHERE thread_id = $1", str(tid)
-        )
-    assert [r["checkpoint_id"] for r in ids] == [first["id"], second["id"]]
-    assert [r["task_id"] for r in writes] == ["t1"]
 
 
 async def test_a_tick_is_taken_once_by_concurrent_callers(pool: asyncpg.Pool) -> None:
@@ -118,16 +86,22 @@ async def test_a_lost_claim_replayed_with_the_same_epoch_fences_off_the_first_at
         return {**dict(run), **dict(counts)}
 
     state = await snapshot()
-    config = {"configurable": {"thread_id": str(tid), "checkpoint_ns": ""}}
-    checkpoint = empty_checkpoint()
-    stored = {"configurable": {**config["configurable"], "checkpoint_id": checkpoint["id"]}}
-    events = run_batch.Batch(events=[("values", "{}")])
+    cid = empty_checkpoint()["id"]
+
+    def batch(task: str) -> run_batch.Batch:
+        """A checkpoint, one pending write of ``task`` on it and one event."""
+        return run_batch.Batch(
+            checkpoints={(str(tid), "", cid): (None, str(rid), "{}", "{}")},
+            writes={(str(tid), "", cid, task, 0): ("", str(rid), "log", "json", b'"x"')},
+            events=[("values", "{}")],
+        )
+
     worker1 = workers.Worker("w1", "host", 1, None)
     worker2 = workers.Worker("w2", "host", 1, None)
 
     # The first attempt: nothing it writes lands.
     async with pool.acquire() as conn:
-        assert not await run_batch.write(conn, rid, tid, epoch, t1, events)
+        assert not await run_batch.write(conn, rid, tid, epoch, t1, batch("t1"))
         renewal = await workers.beat(
             conn, worker1, lease_seconds=300, held=[(rid, t1)], judge_dead_after=None
         )
@@ -138,19 +112,11 @@ async def test_a_lost_claim_replayed_with_the_same_epoch_fences_off_the_first_at
             locked = await outcome.lock(conn, tid, rid, epoch, t1)
             assert (locked["thread_exists"], locked["held"]) == (True, False)
             assert not await _finish(conn, tid, rid, epoch, t1)
-    saver1 = PostgresSaver(pool).fenced(str(rid), epoch, t1)
-    with pytest.raises(LeaseLost):
-        await saver1.aput(config, checkpoint, {"source": "input", "step": -1}, {})
-    with pytest.raises(LeaseLost):
-        await saver1.aput_writes(stored, [("log", "a")], task_id="t1")
     assert await snapshot() == state
 
     # The second attempt: everything lands.
-    saver2 = PostgresSaver(pool).fenced(str(rid), epoch, t2)
-    await saver2.aput(config, checkpoint, {"source": "input", "step": -1}, {})
-    await saver2.aput_writes(stored, [("log", "b")], task_id="t2")
     async with pool.acquire() as conn:
-        assert await run_batch.write(conn, rid, tid, epoch, t2, events)
+        assert await run_batch.write(conn, rid, tid, epoch, t2, batch("t2"))
         renewal = await workers.beat(
             conn, worker2, lease_seconds=300, held=[(rid, t2)], judge_dead_after=None
         )

@@ -1,0 +1,50 @@
+"""A run whose worker died: its expired lease is re-queued and the run claimed again as its
+next attempt, until ``max_attempts`` claims were used up (DESIGN I4)."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.db import runs as run_rows
+from tests.worker.conftest import House
+
+
+async def _claim_and_die(house: House, run_id: uuid.UUID) -> None:
+    """A worker that is not in the workers table claims the run and dies at once: its
+    lease is already expired."""
+    async with house.pool.acquire() as conn:
+        (claimed,) = await run_rows.claim(conn, "ghost:1:dead", 1, 0)
+    assert (claimed["run_id"], claimed["attempt"]) == (run_id, 1)
+
+
+async def test_an_expired_lease_is_claimed_again_as_the_next_attempt(house: House) -> None:
+    tid, rid = await house.create_run(input={"label": "x"})
+    await _claim_and_die(house, rid)
+    async with house.workers(lease_seconds=1.0, max_attempts=3) as workers:
+        row = await house.wait_for_run(rid, lambda r: r["status"] == "success", "success")
+        assert row["attempt"] == 2
+        assert row["lease_owner"] is None
+        assert row["output"] == {"label": "x", "log": ["x", "done:x"]}
+        events = await house.events(rid)
+        assert events[0] == ("metadata", {"run_id": str(rid), "attempt": 2})
+        assert [e for e, _ in events].count("metadata") == 1  # the dead attempt wrote none
+        assert workers.owner != "ghost:1:dead"
+    assert (await house.thread(tid))["status"] == "idle"
+
+
+async def test_a_run_claimed_max_attempts_times_ends_error(house: House) -> None:
+    tid, rid = await house.create_run(input={"label": "x"})
+    await _claim_and_die(house, rid)
+    async with house.workers(lease_seconds=1.0, max_attempts=1):
+        row = await house.wait_for_run(rid, lambda r: r["status"] == "error", "error")
+    assert row["attempt"] == 2
+    assert row["error"] == {
+        "error": "AttemptsExhausted",
+        "message": "The run was started 1 times and its worker stopped each time (max_attempts=1).",
+    }
+    assert row["output"] == {"__error__": row["error"]}
+    events = await house.events(rid)
+    assert [e for e, _ in events] == ["metadata", "error"]
+    thread = await house.thread(tid)
+    assert thread["status"] == "error"
+    assert thread["error"] == row["error"]
