@@ -8,7 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from app.db.access import Access, Where
+from app.core.access import Access
+from app.db.access import Where
 from app.db.types import Conn
 
 TABLE = "crons"

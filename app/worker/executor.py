@@ -31,6 +31,7 @@ from app.checkpoint.saver import PostgresSaver
 from app.checkpoint.sql import LeaseLost
 from app.core import jsonable
 from app.core.jsonable import plain
+from app.core.runs import started
 from app.db import events as event_rows
 from app.db import outcome as outcome_rows
 from app.db import runs as run_rows
@@ -212,9 +213,7 @@ class Executor:
         )
         synchronous = (run.kwargs.get("durability") or "async") == "sync"
         writer = self._writer(run, synchronous)
-        writer.add(
-            "metadata", {"run_id": str(run.run_id), "attempt": run.attempt}, linger=FIRST_LINGER
-        )
+        writer.add("metadata", started(run.run_id, run.attempt), linger=FIRST_LINGER)
         error: dict[str, Any] | None = None
         status: str | None = None
         graph: Any = None
