@@ -112,32 +112,34 @@ async def _cancel_if(
     return canceller(svc, await cancel_access(request, tid, rid), tid, rid)
 
 
+async def created(
+    request: Req, thread_id: uuid.UUID | None, *, waited: bool = False
+) -> tuple[RunCreate, dict[str, Any]]:
+    """The body of a create request and the run it created (through the access door)."""
+    body = await decode(request, RunCreate)
+    access, caller = await run_access(request, body, thread_id)
+    run = await services(request).runs.create(access, caller, thread_id, body, waited=waited)
+    return body, run
+
+
 @post("/threads/{thread_id:str}/runs", status_code=200)
 async def create_run(request: Req, thread_id: str) -> Response[bytes]:
-    tid = parse_uuid(thread_id, "thread")
-    body = await decode(request, RunCreate)
-    access, caller = await run_access(request, body, tid)
-    run = await services(request).runs.create(access, caller, tid, body)
+    _, run = await created(request, parse_uuid(thread_id, "thread"))
     location, _ = _paths(run, False)
     return json(run, headers={"Content-Location": location})
 
 
 @post("/runs", status_code=200)
 async def create_stateless_run(request: Req) -> Response[bytes]:
-    body = await decode(request, RunCreate)
-    access, caller = await run_access(request, body, None)
-    run = await services(request).runs.create(access, caller, None, body)
+    _, run = await created(request, None)
     location, _ = _paths(run, True)
     return json(run, headers={"Content-Location": location})
 
 
 @post("/threads/{thread_id:str}/runs/wait", status_code=200)
 async def wait_run(request: Req, thread_id: str) -> Response[bytes] | Stream:
-    tid = parse_uuid(thread_id, "thread")
-    body = await decode(request, RunCreate)
+    body, run = await created(request, parse_uuid(thread_id, "thread"))
     svc = services(request)
-    access, caller = await run_access(request, body, tid)
-    run = await svc.runs.create(access, caller, tid, body)
     location, path = _paths(run, False)
     headers = {"Content-Location": location, "Location": f"{path}/join"}
     return await wait_response(
@@ -151,10 +153,8 @@ async def wait_run(request: Req, thread_id: str) -> Response[bytes] | Stream:
 
 @post("/runs/wait", status_code=200)
 async def wait_stateless_run(request: Req) -> Response[bytes] | Stream:
-    body = await decode(request, RunCreate)
+    body, run = await created(request, None, waited=True)
     svc = services(request)
-    access, caller = await run_access(request, body, None)
-    run = await svc.runs.create(access, caller, None, body, waited=True)
     location, path = _paths(run, True)
     headers = {"Content-Location": location, "Location": f"{path}/join"}
     after = None

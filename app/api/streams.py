@@ -11,12 +11,11 @@ from litestar import Request, get, post
 from litestar.response import Stream
 
 from app.api import sse
-from app.api.body import decode, flag
+from app.api.body import flag
 from app.api.deps import Services, services
-from app.api.runs import canceller
-from app.auth.door import authorize, cancel_access, run_access
+from app.api.runs import canceller, created
+from app.auth.door import authorize, cancel_access
 from app.core.ids import parse_uuid
-from app.core.runs import RunCreate
 from app.services.streams import (
     Cursor,
     run_mode_filter,
@@ -63,11 +62,9 @@ def _run_headers(run: dict[str, Any], *, stateless: bool) -> dict[str, str]:
 
 
 async def _create_and_stream(request: Req, thread_id: uuid.UUID | None) -> Stream:
-    body = await decode(request, RunCreate)
-    svc = services(request)
     stateless = thread_id is None
-    access, caller = await run_access(request, body, thread_id)
-    run = await svc.runs.create(access, caller, thread_id, body, waited=stateless)
+    body, run = await created(request, thread_id, waited=stateless)
+    svc = services(request)
     rid, tid = uuid.UUID(run["run_id"]), uuid.UUID(run["thread_id"])
     after = None
     if stateless and (body.on_completion or "delete") == "delete":

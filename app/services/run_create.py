@@ -256,7 +256,24 @@ class RunCreation(abc.ABC):
         the pool); None when the thread is missing or hidden. An assistant changed or gone
         since it was read is read again. Raises ThreadBusy (reject on a busy thread)."""
         while True:
-            row = await self._statement(conn, access, caller, request, aid, assistant)
+            values: dict[str, Any] = {
+                "run_id": request.run_id,
+                "thread_id": request.thread_id,
+                "access": access,
+                "assistant_id": aid,
+                "assistant_updated_at": assistant["updated_at"],
+                "graph_ids": self.registry.ids,
+                "graph_id": assistant["graph_id"],
+                "strategy": request.strategy,
+                "queue": request.queues,
+                "temporary": request.stateless,
+                "metadata_before": assistant["metadata"] or {},
+                "metadata_after": _run_metadata(request, assistant),
+                "kwargs": request.kwargs(assistant, caller.configurable),
+                "delay_seconds": request.delay,
+                "ready_payload": self.hub.ready_payload(request.due),
+            }
+            row = await self._statement(conn, values, request.thread_id)
             if row["run_id"] is not None:
                 created = {k: row[k] for k in rows.COLUMN_NAMES}
                 return Created(created, superseded or [], request.due)
@@ -269,31 +286,9 @@ class RunCreation(abc.ABC):
             raise ThreadBusy()  # reject: the one-active-run index holds a run of this thread
 
     async def _statement(
-        self,
-        conn: Conn | None,
-        access: Access,
-        caller: Caller,
-        request: RunRequest,
-        aid: uuid.UUID,
-        assistant: dict[str, Any],
+        self, conn: Conn | None, values: dict[str, Any], thread_id: uuid.UUID
     ) -> asyncpg.Record:
-        values: dict[str, Any] = {
-            "run_id": request.run_id,
-            "thread_id": request.thread_id,
-            "access": access,
-            "assistant_id": aid,
-            "assistant_updated_at": assistant["updated_at"],
-            "graph_ids": self.registry.ids,
-            "graph_id": assistant["graph_id"],
-            "strategy": request.strategy,
-            "queue": request.queues,
-            "temporary": request.stateless,
-            "metadata_before": assistant["metadata"] or {},
-            "metadata_after": _run_metadata(request, assistant),
-            "kwargs": request.kwargs(assistant, caller.configurable),
-            "delay_seconds": request.delay,
-            "ready_payload": self.hub.ready_payload(request.due),
-        }
+        """``create_on_thread`` in ``conn``'s transaction, or on a connection of the pool."""
         if conn is not None:
             with translated():
                 return await statements.create_on_thread(conn, **values)
@@ -305,7 +300,7 @@ class RunCreation(abc.ABC):
 
         # Creates racing on one thread can deadlock on its row lock (PostgreSQL aborts
         # one); the aborted one did nothing, so it runs again.
-        return await on_conflict(create, f"creating a run on thread {request.thread_id}")
+        return await on_conflict(create, f"creating a run on thread {thread_id}")
 
 
 def _run_metadata(request: RunRequest, assistant: Mapping[str, Any]) -> dict[str, Any]:
