@@ -219,8 +219,9 @@ class RunCreation(abc.ABC):
         *,
         missing: bool = False,
     ) -> Created:
-        """The create in ``conn``'s transaction. ``missing``: the statement found no
-        thread already, or the run is stateless."""
+        """The create in ``conn``'s transaction: supersede first (interrupt, rollback),
+        insert a missing thread first (stateless, ``if_not_exists='create'``).
+        ``missing``: the statement found no thread already."""
         assistant = await self._assistant(conn, access, aid)
         tid = request.thread_id
         if not request.stateless and not missing:
@@ -236,10 +237,12 @@ class RunCreation(abc.ABC):
                 return created
         if request.if_not_exists != "create":
             raise NotFound(NOT_FOUND)
-        if await thread_rows.insert(conn, tid, dict(caller.stamp)) is None:
-            raise NotFound(NOT_FOUND)  # it exists, hidden from this caller
+        # None when it exists: made meanwhile by another create (the statement then finds
+        # it), or hidden from this caller (the statement does not: 404).
+        await thread_rows.insert(conn, tid, dict(caller.stamp))
         created = await self._put(conn, access, caller, request, aid, assistant)
-        assert created is not None  # the thread was inserted in this transaction
+        if created is None:
+            raise NotFound(NOT_FOUND)
         return created
 
     async def _put(
