@@ -4,8 +4,8 @@ A create is checked once into a ``RunRequest`` (``app.core.runs``: validation, d
 ids), its webhook address once (a DNS lookup), its assistant read once (and remembered
 between creates). Then one statement (``app.db.run_create.create_on_thread``) puts the run
 on its thread; it alone decides whether the thread is busy, by the one-active-run index
-(DESIGN I1): a ``reject`` on a busy thread inserts nothing (ThreadBusy, 409), anything else
-waits as ``queued`` (I2). On an existing thread a ``reject`` or ``enqueue`` is that
+(DESIGN I1): on a busy thread a ``reject`` inserts nothing (ThreadBusy, 409), any other
+strategy's run waits as ``queued`` (I2). On an existing thread a ``reject`` or ``enqueue`` is that
 statement and nothing else. An ``interrupt`` or ``rollback`` first locks the thread and
 supersedes its runs (``RunService._supersede``); a missing thread (``if_not_exists=create``,
 a stateless run) is inserted first; both in one transaction with the statement. The run
