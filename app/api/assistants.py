@@ -13,9 +13,9 @@ from app.api import schemas
 from app.api.body import decode, flag, json, paged
 from app.api.deps import services
 from app.auth.door import authorize
+from app.core.access import Access
 from app.core.errors import NotFound
 from app.core.ids import parse_uuid
-from app.db.access import Access
 from app.services import introspection
 
 Req = Request[Any, Any, Any]

@@ -12,11 +12,10 @@ from msgspec import UNSET, UnsetType
 from app.api import schemas
 from app.api.body import decode, json, paged
 from app.api.deps import services
-from app.api.runs import run_access
-from app.auth.door import authorize
+from app.auth.door import authorize, run_access
+from app.core.access import ALL, Access, Caller
 from app.core.ids import parse_uuid
 from app.core.runs import RunCreate
-from app.db.access import ALL, Access
 
 Req = Request[Any, Any, Any]
 
@@ -98,7 +97,7 @@ async def create_thread_cron(request: Req, thread_id: str) -> Response[bytes]:
     tid = parse_uuid(thread_id, "thread")
     body = msgspec.structs.asdict(await decode(request, CronCreate))
     return json(
-        await services(request).crons.create(await _creating(request, tid, body), tid, body)
+        await services(request).crons.create(*await _creating(request, tid, body), tid, body)
     )
 
 
@@ -106,11 +105,13 @@ async def create_thread_cron(request: Req, thread_id: str) -> Response[bytes]:
 async def create_cron(request: Req) -> Response[bytes]:
     body = msgspec.structs.asdict(await decode(request, CronCreate))
     return json(
-        await services(request).crons.create(await _creating(request, None, body), None, body)
+        await services(request).crons.create(*await _creating(request, None, body), None, body)
     )
 
 
-async def _creating(request: Req, thread_id: uuid.UUID | None, body: dict[str, Any]) -> Access:
+async def _creating(
+    request: Req, thread_id: uuid.UUID | None, body: dict[str, Any]
+) -> tuple[Access, Caller]:
     """A cron create passes two doors: ``crons.create`` (whose handler may add to the cron's
     metadata) and, for the runs it will start, ``threads.create_run``."""
     value = {
@@ -149,7 +150,7 @@ async def update_cron(request: Req, cron_id: str) -> Response[bytes]:
     runs = ALL
     if "assistant_id" in changes:  # the new assistant must be one the caller may run
         run = RunCreate(assistant_id=str(changes["assistant_id"]))
-        runs = await run_access(request, run, None)
+        runs, _ = await run_access(request, run, None)
     return json(await services(request).crons.update(acc, cid, changes, runs))
 
 

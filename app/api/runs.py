@@ -1,8 +1,10 @@
-"""Run endpoints (API.md §2.3): create, wait, join, list, get, delete, cancel."""
+"""Run endpoints (API.md §2.3): create, wait, join, list, get, delete, cancel.
+
+HTTP only: the door is ``app.auth.door`` (``run_access``, ``cancel_access``), the create
+``app.services.run_create``, the waiting ``app.services.waits``."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,13 +18,13 @@ from app.api.body import decode, empty, flag, int_param, json
 from app.api.deps import Services, services
 from app.api.schemas import MAX_LIMIT, MAX_OFFSET
 from app.api.sse import INTERNAL_ERROR, guarded
-from app.auth.door import authorize, authorize_run
+from app.auth.door import authorize, cancel_access, run_access
 from app.core import jsonable
+from app.core.access import Access
 from app.core.errors import InvalidInput
-from app.core.ids import parse_uuid, system_assistant_id
+from app.core.ids import parse_uuid
 from app.core.runs import RunCreate
-from app.db.access import Access
-from app.services.waits import Waiter
+from app.services.waits import Waiter, after_end
 
 Req = Request[Any, Any, Any]
 log = logging.getLogger("turnstile.api")
@@ -37,17 +39,6 @@ def _paths(run: dict[str, Any], stateless: bool) -> tuple[str, str]:
         return path, f"/threads/{run['thread_id']}/runs/{run['run_id']}"
     path = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
     return path, path
-
-
-async def after_end(after: Callable[[], Awaitable[Any]] | None, run_id: uuid.UUID) -> None:
-    """The response's clean-up once the run ended; its failure does not cost the client
-    the output (a temporary thread left behind is swept a minute later)."""
-    if after is None:
-        return
-    try:
-        await after()
-    except Exception as exc:
-        log.warning("run %s: clean-up after the wait failed: %r", run_id, exc)
 
 
 async def output_stream(
@@ -83,7 +74,7 @@ async def wait_response(
     """The output of a run once it ends: a plain JSON response when it ends within 5 s
     (most runs), else a stream that writes ``\n`` every 5 s until it does. A response that
     must notice its client going away (``on_disconnect``) streams from the start."""
-    waiter = Waiter(svc.runs, run_id, fresh=fresh)
+    waiter = svc.runs.waiter(run_id, fresh=fresh)
     if on_disconnect is None and await waiter.ended_within(KEEPALIVE_SECONDS):
         await after_end(after, run_id)
         return Response(content=waiter.body(), media_type="application/json", headers=headers)
@@ -104,50 +95,6 @@ def _stream(
     )
 
 
-async def run_access(request: Req, body: RunCreate, thread_id: uuid.UUID | None) -> Access:
-    """The access door for a run create (``threads.create_run``, and ``assistants.read`` on
-    a user-made assistant); the handler's metadata changes go into ``body``."""
-    if request.app.state["authorizer"] is None:  # no custom auth: headers only
-        return Access(configurable=request.app.state["headers"].pick(request.headers))
-    svc = services(request)
-    aid: uuid.UUID | None = None
-    if body.assistant_id not in svc.registry:
-        try:
-            aid = uuid.UUID(body.assistant_id)
-        except ValueError:
-            aid = None  # the create answers 422 for it
-        if aid in _system_ids(tuple(svc.registry.ids)):
-            aid = None
-    value: dict[str, Any] = {
-        "thread_id": thread_id,
-        "assistant_id": aid or body.assistant_id,
-        "run_id": None,
-        "status": "pending",
-        "metadata": dict(body.metadata or {}),
-        "prevent_insert_if_inflight": True,
-        "multitask_strategy": body.multitask_strategy or "enqueue",
-        "if_not_exists": body.if_not_exists or ("create" if thread_id is None else "reject"),
-        "after_seconds": body.after_seconds or 0,
-        "kwargs": msgspec.structs.asdict(body),
-        "action": body.multitask_strategy
-        if body.multitask_strategy in ("interrupt", "rollback")
-        else None,
-    }
-    acc = await authorize_run(request, value, aid)
-    body.metadata = value.get("metadata") or None
-    return acc
-
-
-@functools.cache
-def _system_ids(graph_ids: tuple[str, ...]) -> frozenset[uuid.UUID]:
-    return frozenset(system_assistant_id(g) for g in graph_ids)
-
-
-async def cancel_access(request: Req, thread_id: uuid.UUID, run_id: uuid.UUID) -> Access:
-    value = {"thread_id": thread_id, "run_id": run_id, "action": "interrupt", "metadata": {}}
-    return await authorize(request, "threads", "update", value)
-
-
 def canceller(
     svc: Services, acc: Access, thread_id: uuid.UUID, run_id: uuid.UUID
 ) -> Callable[[], Awaitable[None]]:
@@ -165,29 +112,34 @@ async def _cancel_if(
     return canceller(svc, await cancel_access(request, tid, rid), tid, rid)
 
 
+async def created(
+    request: Req, thread_id: uuid.UUID | None, *, waited: bool = False
+) -> tuple[RunCreate, dict[str, Any]]:
+    """The body of a create request and the run it created (through the access door)."""
+    body = await decode(request, RunCreate)
+    access, caller = await run_access(request, body, thread_id)
+    run = await services(request).runs.create(access, caller, thread_id, body, waited=waited)
+    return body, run
+
+
 @post("/threads/{thread_id:str}/runs", status_code=200)
 async def create_run(request: Req, thread_id: str) -> Response[bytes]:
-    tid = parse_uuid(thread_id, "thread")
-    body = await decode(request, RunCreate)
-    run = await services(request).runs.create(await run_access(request, body, tid), tid, body)
+    _, run = await created(request, parse_uuid(thread_id, "thread"))
     location, _ = _paths(run, False)
     return json(run, headers={"Content-Location": location})
 
 
 @post("/runs", status_code=200)
 async def create_stateless_run(request: Req) -> Response[bytes]:
-    body = await decode(request, RunCreate)
-    run = await services(request).runs.create(await run_access(request, body, None), None, body)
+    _, run = await created(request, None)
     location, _ = _paths(run, True)
     return json(run, headers={"Content-Location": location})
 
 
 @post("/threads/{thread_id:str}/runs/wait", status_code=200)
 async def wait_run(request: Req, thread_id: str) -> Response[bytes] | Stream:
-    tid = parse_uuid(thread_id, "thread")
-    body = await decode(request, RunCreate)
+    body, run = await created(request, parse_uuid(thread_id, "thread"))
     svc = services(request)
-    run = await svc.runs.create(await run_access(request, body, tid), tid, body)
     location, path = _paths(run, False)
     headers = {"Content-Location": location, "Location": f"{path}/join"}
     return await wait_response(
@@ -201,9 +153,8 @@ async def wait_run(request: Req, thread_id: str) -> Response[bytes] | Stream:
 
 @post("/runs/wait", status_code=200)
 async def wait_stateless_run(request: Req) -> Response[bytes] | Stream:
-    body = await decode(request, RunCreate)
+    body, run = await created(request, None, waited=True)
     svc = services(request)
-    run = await svc.runs.create(await run_access(request, body, None), None, body, waited=True)
     location, path = _paths(run, True)
     headers = {"Content-Location": location, "Location": f"{path}/join"}
     after = None
@@ -313,8 +264,8 @@ async def cancel_many(request: Req) -> None:
 async def create_batch(request: Req) -> Response[bytes]:
     """Stateless runs created together: all of them, or none (any error leaves no run)."""
     bodies = await decode(request, list[RunCreate])
-    accesses = [await run_access(request, body, None) for body in bodies]
-    return json(await services(request).runs.create_batch(accesses, bodies))
+    doors = [await run_access(request, body, None) for body in bodies]
+    return json(await services(request).runs.create_batch(doors, bodies))
 
 
 ROUTES = [

@@ -11,12 +11,11 @@ from litestar import Request, get, post
 from litestar.response import Stream
 
 from app.api import sse
-from app.api.body import decode, flag
+from app.api.body import flag
 from app.api.deps import Services, services
-from app.api.runs import after_end, cancel_access, canceller, run_access
-from app.auth.door import authorize
+from app.api.runs import canceller, created
+from app.auth.door import authorize, cancel_access
 from app.core.ids import parse_uuid
-from app.core.runs import RunCreate, first_metadata
 from app.services.streams import (
     Cursor,
     run_mode_filter,
@@ -24,6 +23,7 @@ from app.services.streams import (
     wanted_by_join,
     wanted_by_thread,
 )
+from app.services.waits import after_end
 
 Req = Request[Any, Any, Any]
 
@@ -39,16 +39,13 @@ async def _run_frames(
     new_run: bool = False,
 ) -> AsyncIterator[bytes]:
     """The run's events as SSE frames. ``new_run``: the run was just created by this
-    request and the stream has no ids, so its first event (``metadata``, attempt 1) is
-    sent at once instead of after the worker wrote it (which is then skipped)."""
-    sent_first = None
+    request and the stream has no ids, so its first event is sent at once
+    (``StreamService.new_run_events``)."""
     if new_run and not with_ids:
-        sent_first = first_metadata(run_id)
-        yield sse.frame("metadata", sent_first)
-    async for event in svc.streams.run_events(run_id, cursor):
-        if event is not None and event.event == "metadata" and event.data == sent_first:
-            sent_first = None
-            continue  # the worker's copy of what was sent already
+        events = svc.streams.new_run_events(run_id)
+    else:
+        events = svc.streams.run_events(run_id, cursor)
+    async for event in events:
         if event is None:
             yield sse.HEARTBEAT
         elif wanted_by_join(event.event, modes):
@@ -65,12 +62,9 @@ def _run_headers(run: dict[str, Any], *, stateless: bool) -> dict[str, str]:
 
 
 async def _create_and_stream(request: Req, thread_id: uuid.UUID | None) -> Stream:
-    body = await decode(request, RunCreate)
-    svc = services(request)
     stateless = thread_id is None
-    run = await svc.runs.create(
-        await run_access(request, body, thread_id), thread_id, body, waited=stateless
-    )
+    body, run = await created(request, thread_id, waited=stateless)
+    svc = services(request)
     rid, tid = uuid.UUID(run["run_id"]), uuid.UUID(run["thread_id"])
     after = None
     if stateless and (body.on_completion or "delete") == "delete":

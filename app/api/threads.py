@@ -12,9 +12,9 @@ from app.api import schemas
 from app.api.body import decode, empty, flag, int_param, json, paged
 from app.api.deps import services
 from app.auth.door import authorize
+from app.core.access import Access
 from app.core.errors import BadRequest, InvalidInput
 from app.core.ids import parse_uuid
-from app.db.access import Access
 
 Req = Request[Any, Any, Any]
 

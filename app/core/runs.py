@@ -1,14 +1,18 @@
-"""The run creation command (API.md §4) and the rules that do not touch the database."""
+"""The run creation command (API.md §4), checked once into a ``RunRequest``, and the rules
+of a run create that do not touch the database (defaults, config merge, kwargs)."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
 
-from app.core import jsonable
 from app.core.errors import BadRequest, InvalidInput
+from app.core.ids import uuid7
 
 STREAM_MODES = (
     "values",
@@ -128,7 +132,133 @@ def merge_config(base: dict[str, Any], override: dict[str, Any] | None) -> dict[
     return out
 
 
-def first_metadata(run_id: uuid.UUID) -> str:
-    """The JSON of a run's first stream event (``metadata`` of attempt 1), as the worker
-    writes it and as a create-and-stream sends it before the worker starts."""
-    return jsonable.dumps_str({"run_id": str(run_id), "attempt": 1})
+def started(run_id: uuid.UUID, attempt: int) -> dict[str, Any]:
+    """The data of an attempt's first stream event (``metadata``): the worker writes it,
+    and a create-and-stream sends attempt 1's before any worker started the run."""
+    return {"run_id": str(run_id), "attempt": attempt}
+
+
+SUPERSEDING = ("interrupt", "rollback")
+"""Strategies that cancel the thread's inflight runs before their run is created."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A run create as checked once (``validate``), with its defaults: the strategy (a
+    stateless run enqueues), what a missing thread does (a stateless run creates it; else
+    404 unless ``if_not_exists='create'``), the ids the create makes, when the run is due.
+    Built before anything touches the database; the rest of the create only reads it."""
+
+    body: RunCreate
+    thread_id: uuid.UUID
+    run_id: uuid.UUID
+    stateless: bool
+    strategy: str
+    if_not_exists: str
+    delay: float
+    """``after_seconds``: the run is claimable this many seconds after it is created."""
+    due: float | None
+    """When a delayed run becomes claimable, epoch seconds (None: at once)."""
+    waited: bool
+    """A client waits for the output (stateless wait and stream)."""
+    extra_metadata: dict[str, Any]
+    """Metadata the server adds (a cron's id and tick)."""
+
+    @classmethod
+    def of(
+        cls,
+        body: RunCreate,
+        thread_id: uuid.UUID | None,
+        *,
+        waited: bool = False,
+        extra_metadata: dict[str, Any] | None = None,
+        now: float | None = None,
+    ) -> RunRequest:
+        """Raises InvalidInput, BadRequest (``validate``). ``thread_id=None``: stateless."""
+        stateless = thread_id is None
+        validate(body, stateless=stateless)
+        tid = thread_id or uuid7()
+        delay = float(body.after_seconds or 0)
+        at = time.time() if now is None else now
+        return cls(
+            body=body,
+            thread_id=tid,
+            run_id=uuid7(),
+            stateless=stateless,
+            strategy="enqueue" if stateless else (body.multitask_strategy or "enqueue"),
+            if_not_exists="create" if stateless else (body.if_not_exists or "reject"),
+            delay=delay,
+            due=at + delay if delay > 0 else None,
+            waited=waited,
+            extra_metadata=dict(extra_metadata or {}),
+        )
+
+    @property
+    def supersedes(self) -> bool:
+        """Whether the thread's inflight runs are cancelled first (interrupt, rollback)."""
+        return self.strategy in SUPERSEDING
+
+    @property
+    def queues(self) -> bool:
+        """Whether the run waits (``queued``) behind an active run rather than fail 409."""
+        return self.strategy != "reject"
+
+    def kwargs(
+        self, assistant: Mapping[str, Any], configurable: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The run's ``kwargs`` (what the worker runs): the assistant's config and context
+        under the request's, the caller's ``configurable`` (the user always; request headers
+        unless the config has the key), and the run's own ids."""
+        body = self.body
+        config = merge_config(assistant["config"] or {}, body.config)
+        merged = config["configurable"]
+        for key, value in configurable.items():
+            if key in RESERVED_CONFIGURABLE:
+                merged[key] = value
+            else:
+                merged.setdefault(key, value)
+        context = {
+            k: v
+            for k, v in {**(assistant["context"] or {}), **(body.context or {})}.items()
+            if k not in RESERVED_CONFIGURABLE
+        }
+        merged.update(
+            {
+                "run_id": str(self.run_id),
+                "thread_id": str(self.thread_id),
+                "graph_id": assistant["graph_id"],
+                "assistant_id": str(assistant["assistant_id"]),
+            }
+        )
+        checkpoint = body.checkpoint
+        if checkpoint is not None:
+            for key in ("checkpoint_ns", "checkpoint_id", "checkpoint_map"):
+                value = getattr(checkpoint, key)
+                if value is not None:
+                    merged[key] = value
+        if body.checkpoint_id:
+            merged["checkpoint_id"] = body.checkpoint_id
+        if merged.get("checkpoint_id"):
+            try:
+                uuid.UUID(str(merged["checkpoint_id"]))
+            except ValueError:
+                raise InvalidInput("Invalid checkpoint_id: must be a UUID") from None
+        return {
+            "input": body.input,
+            "command": body.command,
+            "config": config,
+            "context": context,
+            "stream_mode": stream_modes(body),
+            "interrupt_before": body.interrupt_before,
+            "interrupt_after": body.interrupt_after,
+            "webhook": body.webhook,
+            "feedback_keys": body.feedback_keys,
+            "temporary": self.stateless,
+            "subgraphs": bool(body.stream_subgraphs),
+            "resumable": bool(body.stream_resumable),
+            "strict_resume": bool(body.strict_resume),
+            "checkpoint_during": body.checkpoint_during,
+            "durability": durability(body),
+            "on_completion": (body.on_completion or "delete") if self.stateless else None,
+            "waited": self.waited,
+        }

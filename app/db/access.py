@@ -1,5 +1,6 @@
-"""The access door (DESIGN I9): every repository read and write of an owned resource takes
-an ``Access`` and adds its SQL condition before touching the table.
+"""The access door as SQL (DESIGN I9): every repository read and write of an owned resource
+takes an ``Access`` (``app.core.access``) and adds its conditions to the statement's
+``Where`` (``access.apply(where, column)``) before touching the table.
 
 The conditions come from custom auth (``app.auth.door``): the filter dicts its handlers
 return, applied to the resource's metadata in the same WHERE clause as the id, so a hidden
@@ -20,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.access import Filters
+
 
 @dataclass
 class Where:
@@ -38,39 +41,15 @@ class Where:
     def sql(self) -> str:
         return " AND ".join(self.conditions) if self.conditions else "TRUE"
 
+    def add_filters(self, filters: Filters, column: str) -> None:
+        """Each filter dict as a condition on the JSONB ``column`` (``Access.apply``)."""
+        for flt in filters:
+            self.add(condition(self, flt, column))
+
 
 class FilterError(Exception):
     """An auth handler returned a filter this server cannot apply: a bug in auth.py, answered
     500 (logged), never as the client's fault."""
-
-
-@dataclass(frozen=True)
-class Access:
-    """What the caller may see: metadata filters its rows must satisfy (all of them), and
-    who the caller is (``user``, given to the runs it creates; None without custom auth).
-
-    ``assistant_filters``: on a run create, the conditions on the assistant it runs
-    (``assistants.read``), beside ``metadata_filters`` on its thread. ``stamp``: metadata a
-    create handler added (an owner), given to a thread that a run create makes."""
-
-    metadata_filters: tuple[dict[str, Any], ...] = ()
-    user: dict[str, Any] | None = None
-    assistant_filters: tuple[dict[str, Any], ...] = ()
-    stamp: dict[str, Any] = field(default_factory=dict)
-    configurable: dict[str, Any] = field(default_factory=dict)
-    """What runs this caller creates get in ``config.configurable``: the user
-    (``langgraph_auth_user``...) and the request headers ``http.configurable_headers`` picks."""
-
-    def apply(self, where: Where, metadata_column: str = "metadata") -> None:
-        for cond in self.metadata_filters:
-            where.add(condition(where, cond, metadata_column))
-
-    def of_assistant(self) -> Access:
-        """The access to the assistant of a run create."""
-        return Access(self.assistant_filters, self.user, stamp=self.stamp)
-
-
-ALL = Access()
 
 
 def condition(where: Where, flt: dict[str, Any], column: str) -> str:

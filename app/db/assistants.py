@@ -7,8 +7,9 @@ from typing import Any
 
 import asyncpg
 
+from app.core.access import Access
 from app.db import records
-from app.db.access import Access, Where
+from app.db.access import Where
 from app.db.types import Conn
 
 COLUMNS = (

@@ -1,4 +1,4 @@
-"""Run rows: insert under the one-active-run index, claim, finish, promote, cancel.
+"""Run rows: claim, finish, promote, cancel (the create is ``app.db.run_create``).
 
 Callers own the transaction. Creating and finishing a run both lock the thread row first
 (``threads.get(..., lock=True)``), so a promotion is never missed (DESIGN I2).
@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg
 
 from app.checkpoint import sql as checkpoint_sql
+from app.core.access import Access
 from app.db import paging
-from app.db.access import Access, Where
-from app.db.notify import RUN_READY
+from app.db.access import Where
 from app.db.statuses import ACTIVE_SQL, INFLIGHT_SQL, WAITING_SQL, sql_list
 from app.db.types import Conn
 
@@ -38,193 +38,6 @@ def to_wire(row: asyncpg.Record) -> dict[str, Any]:
         out["status"] = "pending"
     out.pop("_total", None)
     return out
-
-
-def _thread_and_assistant(
-    thread_id: uuid.UUID, access: Access, assistant_id: uuid.UUID, graph_ids: list[str]
-) -> tuple[Where, Where]:
-    """The conditions on the thread (``t``) and the assistant (``a``) of a create, through
-    the caller's access, numbering one parameter list."""
-    where = Where()
-    where.add(f"t.thread_id = {where.param(thread_id)}")
-    access.apply(where, "t.metadata")
-    assistant = Where(where.params)
-    assistant.add(f"a.assistant_id = {assistant.param(assistant_id)}")
-    assistant.add(f"a.graph_id = ANY({assistant.param(graph_ids)}::text[])")
-    access.of_assistant().apply(assistant, "a.metadata")
-    return where, assistant
-
-
-async def lock_thread(
-    conn: Conn,
-    thread_id: uuid.UUID,
-    access: Access,
-    assistant_id: uuid.UUID,
-    graph_ids: list[str],
-) -> asyncpg.Record | None:
-    """First statement of a run create: lock the thread row (``FOR NO KEY UPDATE``, as every
-    finish does) and read what the create needs in the same round trip: the thread's
-    metadata and interrupts, whether it has an active run, and the assistant (as JSON, or
-    NULL when missing or hidden). None when the thread is missing or hidden.
-
-    ``busy`` is read in this statement's snapshot, taken before the lock was granted: true
-    means the thread was busy when the create arrived (a ``reject`` may answer 409 at once);
-    false is not trusted for ``pending``: the insert's unique index decides."""
-    where, assistant = _thread_and_assistant(thread_id, access, assistant_id, graph_ids)
-    return await conn.fetchrow(
-        f"""SELECT t.metadata, t.interrupts,
-                   EXISTS (SELECT 1 FROM runs r WHERE r.thread_id = t.thread_id
-                           AND r.status IN {ACTIVE_SQL}) AS busy,
-                   (SELECT jsonb_build_object('assistant_id', a.assistant_id,
-                                              'graph_id', a.graph_id, 'config', a.config,
-                                              'context', a.context, 'metadata', a.metadata)
-                      FROM assistants a WHERE {assistant.sql()}) AS assistant
-              FROM threads t WHERE {where.sql()} FOR NO KEY UPDATE OF t""",
-        *where.params,
-    )
-
-
-async def insert(
-    conn: Conn,
-    *,
-    run_id: uuid.UUID,
-    thread_id: uuid.UUID,
-    assistant_id: uuid.UUID,
-    graph_id: str,
-    status: str,
-    multitask_strategy: str,
-    metadata: dict[str, Any],
-    kwargs: dict[str, Any],
-    temporary: bool,
-    delay_seconds: float = 0.0,
-    ready_payload: str = "",
-) -> asyncpg.Record:
-    """Insert a run, mark its thread busy and, if the run is ``pending``, queue the
-    ``run_ready`` NOTIFY: one statement. The caller holds the thread lock (``lock_thread``).
-
-    ``status='auto'`` (enqueue) makes the run ``queued`` when the thread has an active run
-    (read in this statement's snapshot, taken after the lock), else ``pending``. A
-    ``pending`` run on a thread with an active one violates ``uq_runs_one_active_per_thread``
-    (translated to ThreadBusy by the caller). A run with ``delay_seconds`` (after_seconds)
-    is created in the future: no worker claims it before its ``created_at``."""
-    row = await conn.fetchrow(
-        # clock_timestamp(), not now(): the caller holds the thread lock, so this is the
-        # order in which runs were queued (now() is when the transaction began, which can
-        # be before an earlier-queued run's), and FIFO promotion follows created_at.
-        f"""WITH run AS (
-              INSERT INTO runs (run_id, thread_id, assistant_id, status, multitask_strategy,
-                                metadata, kwargs, temporary, created_at, updated_at)
-              SELECT $1, $2, $3,
-                     CASE WHEN $4::text <> 'auto' THEN $4::text
-                          WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = $2
-                                       AND status IN {ACTIVE_SQL}) THEN 'queued'
-                          ELSE 'pending' END,
-                     $5, $6, $7, $8,
-                     clock_timestamp() + make_interval(secs => $9), clock_timestamp()
-              RETURNING {COLUMNS}),
-            thread AS (
-              UPDATE threads SET status = 'busy', updated_at = now(),
-                     metadata = metadata || jsonb_build_object('graph_id', $10::text,
-                                                               'assistant_id', $3::text),
-                     expires_at = now() + make_interval(secs => ttl_minutes * 60)
-               WHERE thread_id = $2 RETURNING 1),
-            ready AS (
-              SELECT pg_notify('{RUN_READY}', $11) FROM run WHERE status = 'pending')
-            SELECT run.*, (SELECT count(*) FROM thread) AS marked,
-                   (SELECT count(*) FROM ready) AS notified
-              FROM run""",
-        run_id,
-        thread_id,
-        assistant_id,
-        status,
-        multitask_strategy,
-        metadata,
-        kwargs,
-        temporary,
-        delay_seconds,
-        graph_id,
-        ready_payload,
-    )
-    assert row is not None
-    return row
-
-
-async def create_on_thread(
-    conn: Conn,
-    *,
-    run_id: uuid.UUID,
-    thread_id: uuid.UUID,
-    access: Access,
-    assistant_id: uuid.UUID,
-    assistant_updated_at: Any,
-    graph_ids: list[str],
-    graph_id: str,
-    strategy: str,
-    metadata_before: dict[str, Any],
-    metadata_after: dict[str, Any],
-    kwargs: dict[str, Any],
-    delay_seconds: float,
-    ready_payload: str,
-) -> asyncpg.Record:
-    """A ``reject`` or ``enqueue`` run on an existing thread in one statement (and one
-    commit, without an explicit transaction).
-
-    It locks the thread row (as every finish does, so no promotion is missed), checks that
-    the caller's copy of the assistant is current (``updated_at``) and visible, then inserts
-    the run as ``pending`` unless the one-active-run index already holds a run of the
-    thread; then an ``enqueue`` inserts it as ``queued`` instead (the index is checked
-    against the latest committed rows, after the lock was granted), a ``reject`` inserts
-    nothing. The run's metadata is ``metadata_before || thread metadata || metadata_after``.
-
-    Returns one row: ``thread_found``, ``assistant_ok`` and the run's columns (NULL when
-    no run was inserted)."""
-    where, assistant = _thread_and_assistant(thread_id, access, assistant_id, graph_ids)
-    assistant.add(f"a.updated_at = {assistant.param(assistant_updated_at)}")
-    n = len(where.params)
-    values = f"""${n + 1}, t.thread_id, ${n + 2}, {{status}}, ${n + 3},
-                 ${n + 4}::jsonb || t.metadata || ${n + 5}::jsonb, ${n + 6}, false,
-                 clock_timestamp() + make_interval(secs => ${n + 7}), clock_timestamp()"""
-    insert = """INSERT INTO runs (run_id, thread_id, assistant_id, status, multitask_strategy,
-                                  metadata, kwargs, temporary, created_at, updated_at)"""
-    return await conn.fetchrow(
-        f"""WITH t AS (
-              SELECT t.thread_id, t.metadata FROM threads t WHERE {where.sql()}
-                 FOR NO KEY UPDATE OF t),
-            a AS (SELECT 1 FROM assistants a WHERE {assistant.sql()}),
-            active AS (
-              {insert}
-              SELECT {values.format(status="'pending'")} FROM t, a
-              ON CONFLICT (thread_id) WHERE status IN {ACTIVE_SQL} DO NOTHING
-              RETURNING {COLUMNS}),
-            queued AS (
-              {insert}
-              SELECT {values.format(status="'queued'")} FROM t, a
-               WHERE ${n + 3} = 'enqueue' AND NOT EXISTS (SELECT 1 FROM active)
-              RETURNING {COLUMNS}),
-            run AS (SELECT * FROM active UNION ALL SELECT * FROM queued),
-            thread AS (
-              UPDATE threads SET status = 'busy', updated_at = now(),
-                     metadata = metadata || jsonb_build_object('graph_id', ${n + 8}::text,
-                                                               'assistant_id', ${n + 2}::text),
-                     expires_at = now() + make_interval(secs => ttl_minutes * 60)
-               WHERE thread_id = (SELECT thread_id FROM run) RETURNING 1),
-            ready AS (SELECT pg_notify('{RUN_READY}', ${n + 9}) FROM active)
-            SELECT EXISTS (SELECT 1 FROM t) AS thread_found,
-                   EXISTS (SELECT 1 FROM a) AS assistant_ok,
-                   (SELECT count(*) FROM thread) AS marked,
-                   (SELECT count(*) FROM ready) AS notified, run.*
-              FROM (SELECT 1) AS one LEFT JOIN run ON true""",
-        *where.params,
-        run_id,
-        assistant_id,
-        strategy,
-        metadata_before,
-        metadata_after,
-        kwargs,
-        delay_seconds,
-        graph_id,
-        ready_payload,
-    )
 
 
 async def has_inflight(conn: Conn, thread_id: uuid.UUID) -> bool:

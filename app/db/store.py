@@ -12,8 +12,9 @@ from typing import Any
 
 import asyncpg
 
+from app.core.access import ALL, Access
 from app.core.errors import InvalidInput
-from app.db.access import ALL, Access, Where
+from app.db.access import Where
 from app.db.types import Conn
 
 COLUMNS = "prefix, key, value, created_at, updated_at"

@@ -8,7 +8,8 @@ from typing import Any
 import asyncpg
 
 from app.checkpoint import sql as checkpoint_sql
-from app.db.access import Access, Where
+from app.core.access import Access
+from app.db.access import Where
 from app.db.statuses import INFLIGHT_SQL, TERMINAL_SQL
 from app.db.types import Conn
 

@@ -7,13 +7,14 @@ from typing import Any, TypedDict, Unpack
 
 import asyncpg
 
+from app.core.access import Access
 from app.core.enums import ASSISTANT_SELECT_FIELDS, ASSISTANT_SORT_FIELDS
 from app.core.errors import Conflict, NotFound
 from app.core.fields import selected, sort_field
 from app.core.ids import system_assistant_id
 from app.db import assistants as rows
 from app.db import crons as cron_rows
-from app.db.access import Access, Where
+from app.db.access import Where
 from app.graphs.registry import GraphRegistry
 from app.services.listing import Page, Table
 

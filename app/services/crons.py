@@ -19,6 +19,7 @@ import msgspec
 from croniter import croniter
 
 from app.auth.user import user_keys
+from app.core.access import ALL, Access, Caller
 from app.core.enums import CRON_SELECT_FIELDS, CRON_SORT_FIELDS
 from app.core.errors import BadRequest, InvalidInput, NotFound, ThreadBusy
 from app.core.fields import selected, sort_field
@@ -26,9 +27,10 @@ from app.core.ids import system_assistant_id
 from app.core.runs import RunCreate, validate
 from app.db import crons as rows
 from app.db import threads as thread_rows
-from app.db.access import ALL, Access, Where
+from app.db.access import Where
 from app.services.listing import Page, Table
-from app.services.runs import Created, RunService
+from app.services.run_create import Created
+from app.services.runs import RunService
 
 log = logging.getLogger("turnstile.crons")
 
@@ -106,7 +108,7 @@ class CronService:
             raise NotFound(f"Assistant {assistant_id} not found") from None
 
     async def create(
-        self, access: Access, thread_id: uuid.UUID | None, body: dict[str, Any]
+        self, access: Access, caller: Caller, thread_id: uuid.UUID | None, body: dict[str, Any]
     ) -> dict[str, Any]:
         schedule = body.get("schedule")
         if not isinstance(schedule, str) or not body.get("assistant_id"):
@@ -145,7 +147,7 @@ class CronService:
                     "end_time": end_time,
                     "next_run_date": None if end_time and nxt > end_time else nxt,
                     "on_run_completed": (on_completed or "delete") if thread_id is None else None,
-                    "auth_user": access.user,
+                    "auth_user": caller.user,
                 },
             )
         return rows.to_wire(row)
@@ -270,11 +272,11 @@ class CronService:
             async with conn.transaction():  # a savepoint: a refused tick leaves the cron
                 # A thread the tick makes carries the cron's metadata (its owner, say);
                 # the run gets the cron's creator as its user.
-                access = Access(
+                caller = Caller(
                     stamp=dict(cron["metadata"] or {}), configurable=user_keys(cron["auth_user"])
                 )
                 return await self.runs.create_in(
-                    conn, access, cron["thread_id"], body, extra_metadata=extra
+                    conn, ALL, caller, cron["thread_id"], body, extra_metadata=extra
                 )
         except ThreadBusy:
             log.info("cron %s: thread busy, tick skipped (reject)", cron["cron_id"])

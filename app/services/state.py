@@ -11,12 +11,12 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import InvalidUpdateError
 from langgraph.types import StateSnapshot, StateUpdate
 
+from app.core.access import Access
 from app.core.errors import BadRequest, Conflict, InvalidInput, NotFound
 from app.core.jsonable import dumps_str, plain
 from app.db import events as event_rows
 from app.db import runs as run_rows
 from app.db import threads as thread_rows
-from app.db.access import Access
 from app.graphs.registry import GraphRegistry
 from app.services.threads import not_found
 

@@ -11,9 +11,9 @@ from typing import Any, TypedDict, Unpack
 
 import asyncpg
 
+from app.core.access import Access
 from app.core.errors import NotFound
 from app.db import store as rows
-from app.db.access import Access
 
 
 class Page(TypedDict):

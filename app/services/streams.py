@@ -23,8 +23,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
+import msgspec
 
+from app.core import jsonable
 from app.core.errors import InvalidInput
+from app.core.runs import started
 from app.db import events as event_rows
 from app.db import statuses
 from app.db.errors import is_transient
@@ -161,6 +164,19 @@ class StreamService:
                 except TimeoutError:
                     yield None
 
+    async def new_run_events(self, run_id: uuid.UUID) -> AsyncIterator[Event | None]:
+        """``run_events`` from the start, for the request that just created the run and
+        streams it without ids: its first event (``metadata`` of attempt 1) at once, before
+        any worker started the run; the worker's own copy of that event is then skipped."""
+        first = started(run_id, 1)
+        yield Event(0, 0, run_id, "metadata", jsonable.dumps_str(first))
+        sent = True
+        async for event in self.run_events(run_id, Cursor(after=0)):
+            if sent and _is(event, "metadata", first):
+                sent = False
+                continue  # the worker's copy of what was sent already
+            yield event
+
     async def thread_events(
         self, thread_id: uuid.UUID, cursor: Cursor
     ) -> AsyncIterator[Event | None]:
@@ -203,6 +219,11 @@ class StreamService:
                     await asyncio.wait_for(wake.wait(), HEARTBEAT_SECONDS)
                 except TimeoutError:
                     yield None
+
+
+def _is(event: Event | None, name: str, data: Any) -> bool:
+    """Whether ``event`` is the event ``name`` carrying ``data`` (compared as values)."""
+    return event is not None and event.event == name and msgspec.json.decode(event.data) == data
 
 
 def run_mode_filter(modes: list[str]) -> frozenset[str] | None:

@@ -8,12 +8,13 @@ from typing import Any, TypedDict, Unpack
 import asyncpg
 
 from app.checkpoint import sql as checkpoint_sql
+from app.core.access import Access
 from app.core.enums import RESERVED_METADATA_KEYS, THREAD_SELECT_FIELDS, THREAD_SORT_FIELDS
 from app.core.errors import BadRequest, Conflict, InvalidInput, NotFound
 from app.core.fields import selected, sort_field
 from app.core.ids import parse_uuid, uuid7
 from app.db import threads as rows
-from app.db.access import Access, Where
+from app.db.access import Where
 from app.db.notify import RUN_CANCEL, notify
 from app.services.listing import Page, Table
 

@@ -1,7 +1,9 @@
-"""Waiting for a run's end (API.md §5.4): ``/wait``, ``/runs/wait`` and a join's output.
+"""Waiting for a run's end (API.md §5.4): the wait, join and cancel-and-wait answers.
 
-A wait wakes on the hub's signal when the run ends in this process or its NOTIFY arrives,
-and otherwise reads the run's row (a lost NOTIFY, a LISTEN connection that came back).
+The hub knows the output of a run that ended in this process, and which runs ended
+elsewhere (read from the row); a lost NOTIFY is found by reading the row once a wait times
+out. A read of the row that fails on a database fault is retried with backoff, as long as
+the client waits: a wait never ends without the run's output.
 """
 
 from __future__ import annotations
@@ -9,30 +11,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.core import jsonable
 from app.db.errors import is_transient
 from app.db.loops import Backoff
-from app.db.notify import UNKNOWN
-from app.services.runs import RunService
+from app.db.notify import UNKNOWN, Hub
 
-log = logging.getLogger("turnstile.api")
+log = logging.getLogger("turnstile.waits")
+
+Outcome = Callable[[uuid.UUID], Awaitable[tuple[bool, Any]]]
+"""``run_id -> (ended, output)``, read from the run's row (``RunService.outcome``)."""
 
 
 class Waiter:
-    """Waits for a run's end and knows its output (API.md §5.4).
+    """Waits for a run's end and knows its output.
 
-    The hub knows the output of a run that ended in this process, and which runs ended
-    elsewhere (read from the row). ``fresh``: the run was created by this request, so its
-    end cannot have been reported before this process's hub saw it; no first query.
+    ``fresh``: the run was created by this request, so its end cannot have been reported
+    before this process's hub saw it; no first query."""
 
-    A read of the row that fails on a database fault (``is_transient``) is retried with
-    backoff, as long as the client waits: a wait never ends without the run's output."""
-
-    def __init__(self, runs: RunService, run_id: uuid.UUID, *, fresh: bool) -> None:
-        self.runs = runs
-        self.hub = runs.hub
+    def __init__(self, hub: Hub, outcome: Outcome, run_id: uuid.UUID, *, fresh: bool) -> None:
+        self.hub = hub
+        self.outcome = outcome
         self.run_id = run_id
         self.check_row = not fresh
         self.output: Any = None
@@ -53,7 +54,7 @@ class Waiter:
                 pause = None
                 if recent is UNKNOWN or self.check_row:
                     try:
-                        ended, output = await self.runs.outcome(self.run_id)
+                        ended, output = await self.outcome(self.run_id)
                     except Exception as exc:
                         if not is_transient(exc):
                             raise
@@ -80,4 +81,16 @@ class Waiter:
                 self.check_row = True
 
     def body(self) -> bytes:
+        """The run's output as JSON (``{}`` when it has none)."""
         return jsonable.dumps(self.output if self.output is not None else {})
+
+
+async def after_end(after: Callable[[], Awaitable[Any]] | None, run_id: uuid.UUID) -> None:
+    """The clean-up once the run ended (a stateless run's thread); its failure does not
+    cost the client the output (a temporary thread left behind is swept a minute later)."""
+    if after is None:
+        return
+    try:
+        await after()
+    except Exception as exc:
+        log.warning("run %s: clean-up after the wait failed: %r", run_id, exc)

@@ -27,6 +27,7 @@ import asyncpg
 from app.checkpoint.saver import PostgresSaver
 from app.checkpoint.sql import LeaseLost
 from app.core import jsonable
+from app.core.runs import started
 from app.db import outcome as outcome_rows
 from app.db import runs as run_rows
 from app.db.notify import Hub
@@ -121,9 +122,7 @@ class Executor:
         )
         synchronous = (run.kwargs.get("durability") or "async") == "sync"
         writer = self._writer(run, synchronous)
-        writer.add(
-            "metadata", {"run_id": str(run.run_id), "attempt": run.attempt}, linger=FIRST_LINGER
-        )
+        writer.add("metadata", started(run.run_id, run.attempt), linger=FIRST_LINGER)
         error: dict[str, Any] | None = None
         status: str | None = None
         graph: Any = None

@@ -8,7 +8,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.db.access import Access, FilterError, Where
+from app.core.access import Access
+from app.db.access import FilterError, Where
 from app.db.pool import create_pool
 
 ROWS = {
