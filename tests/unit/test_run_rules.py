@@ -14,7 +14,7 @@ from app.core.errors import BadRequest, InvalidInput
 from app.core.runs import RunCreate, durability, merge_config, stream_modes, validate
 from app.db.events import Event
 from app.services.streams import run_mode_filter, wanted_by_thread
-from app.worker.executor import _command
+from app.worker.arguments import command as _command
 
 
 def body(**fields: Any) -> RunCreate:

@@ -14,19 +14,17 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
-from app.checkpoint import PostgresSaver
+from app.core.access import Access, Caller
 from app.core.runs import RunCreate
-from app.db.access import Access
 from app.db.notify import Hub
 from app.db.pool import create_pool
 from app.graphs.config import load_config
 from app.graphs.registry import GraphRegistry
-from app.main import worker_pool
 from app.services.assistants import AssistantService
 from app.services.runs import RunService
 from app.services.threads import ThreadService
 from app.settings import Settings
-from app.store.postgres import PostgresStore
+from app.wiring import Process
 from app.worker.pool import WorkerPool
 
 GRAPHS = str(Path(__file__).parent.parent / "graphs" / "langgraph.json")
@@ -58,17 +56,16 @@ class House:
             Access(), thread_id=None, metadata=None, if_exists="raise"
         )
         tid = uuid.UUID(str(thread["thread_id"]))
-        run = await self.runs.create(Access(), tid, RunCreate(assistant_id=graph, **fields))
+        run = await self.runs.create(
+            Access(), Caller(), tid, RunCreate(assistant_id=graph, **fields)
+        )
         return tid, uuid.UUID(str(run["run_id"]))
 
     @contextlib.asynccontextmanager
     async def workers(self, **settings: Any) -> AsyncIterator[WorkerPool]:
         """A started worker pool configured by ``Settings(**settings)``; stopped at the end."""
         config = Settings(database_url=self.database_url, **settings)
-        saver, store = PostgresSaver(self.pool), PostgresStore(self.pool)
-        workers = worker_pool(
-            config, self.database_url, self.pool, self.registry, saver, self.hub, store
-        )
+        workers = Process(config, self.database_url, self.registry, self.pool, self.hub).workers()
         await workers.start()
         try:
             yield workers

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from app.core.access import Access
 from app.core.errors import NotFound
 from app.db import outcome
-from app.db.access import Access
 from app.db.statuses import TERMINAL
 from tests.worker.conftest import House
 
