@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -10,6 +11,26 @@ from langgraph_sdk.client import LangGraphClient
 
 from app.db import migrate
 from tests.pg import create_database, drop_database, find_server
+
+# The tiers, longest-running first: with several xdist workers (``-n``, pyproject.toml) a
+# long module started last would run alone at the end. Within a tier, collection order.
+_TIERS = ("tests/soak/", "tests/faults/", "tests/durability/", "tests/contract/", "tests/js/")
+
+
+def _tier(item: pytest.Item) -> int:
+    path = item.nodeid
+    return next((i for i, prefix in enumerate(_TIERS) if path.startswith(prefix)), len(_TIERS))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_tier)  # stable: the order inside a tier is kept
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: ``TURNSTILE_TEST_PROCESSES``, else one more than the cores. Most of the
+    suite waits on servers, leases and heartbeats rather than computing, so a third process
+    on two cores shortens it."""
+    return int(os.environ.get("TURNSTILE_TEST_PROCESSES") or (os.cpu_count() or 1) + 1)
 
 
 @pytest.fixture(scope="session")

@@ -35,12 +35,18 @@ def running_server(
     stop_signal: int = signal.SIGTERM,
     exit_codes: list[int] | None = None,
     pids: list[int] | None = None,
+    migrate: bool = False,
 ) -> Iterator[str]:
     """Start ``python -m app serve`` and yield its base URL once ``/ok`` answers. At the end
     the process gets ``stop_signal``, and 20 s later SIGKILL; its exit code is appended to
-    ``exit_codes``; its pid to ``pids``."""
+    ``exit_codes``; its pid to ``pids``.
+
+    Tests' databases are clones of a migrated template, so the server starts with
+    ``--no-migrate`` unless ``migrate`` (or there is no ``database_url``: the embedded one)."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "app", "serve", "--port", str(port), *extra_args]
+    if database_url and not migrate and "--no-migrate" not in extra_args:
+        cmd.append("--no-migrate")
     if config:
         cmd += ["--config", config]
     proc_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}

@@ -84,7 +84,7 @@ def server_url(pooled: Pooled) -> Iterator[str]:
     """``serve`` with its in-process workers, all through pgbouncer; it migrates the
     (empty) database at start, by the direct URL. The pooler mode is detected: a direct URL
     other than DATABASE_URL is given."""
-    with running_server(pooled.url, config=GRAPHS, env=pooled.env()) as url:
+    with running_server(pooled.url, config=GRAPHS, env=pooled.env(), migrate=True) as url:
         yield url
 
 
@@ -274,7 +274,9 @@ async def test_worker_process_cancel_and_delayed_run_through_the_pooler(pooled: 
     env = pooled.env(TURNSTILE_DATABASE_POOLER="transaction")
     before = len(pooled.direct_sessions())
     with (
-        running_server(pooled.url, config=GRAPHS, extra_args=("--no-worker",), env=env) as url,
+        running_server(
+            pooled.url, config=GRAPHS, extra_args=("--no-worker",), env=env, migrate=True
+        ) as url,
         running_worker(pooled.url, config=GRAPHS, jobs=4, env=env),
     ):
         client = get_client(url=url)
