@@ -11,6 +11,7 @@ from app.api.body import decode, flag, json
 from app.api.deps import services
 from app.api.schemas import Int32, Limit, Offset
 from app.auth.door import authorize
+from app.core import wire
 from app.core.errors import InvalidInput, NotFound
 from app.db import store as rows
 from app.services.threads import MAX_TTL_MINUTES
@@ -68,19 +69,6 @@ async def _door(request: Req, action: str, value: dict[str, Any]) -> Any:
     return acc, (None if ns is None else _namespace([str(label) for label in ns]))
 
 
-def _item(row: Any, *, score: bool = False) -> dict[str, Any]:
-    out = {
-        "namespace": row["prefix"].split("."),
-        "key": row["key"],
-        "value": row["value"],
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
-    }
-    if score:
-        out["score"] = None
-    return out
-
-
 @put("/store/items", status_code=204)
 async def put_item(request: Req) -> None:
     body = await decode(request, PutItem)
@@ -110,7 +98,7 @@ async def get_item(request: Req) -> Response[bytes]:
         row = await rows.get(
             conn, namespace, key, refresh_ttl=flag(request, "refresh_ttl"), access=acc
         )
-    return json(None if row is None else _item(row))
+    return json(None if row is None else wire.item(row))
 
 
 @delete("/store/items", status_code=204)
@@ -145,7 +133,7 @@ async def search_items(request: Req) -> Response[bytes]:
             refresh_ttl=bool(body.refresh_ttl),
             access=acc,
         )
-    return json({"items": [_item(r, score=True) for r in found]})
+    return json(wire.Items([wire.item(r, wire.SearchItem) for r in found]))
 
 
 @post("/store/namespaces", status_code=200)
@@ -169,7 +157,7 @@ async def list_namespaces(request: Req) -> Response[bytes]:
             offset=body.offset,
             access=acc,
         )
-    return json({"namespaces": found})
+    return json(wire.Namespaces(found))
 
 
 ROUTES = [put_item, get_item, delete_item, search_items, list_namespaces]

@@ -18,17 +18,6 @@ COLUMNS = (
 )
 
 
-def to_wire(row: asyncpg.Record) -> dict[str, Any]:
-    out = dict(row)
-    out.pop("_total", None)  # the window count of a search page
-    for key in ("created_at", "updated_at"):
-        if out.get(key) is not None:
-            out[key] = out[key].isoformat()
-    if "assistant_id" in out:
-        out["assistant_id"] = str(out["assistant_id"])
-    return out
-
-
 async def upsert_system(
     conn: Conn, assistant_id: uuid.UUID, graph_id: str, name: str, description: str | None
 ) -> None:

@@ -19,21 +19,6 @@ COLUMNS = (
 )
 
 
-def to_wire(row: asyncpg.Record) -> dict[str, Any]:
-    out = dict(row)
-    out.pop("_total", None)
-    for key in ("cron_id", "assistant_id", "thread_id"):
-        if out.get(key) is not None:
-            out[key] = str(out[key])
-    for key in ("end_time", "next_run_date", "created_at", "updated_at"):
-        if out.get(key) is not None:
-            out[key] = out[key].isoformat()
-    user = out.pop("auth_user", None)
-    if "payload" in out:
-        out["user_id"] = user.get("identity") if user else None
-    return out
-
-
 async def insert(conn: Conn, values: dict[str, Any]) -> asyncpg.Record:
     row = await conn.fetchrow(
         f"""INSERT INTO crons (cron_id, assistant_id, thread_id, schedule, timezone, payload,

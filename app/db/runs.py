@@ -24,21 +24,6 @@ COLUMNS = (
 COLUMN_NAMES = tuple(c.strip() for c in COLUMNS.split(","))
 
 
-def to_wire(row: asyncpg.Record) -> dict[str, Any]:
-    """A run as the API shows it (``queued`` is an internal state, shown as ``pending``)."""
-    out = dict(row)
-    for key in ("run_id", "thread_id", "assistant_id"):
-        if out.get(key) is not None:
-            out[key] = str(out[key])
-    for key in ("created_at", "updated_at"):
-        if out.get(key) is not None:
-            out[key] = out[key].isoformat()
-    if out.get("status") == "queued":
-        out["status"] = "pending"
-    out.pop("_total", None)
-    return out
-
-
 def _thread_and_assistant(
     thread_id: uuid.UUID, access: Access, assistant_id: uuid.UUID, graph_ids: list[str]
 ) -> tuple[Where, Where]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from app.core import wire
 from app.core.enums import ASSISTANT_SELECT_FIELDS, ASSISTANT_SORT_FIELDS
 from app.core.errors import Conflict, NotFound
 from app.core.fields import selected, sort_field
@@ -34,12 +35,12 @@ class AssistantService:
                     entry.description,
                 )
 
-    async def get(self, access: Access, assistant_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, access: Access, assistant_id: uuid.UUID) -> wire.Assistant:
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, assistant_id, access, self.registry.ids)
         if row is None:
             raise NotFound("Not Found")
-        return rows.to_wire(row)
+        return wire.assistant(row)
 
     async def create(
         self,
@@ -53,7 +54,7 @@ class AssistantService:
         name: str | None,
         description: str | None,
         if_exists: str,
-    ) -> dict[str, Any]:
+    ) -> wire.Assistant:
         self.registry.entry(graph_id)  # 404 naming the served graphs
         aid = assistant_id or uuid.uuid4()
         async with self.pool.acquire() as conn, conn.transaction():
@@ -72,27 +73,27 @@ class AssistantService:
                     row = await rows.get(conn, aid, access, self.registry.ids)
                 if row is None:
                     raise Conflict(f"Assistant {aid} already exists")
-        return rows.to_wire(row)
+        return wire.assistant(row)
 
     async def update(
         self, access: Access, assistant_id: uuid.UUID, changes: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> wire.Assistant:
         if "graph_id" in changes:
             self.registry.entry(changes["graph_id"])
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.update(conn, assistant_id, access, changes)
         if row is None:
             raise NotFound("Not Found")
-        return rows.to_wire(row)
+        return wire.assistant(row)
 
     async def set_latest(
         self, access: Access, assistant_id: uuid.UUID, version: int
-    ) -> dict[str, Any]:
+    ) -> wire.Assistant:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.set_latest(conn, assistant_id, access, version)
         if row is None:
             raise NotFound(f"Assistant {assistant_id} version {version} not found")
-        return rows.to_wire(row)
+        return wire.assistant(row)
 
     async def versions(
         self,
@@ -102,14 +103,14 @@ class AssistantService:
         metadata: dict[str, Any] | None,
         limit: int,
         offset: int,
-    ) -> list[dict[str, Any]]:
+    ) -> list[wire.AssistantVersion]:
         async with self.pool.acquire() as conn:
             found = await rows.versions(
                 conn, assistant_id, access, metadata=metadata, limit=limit, offset=offset
             )
         if not found and offset == 0:
             raise NotFound(f"Assistant {assistant_id} not found")
-        return [rows.to_wire(r) for r in found]
+        return [wire.assistant_version(r) for r in found]
 
     async def delete(self, access: Access, assistant_id: uuid.UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -120,8 +121,8 @@ class AssistantService:
     async def graph_of(self, access: Access, assistant_id: uuid.UUID) -> Any:
         """The assistant's compiled graph (built with its config, for introspection)."""
         assistant = await self.get(access, assistant_id)
-        config = {**(assistant["config"] or {})}
-        return await self.registry.get(assistant["graph_id"], config=config)  # type: ignore[arg-type]
+        config = {**(assistant.config or {})}
+        return await self.registry.get(assistant.graph_id, config=config)  # type: ignore[arg-type]
 
     async def search(
         self,
@@ -135,7 +136,7 @@ class AssistantService:
         sort_by: str | None,
         sort_order: str | None,
         select: list[str] | None,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[wire.Assistant], int]:
         if graph_id is not None and graph_id not in self.registry:
             self.registry.entry(graph_id)  # raises NotFound with the expected ids
         where = self._where(access, metadata=metadata, graph_id=graph_id, name=name)
@@ -153,7 +154,7 @@ class AssistantService:
                 limit=limit,
                 offset=offset,
             )
-        return [rows.to_wire(row) for row in found], total
+        return [wire.assistant(row) for row in found], total
 
     async def count(
         self,

@@ -19,6 +19,7 @@ import msgspec
 from croniter import croniter
 
 from app.auth.user import user_keys
+from app.core import wire
 from app.core.enums import CRON_SELECT_FIELDS, CRON_SORT_FIELDS
 from app.core.errors import BadRequest, InvalidInput, NotFound, ThreadBusy
 from app.core.fields import selected, sort_field
@@ -92,7 +93,7 @@ class CronService:
 
     async def create(
         self, access: Access, thread_id: uuid.UUID | None, body: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> wire.Cron:
         schedule = body.get("schedule")
         if not isinstance(schedule, str) or not body.get("assistant_id"):
             raise InvalidInput("'schedule' and 'assistant_id' are required")
@@ -133,7 +134,7 @@ class CronService:
                     "auth_user": access.user,
                 },
             )
-        return rows.to_wire(row)
+        return wire.cron(row)
 
     @staticmethod
     def _run_body(payload: dict[str, Any]) -> RunCreate:
@@ -142,12 +143,12 @@ class CronService:
         except msgspec.ValidationError as exc:
             raise InvalidInput(str(exc)) from None
 
-    async def get(self, access: Access, cron_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, access: Access, cron_id: uuid.UUID) -> wire.Cron:
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, cron_id, access)
         if row is None:
             raise NotFound(f"Cron with ID {cron_id} not found")
-        return rows.to_wire(row)
+        return wire.cron(row)
 
     async def update(
         self,
@@ -155,7 +156,7 @@ class CronService:
         cron_id: uuid.UUID,
         changes: dict[str, Any],
         runs: Access = ALL,
-    ) -> dict[str, Any]:
+    ) -> wire.Cron:
         """``runs``: the caller's access for the runs the cron starts (its assistant)."""
         if not changes:
             raise BadRequest("Nothing to update: the body is empty.")
@@ -187,7 +188,7 @@ class CronService:
             nxt = next_tick(schedule, timezone, datetime.datetime.now(datetime.UTC))
             values["next_run_date"] = None if end_time and nxt > end_time else nxt
             row = await rows.update(conn, cron_id, values)
-        return rows.to_wire(row)
+        return wire.cron(row)
 
     async def delete(self, access: Access, cron_id: uuid.UUID) -> None:
         async with self.pool.acquire() as conn:
@@ -207,7 +208,7 @@ class CronService:
         sort_by: str | None,
         sort_order: str | None,
         select: list[str] | None,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[wire.Cron], int]:
         where = Where()
         rows.filters(
             where,
@@ -232,10 +233,7 @@ class CronService:
                 limit=limit,
                 offset=offset,
             )
-        out = [rows.to_wire(r) for r in found]
-        if wanted:
-            out = [{k: v for k, v in item.items() if k in wanted} for item in out]
-        return out, total
+        return [wire.cron(r, only=wanted) for r in found], total
 
     async def count(
         self,

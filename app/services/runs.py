@@ -20,6 +20,7 @@ import asyncpg
 
 from app.checkpoint import sql as checkpoint_sql
 from app.core import runs as rules
+from app.core import wire
 from app.core.bounded import ByteBoundedCache
 from app.core.enums import RunStatus
 from app.core.errors import InvalidInput, NotFound, ThreadBusy
@@ -125,7 +126,7 @@ class RunService:
         body: RunCreate,
         *,
         waited: bool = False,
-    ) -> dict[str, Any]:
+    ) -> wire.Run:
         """Create a run; ``thread_id=None`` makes a stateless run on a temporary thread.
 
         Raises ThreadBusy (reject on a busy thread), NotFound, InvalidInput, BadRequest.
@@ -137,7 +138,7 @@ class RunService:
             async with self.pool.acquire() as conn, conn.transaction():
                 created = await self.create_in(conn, access, thread_id, body, waited=waited)
         self.after_commit(created)
-        return rows.to_wire(created.row)
+        return wire.run(created.row)
 
     async def _create_on_thread(
         self, access: Access, thread_id: uuid.UUID, body: RunCreate, waited: bool
@@ -394,19 +395,16 @@ class RunService:
             "waited": waited,
         }
 
-    async def get(self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID) -> wire.Run:
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, thread_id, run_id, access)
         if row is None:
             raise NotFound("Not Found")
-        out = rows.to_wire(row)
-        out.pop("output", None)
-        out.pop("error", None)
-        return out
+        return wire.run(row)
 
     async def create_batch(
         self, accesses: builtins.list[Access], bodies: builtins.list[RunCreate]
-    ) -> builtins.list[dict[str, Any]]:
+    ) -> builtins.list[wire.Run]:
         """Stateless runs created together, in one transaction: all of them or none
         (``accesses``: each body's, from the access door)."""
         async with self.pool.acquire() as conn, conn.transaction():
@@ -416,7 +414,7 @@ class RunService:
             ]
         for one in created:
             self.after_commit(one)
-        return [rows.to_wire(one.row) for one in created]
+        return [wire.run(one.row) for one in created]
 
     async def list(
         self,
@@ -427,7 +425,7 @@ class RunService:
         offset: int,
         status: str | None,
         select: list[str] | None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[wire.Run]:
         if status is not None and status not in RUN_STATUSES:
             raise InvalidInput(f"Invalid status: {status!r}. Expected one of {list(RUN_STATUSES)}")
         columns = rows.COLUMNS
@@ -441,11 +439,7 @@ class RunService:
             found = await rows.list_for_thread(
                 conn, thread_id, columns=columns, status=status, limit=limit, offset=offset
             )
-        out = [rows.to_wire(r) for r in found]
-        if select and "status" not in select:
-            for item in out:
-                item.pop("status", None)
-        return out
+        return [wire.run(r, only=select) for r in found]
 
     async def delete(self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID) -> None:
         """Delete a run that is not active, and the checkpoints it wrote."""
@@ -542,11 +536,11 @@ class RunService:
 
     async def find(
         self, access: Access, thread_id: uuid.UUID | None, run_id: uuid.UUID
-    ) -> dict[str, Any] | None:
+    ) -> wire.Run | None:
         """The run (on that thread, or any thread when None) as the wire shows it, or None."""
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, thread_id, run_id, access)
-        return None if row is None else rows.to_wire(row)
+        return None if row is None else wire.run(row)
 
     async def active_for_assistant(
         self, access: Access, assistant_id: uuid.UUID

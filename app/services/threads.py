@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from app.checkpoint import sql as checkpoint_sql
+from app.core import wire
 from app.core.enums import RESERVED_METADATA_KEYS, THREAD_SELECT_FIELDS, THREAD_SORT_FIELDS
 from app.core.errors import BadRequest, Conflict, InvalidInput, NotFound
 from app.core.fields import selected, sort_field
@@ -63,7 +64,7 @@ class ThreadService:
         metadata: dict[str, Any] | None,
         if_exists: str,
         ttl: Any = None,
-    ) -> dict[str, Any]:
+    ) -> wire.Thread:
         """Insert a thread (``uuid7`` id unless given). With ``if_exists="do_nothing"`` an
         existing thread is returned unchanged; otherwise it raises Conflict."""
         tid = thread_id or uuid7()
@@ -73,25 +74,25 @@ class ThreadService:
             if row is not None:
                 if expiry is not None:
                     await rows.set_ttl(conn, tid, *expiry)
-                return rows.to_wire(row)
+                return wire.thread(row)
             if if_exists == "do_nothing":
                 existing = await rows.get(conn, tid, access)
                 if existing is not None:
-                    return rows.to_wire(existing)
+                    return wire.thread(existing)
         raise Conflict(f"Thread with ID {tid} already exists")
 
     async def get(
         self, access: Access, thread_id: uuid.UUID, *, include_ttl: bool = False
-    ) -> dict[str, Any]:
+    ) -> wire.Thread:
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, thread_id, access)
             if row is None:
                 raise not_found(thread_id)
-            out = rows.to_wire(row)
+            out = wire.thread(row)
             if include_ttl:
                 ttl = await rows.ttl_of(conn, thread_id)
                 if ttl is not None:
-                    out["ttl"] = ttl
+                    out.ttl = wire.thread_ttl(ttl)
         return out
 
     async def update(
@@ -100,7 +101,7 @@ class ThreadService:
         thread_id: uuid.UUID,
         metadata: dict[str, Any] | None,
         ttl: Any = None,
-    ) -> dict[str, Any]:
+    ) -> wire.Thread:
         expiry = parse_ttl(ttl)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.merge_metadata(conn, thread_id, clean_metadata(metadata), access)
@@ -108,7 +109,7 @@ class ThreadService:
                 raise not_found(thread_id)
             if expiry is not None:
                 await rows.set_ttl(conn, thread_id, *expiry)
-        return rows.to_wire(row)
+        return wire.thread(row)
 
     async def sweep_expired(self) -> int:
         """Act on threads past their TTL: delete them, or keep only their latest checkpoint
@@ -142,7 +143,7 @@ class ThreadService:
 
     async def copy(
         self, access: Access, thread_id: uuid.UUID, stamp: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    ) -> wire.Thread:
         """A new thread with the source's metadata (plus ``stamp``, what a create handler
         added), values and every checkpoint; idle. A missing source answers 409, as the
         reference server does."""
@@ -164,7 +165,7 @@ class ThreadService:
             )
             await checkpoint_sql.copy_thread(conn, str(thread_id), str(new_id))
         assert row is not None
-        return rows.to_wire(row)
+        return wire.thread(row)
 
     async def prune(self, access: Access, thread_ids: list[uuid.UUID], strategy: str) -> int:
         """``delete``: delete the threads (as DELETE does); ``keep_latest``: keep only each
@@ -237,7 +238,7 @@ class ThreadService:
         sort_by: str | None,
         sort_order: str | None,
         select: list[str] | None,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[wire.Thread], int]:
         where = self._where(access, metadata=metadata, values=values, status=status, ids=ids)
         sort = sort_field(sort_by, THREAD_SORT_FIELDS)
         columns = rows.COLUMNS
@@ -257,7 +258,7 @@ class ThreadService:
                 limit=limit,
                 offset=offset,
             )
-        return [rows.to_wire(row) for row in found], total
+        return [wire.thread(row) for row in found], total
 
     async def count(
         self,

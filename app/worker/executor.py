@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
+import msgspec
 from langgraph.types import Command, Send
 
 from app.auth.user import AuthUser
 from app.checkpoint import sql as checkpoint_sql
 from app.checkpoint.saver import PostgresSaver
 from app.checkpoint.sql import LeaseLost
-from app.core import jsonable
+from app.core import jsonable, wire
 from app.core.jsonable import plain
 from app.db import events as event_rows
 from app.db import outcome as outcome_rows
@@ -684,8 +685,8 @@ class Executor:
             f"SELECT {run_rows.COLUMNS}, started_at, ended_at FROM runs WHERE run_id = $1",
             run.run_id,
         )
-        payload = run_rows.to_wire(row)
-        started, ended = payload.pop("started_at", None), payload.pop("ended_at", None)
+        payload: dict[str, Any] = msgspec.to_builtins(wire.run(row))
+        started, ended = row["started_at"], row["ended_at"]
         payload.update(
             {
                 "run_started_at": started.isoformat() if started else None,
