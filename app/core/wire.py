@@ -7,7 +7,8 @@ Request bodies are Structs too, in ``app.api.schemas`` and ``app.core.runs``.
 
 The rules of the shapes, kept in the conversions below and nowhere else:
 
-- fields come in the order of the record's columns, the order clients have always seen;
+- fields come in the resource's order (its table's columns, as clients have always seen
+  them), whatever order a ``select`` asked for;
 - a NULL column is ``null``; a field the record lacks (left out by a ``select``) is UNSET,
   absent from the JSON, so every field of a searchable resource is optional;
 - times are strings as ``datetime.isoformat()`` writes them (``+00:00``, where msgspec
@@ -15,6 +16,9 @@ The rules of the shapes, kept in the conversions below and nowhere else:
 - a ``queued`` run (waiting behind the thread's active run) is shown as ``pending``;
 - record columns that are not fields (a search's ``_total``, a run's output, a cron's
   ``auth_user``, which gives its ``user_id``) are not shown.
+
+``ThreadState`` and ``StateUpdated`` are built from LangGraph's snapshots, as dicts of these
+shapes, by ``app.services.state`` (a unit test holds its empty state to ``ThreadState``).
 """
 
 from __future__ import annotations
