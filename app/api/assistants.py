@@ -164,7 +164,7 @@ async def assistant_graph(request: Req, assistant_id: str) -> Response[bytes]:
 async def assistant_schemas(request: Req, assistant_id: str) -> Response[bytes]:
     aid, graph = await _graph(request, assistant_id)
     assistant = await services(request).assistants.get(await _read(request, aid), aid)
-    return json({"graph_id": assistant["graph_id"], **introspection.schemas(graph)})
+    return json({"graph_id": assistant.graph_id, **introspection.schemas(graph)})
 
 
 @get(

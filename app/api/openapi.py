@@ -1,16 +1,16 @@
 """``GET /openapi.json`` and ``GET /docs``: every operation this server answers.
 
 The paths come from the application's own route table, so a route cannot be served without
-being listed; request and response bodies come from the msgspec structs the controllers
-decode (and the resource shapes below), and query parameters and headers from
-``PARAMETERS``, by handler name. The served graph ids are the examples of the body fields
+being listed; request bodies come from the msgspec structs the controllers decode, response
+bodies from the structs they serve (``app.core.wire``: every one of them is a component),
+and query parameters and headers from ``PARAMETERS``, by handler name. The served graph ids are the examples of the body fields
 that name a graph, so that a client (or a fuzzer) reading the document can create runs.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, get_args
 
 import msgspec
 from litestar import Litestar, Request, Response, get
@@ -19,108 +19,12 @@ from litestar.response import Response as HTMLResponse
 from app.api import crons, runs, schemas, store
 from app.api.body import json
 from app.api.deps import services
+from app.core import wire
+from app.core.enums import RunStatus
 from app.core.runs import RunCreate
+from app.core.wire import Assistant, Cron, Run, Thread, ThreadState
 
 Req = Request[Any, Any, Any]
-
-
-# --- resource shapes (as returned) ----------------------------------------------------
-class Thread(msgspec.Struct):
-    thread_id: str
-    created_at: str
-    updated_at: str
-    state_updated_at: str
-    metadata: dict[str, Any]
-    status: Literal["idle", "busy", "interrupted", "error"]
-    config: dict[str, Any]
-    values: Any
-    interrupts: dict[str, Any]
-    error: Any
-
-
-class ThreadState(msgspec.Struct):
-    values: Any
-    next: list[str]
-    tasks: list[dict[str, Any]]
-    metadata: dict[str, Any] | None
-    created_at: str | None
-    checkpoint: dict[str, Any] | None
-    parent_checkpoint: dict[str, Any] | None
-    interrupts: list[dict[str, Any]]
-    checkpoint_id: str | None
-    parent_checkpoint_id: str | None
-
-
-class Run(msgspec.Struct):
-    run_id: str
-    thread_id: str
-    assistant_id: str
-    status: Literal["pending", "running", "success", "error", "timeout", "interrupted"]
-    multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"]
-    metadata: dict[str, Any]
-    kwargs: dict[str, Any]
-    created_at: str
-    updated_at: str
-
-
-class Assistant(msgspec.Struct):
-    assistant_id: str
-    graph_id: str
-    config: dict[str, Any]
-    context: dict[str, Any]
-    metadata: dict[str, Any]
-    name: str
-    description: str | None
-    version: int
-    created_at: str
-    updated_at: str
-
-
-class Cron(msgspec.Struct):
-    cron_id: str
-    assistant_id: str
-    thread_id: str | None
-    schedule: str
-    timezone: str | None
-    payload: dict[str, Any]
-    metadata: dict[str, Any]
-    enabled: bool
-    end_time: str | None
-    next_run_date: str | None
-    on_run_completed: str | None
-    created_at: str
-    updated_at: str
-    user_id: str | None
-
-
-class Item(msgspec.Struct):
-    namespace: list[str]
-    key: str
-    value: dict[str, Any]
-    created_at: str
-    updated_at: str
-
-
-class Items(msgspec.Struct):
-    items: list[Item]
-
-
-class Namespaces(msgspec.Struct):
-    namespaces: list[list[str]]
-
-
-class StateUpdated(msgspec.Struct):
-    checkpoint: dict[str, Any]
-    configurable: dict[str, Any]
-    checkpoint_id: str | None
-
-
-class Pruned(msgspec.Struct):
-    pruned_count: int
-
-
-class Error(msgspec.Struct):
-    detail: str
 
 
 REQUESTS: dict[str, Any] = {
@@ -169,14 +73,14 @@ RESPONSES: dict[str, Any] = {
     "post_state_at": ThreadState,
     "post_history": list[ThreadState],
     "get_history": list[ThreadState],
-    "update_state": StateUpdated,
-    "prune_threads": Pruned,
+    "update_state": wire.StateUpdated,
+    "prune_threads": wire.Pruned,
     "create_assistant": Assistant,
     "get_assistant": Assistant,
     "update_assistant": Assistant,
     "set_latest_version": Assistant,
     "search_assistants": list[Assistant],
-    "assistant_versions": list[Assistant],
+    "assistant_versions": list[wire.AssistantVersion],
     "count_assistants": int,
     "create_run": Run,
     "create_stateless_run": Run,
@@ -190,9 +94,9 @@ RESPONSES: dict[str, Any] = {
     "search_crons": list[Cron],
     "count_crons": int,
     "metrics": dict[str, Any],
-    "get_item": Item | None,
-    "search_items": Items,
-    "list_namespaces": Namespaces,
+    "get_item": wire.Item | None,
+    "search_items": wire.Items,
+    "list_namespaces": wire.Namespaces,
 }
 
 NO_BODY = frozenset({"copy_thread", "cancel_run"})
@@ -240,10 +144,7 @@ PARAMETERS: dict[str, list[dict[str, Any]]] = {
         _param("offset", {"type": "integer", "minimum": 0, "maximum": schemas.MAX_OFFSET}),
         _param(
             "status",
-            {
-                "type": "string",
-                "enum": ["pending", "running", "success", "error", "timeout", "interrupted"],
-            },
+            {"type": "string", "enum": list(get_args(RunStatus))},
         ),
         _param("select", {"type": "array", "items": {"type": "string"}}),
     ],
@@ -289,10 +190,7 @@ GRAPH_FIELDS = (
 def build(app: Litestar, graph_ids: list[str] | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``app``'s routes; ``graph_ids`` (the served graphs) are
     the examples of the body fields that name a graph."""
-    types = sorted(
-        {*REQUESTS.values(), *RESPONSES.values(), Error},
-        key=repr,
-    )
+    types = sorted({*REQUESTS.values(), *RESPONSES.values(), *wire.RESPONSES}, key=repr)
     _, components = msgspec.json.schema_components(
         types, ref_template="#/components/schemas/{name}"
     )
@@ -360,7 +258,7 @@ def _operation(handler: Any, path: str, refs: dict[Any, Any]) -> dict[str, Any]:
     else:
         schema = refs[RESPONSES[name]] if name in RESPONSES else {}
         ok = {"description": "OK", "content": {"application/json": {"schema": schema}}}
-    error = {"content": {"application/json": {"schema": refs[Error]}}}
+    error = {"content": {"application/json": {"schema": refs[wire.Error]}}}
     op["responses"] = {
         status: ok,
         "404": {"description": "Not found", **error},

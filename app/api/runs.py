@@ -19,7 +19,7 @@ from app.api.deps import Services, services
 from app.api.schemas import MAX_LIMIT, MAX_OFFSET
 from app.api.sse import INTERNAL_ERROR, guarded
 from app.auth.door import authorize, cancel_access, run_access
-from app.core import jsonable
+from app.core import jsonable, wire
 from app.core.access import Access
 from app.core.errors import InvalidInput
 from app.core.ids import parse_uuid
@@ -32,12 +32,12 @@ KEEPALIVE_SECONDS = 5.0
 RUN_NOT_FOUND = {"__error__": {"error": "HTTPException", "message": "404: Run not found"}}
 
 
-def _paths(run: dict[str, Any], stateless: bool) -> tuple[str, str]:
+def _paths(run: wire.Run, stateless: bool) -> tuple[str, str]:
     """(Content-Location, the run's own path prefix for Location)."""
+    tid, rid = run.ids()
     if stateless:
-        path = f"/runs/{run['run_id']}"
-        return path, f"/threads/{run['thread_id']}/runs/{run['run_id']}"
-    path = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+        return f"/runs/{rid}", f"/threads/{tid}/runs/{rid}"
+    path = f"/threads/{tid}/runs/{rid}"
     return path, path
 
 
@@ -104,17 +104,17 @@ def canceller(
 
 
 async def _cancel_if(
-    body: RunCreate, svc: Services, request: Req, run: dict[str, Any]
+    body: RunCreate, svc: Services, request: Req, run: wire.Run
 ) -> Callable[[], Awaitable[None]] | None:
     if body.on_disconnect != "cancel":
         return None
-    tid, rid = uuid.UUID(run["thread_id"]), uuid.UUID(run["run_id"])
+    tid, rid = run.ids()
     return canceller(svc, await cancel_access(request, tid, rid), tid, rid)
 
 
 async def created(
     request: Req, thread_id: uuid.UUID | None, *, waited: bool = False
-) -> tuple[RunCreate, dict[str, Any]]:
+) -> tuple[RunCreate, wire.Run]:
     """The body of a create request and the run it created (through the access door)."""
     body = await decode(request, RunCreate)
     access, caller = await run_access(request, body, thread_id)
@@ -144,7 +144,7 @@ async def wait_run(request: Req, thread_id: str) -> Response[bytes] | Stream:
     headers = {"Content-Location": location, "Location": f"{path}/join"}
     return await wait_response(
         svc,
-        uuid.UUID(run["run_id"]),
+        run.ids()[1],
         headers,
         fresh=True,
         on_disconnect=await _cancel_if(body, svc, request, run),
@@ -159,14 +159,14 @@ async def wait_stateless_run(request: Req) -> Response[bytes] | Stream:
     headers = {"Content-Location": location, "Location": f"{path}/join"}
     after = None
     if (body.on_completion or "delete") == "delete":
-        thread_id = uuid.UUID(run["thread_id"])
+        thread_id = run.ids()[0]
 
         async def after() -> None:
             await svc.runs.discard_temporary(thread_id)
 
     return await wait_response(
         svc,
-        uuid.UUID(run["run_id"]),
+        run.ids()[1],
         headers,
         fresh=True,
         after=after,

@@ -11,6 +11,7 @@ from app.api.body import decode, flag, json
 from app.api.deps import services
 from app.api.schemas import Int32, Limit, Offset
 from app.auth.door import authorize
+from app.core import wire
 from app.core.errors import InvalidInput
 from app.services.store import Page
 from app.services.threads import MAX_TTL_MINUTES
@@ -119,7 +120,7 @@ async def search_items(request: Req) -> Response[bytes]:
     found = await services(request).store.search(
         acc, namespace or [], filter=body.filter, refresh_ttl=bool(body.refresh_ttl), **page
     )
-    return json({"items": found})
+    return json(wire.Items(found))
 
 
 @post("/store/namespaces", status_code=200)
@@ -136,7 +137,7 @@ async def list_namespaces(request: Req) -> Response[bytes]:
     found = await services(request).store.namespaces(
         acc, prefix=prefix, suffix=body.suffix, max_depth=body.max_depth, **page
     )
-    return json({"namespaces": found})
+    return json(wire.Namespaces(found))
 
 
 ROUTES = [put_item, get_item, delete_item, search_items, list_namespaces]

@@ -15,6 +15,7 @@ from app.api.body import flag
 from app.api.deps import Services, services
 from app.api.runs import canceller, created
 from app.auth.door import authorize, cancel_access
+from app.core import wire
 from app.core.ids import parse_uuid
 from app.services.streams import (
     Cursor,
@@ -53,10 +54,11 @@ async def _run_frames(
     await after_end(after, run_id)
 
 
-def _run_headers(run: dict[str, Any], *, stateless: bool) -> dict[str, str]:
-    path = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+def _run_headers(run: wire.Run, *, stateless: bool) -> dict[str, str]:
+    tid, rid = run.ids()
+    path = f"/threads/{tid}/runs/{rid}"
     return {
-        "Content-Location": f"/runs/{run['run_id']}" if stateless else path,
+        "Content-Location": f"/runs/{rid}" if stateless else path,
         "Location": f"{path}/stream",
     }
 
@@ -65,7 +67,7 @@ async def _create_and_stream(request: Req, thread_id: uuid.UUID | None) -> Strea
     stateless = thread_id is None
     body, run = await created(request, thread_id, waited=stateless)
     svc = services(request)
-    rid, tid = uuid.UUID(run["run_id"]), uuid.UUID(run["thread_id"])
+    tid, rid = run.ids()
     after = None
     if stateless and (body.on_completion or "delete") == "delete":
 
@@ -124,13 +126,13 @@ async def _join(request: Req, thread_id: uuid.UUID | None, run_id: uuid.UUID) ->
             yield sse.error_frame("HTTPException", "404: Run not found")
 
         return sse.response(missing(), headers={})
-    tid = uuid.UUID(run["thread_id"])
+    tid = run.ids()[0]
     cursor = Cursor.parse(request.headers.get("last-event-id"))
     modes = run_mode_filter(_query_modes(request, "stream_mode"))
     on_disconnect = None
     if flag(request, "cancel_on_disconnect"):
         on_disconnect = canceller(svc, await cancel_access(request, tid, run_id), tid, run_id)
-    with_ids = bool((run.get("kwargs") or {}).get("resumable"))
+    with_ids = bool((run.kwargs or {}).get("resumable"))
     frames = _run_frames(svc, run_id, cursor, with_ids=with_ids, modes=modes)
     path = f"/threads/{tid}/runs/{run_id}"
     headers = {"Content-Location": path, "Location": f"{path}/stream"}

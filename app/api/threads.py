@@ -12,6 +12,7 @@ from app.api import schemas
 from app.api.body import decode, empty, flag, int_param, json, paged
 from app.api.deps import services
 from app.auth.door import authorize
+from app.core import wire
 from app.core.access import Access
 from app.core.errors import BadRequest, InvalidInput
 from app.core.ids import parse_uuid
@@ -42,7 +43,8 @@ async def create_thread(request: Req) -> Response[bytes]:
         ttl=body.ttl,
     )
     if body.supersteps:
-        tid = uuid.UUID(thread["thread_id"])
+        tid = thread.thread_id
+        assert isinstance(tid, uuid.UUID)
         try:
             await svc.state.apply_supersteps(acc, tid, body.supersteps)
         except Exception:
@@ -101,9 +103,8 @@ async def search_threads(request: Req) -> Response[bytes]:
     )
     if body.extract:
         for item in items:
-            item["extracted"] = {
-                alias: _extract(item, path) for alias, path in body.extract.items()
-            }
+            read = {k: v for k, v in msgspec.structs.asdict(item).items() if v is not msgspec.UNSET}
+            item.extracted = {alias: _extract(read, path) for alias, path in body.extract.items()}
     return paged(items, total, body.offset)
 
 
@@ -237,7 +238,7 @@ async def prune_threads(request: Req) -> Response[bytes]:
     value = {"thread_ids": ids, "strategy": body.strategy}
     acc = await authorize(request, "threads", "delete", value)
     n = await services(request).threads.prune(acc, ids, body.strategy)
-    return json({"pruned_count": n})
+    return json(wire.Pruned(n))
 
 
 @post("/threads/{thread_id:str}/state", status_code=200)

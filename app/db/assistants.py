@@ -8,7 +8,6 @@ from typing import Any
 import asyncpg
 
 from app.core.access import Access
-from app.db import records
 from app.db.access import Where
 from app.db.types import Conn
 
@@ -16,10 +15,6 @@ COLUMNS = (
     "assistant_id, graph_id, config, context, metadata, name, description, version, "
     "created_at, updated_at"
 )
-
-
-def to_wire(row: asyncpg.Record) -> dict[str, Any]:
-    return records.to_dict(row, ids=("assistant_id",), times=("created_at", "updated_at"))
 
 
 async def upsert_system(

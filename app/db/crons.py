@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 
 from app.core.access import Access
-from app.db import records
 from app.db.access import Where
 from app.db.types import Conn
 
@@ -17,19 +16,6 @@ COLUMNS = (
     "cron_id, assistant_id, thread_id, schedule, timezone, payload, metadata, enabled, "
     "end_time, next_run_date, on_run_completed, created_at, updated_at, auth_user"
 )
-
-
-def to_wire(row: asyncpg.Record) -> dict[str, Any]:
-    """A cron as the API shows it: its creator's identity as ``user_id``."""
-    out = records.to_dict(
-        row,
-        ids=("cron_id", "assistant_id", "thread_id"),
-        times=("end_time", "next_run_date", "created_at", "updated_at"),
-    )
-    user = out.pop("auth_user", None)
-    if "payload" in out:
-        out["user_id"] = user.get("identity") if user else None
-    return out
 
 
 async def insert(conn: Conn, values: dict[str, Any]) -> asyncpg.Record:

@@ -7,7 +7,6 @@ Callers own the transaction. Creating and finishing a run both lock the thread r
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import asyncpg
 
@@ -23,21 +22,6 @@ COLUMNS = (
     "created_at, updated_at"
 )
 COLUMN_NAMES = tuple(c.strip() for c in COLUMNS.split(","))
-
-
-def to_wire(row: asyncpg.Record) -> dict[str, Any]:
-    """A run as the API shows it (``queued`` is an internal state, shown as ``pending``)."""
-    out = dict(row)
-    for key in ("run_id", "thread_id", "assistant_id"):
-        if out.get(key) is not None:
-            out[key] = str(out[key])
-    for key in ("created_at", "updated_at"):
-        if out.get(key) is not None:
-            out[key] = out[key].isoformat()
-    if out.get("status") == "queued":
-        out["status"] = "pending"
-    out.pop("_total", None)
-    return out
 
 
 async def has_inflight(conn: Conn, thread_id: uuid.UUID) -> bool:

@@ -31,20 +31,6 @@ def _like_prefix(namespace: Sequence[str]) -> str:
     return escaped + ".%"
 
 
-def to_wire(row: asyncpg.Record, *, score: bool = False) -> dict[str, Any]:
-    """An item as the API shows it; ``score``: a search result's (always null: no index)."""
-    out = {
-        "namespace": row["prefix"].split("."),
-        "key": row["key"],
-        "value": row["value"],
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
-    }
-    if score:
-        out["score"] = None
-    return out
-
-
 async def put(
     conn: Conn,
     namespace: Sequence[str],

@@ -21,18 +21,6 @@ COLUMNS = (
 )
 
 
-def to_wire(row: asyncpg.Record) -> dict[str, Any]:
-    """A thread row as the API shows it."""
-    out = dict(row)
-    out.pop("_total", None)  # the window count of a search page
-    for key in ("created_at", "updated_at", "state_updated_at"):
-        if key in out and out[key] is not None:
-            out[key] = out[key].isoformat()
-    if "thread_id" in out:
-        out["thread_id"] = str(out["thread_id"])
-    return out
-
-
 async def insert(
     conn: Conn, thread_id: uuid.UUID, metadata: dict[str, Any], config: dict[str, Any] | None = None
 ) -> asyncpg.Record | None:
@@ -166,18 +154,13 @@ async def set_ttl(conn: Conn, thread_id: uuid.UUID, minutes: float, strategy: st
     )
 
 
-async def ttl_of(conn: Conn, thread_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        "SELECT ttl_minutes, ttl_strategy, expires_at FROM threads WHERE thread_id = $1",
+async def ttl_of(conn: Conn, thread_id: uuid.UUID) -> asyncpg.Record | None:
+    """The thread's TTL columns; None when it has no TTL."""
+    return await conn.fetchrow(
+        "SELECT ttl_minutes, ttl_strategy, expires_at FROM threads "
+        "WHERE thread_id = $1 AND ttl_minutes IS NOT NULL",
         thread_id,
     )
-    if row is None or row["ttl_minutes"] is None:
-        return None
-    return {
-        "strategy": row["ttl_strategy"],
-        "ttl_minutes": row["ttl_minutes"],
-        "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None,
-    }
 
 
 async def expired(conn: Conn, limit: int = 100) -> list[asyncpg.Record]:

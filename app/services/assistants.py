@@ -7,6 +7,7 @@ from typing import Any, TypedDict, Unpack
 
 import asyncpg
 
+from app.core import wire
 from app.core.access import Access
 from app.core.enums import ASSISTANT_SELECT_FIELDS, ASSISTANT_SORT_FIELDS
 from app.core.errors import Conflict, NotFound
@@ -31,14 +32,14 @@ class AssistantSearch(AssistantFilters, Page):
     pass
 
 
-ASSISTANTS = Table("assistants", "assistant_id", rows.to_wire)
+ASSISTANTS = Table("assistants", "assistant_id", wire.assistant)
 
 
-def _shown(row: asyncpg.Record | None, missing: str = "Not Found") -> dict[str, Any]:
+def _shown(row: asyncpg.Record | None, missing: str = "Not Found") -> wire.Assistant:
     """The assistant as the API shows it; NotFound(``missing``) when there is none."""
     if row is None:
         raise NotFound(missing)
-    return rows.to_wire(row)
+    return wire.assistant(row)
 
 
 class AssistantService:
@@ -58,7 +59,7 @@ class AssistantService:
                     entry.description,
                 )
 
-    async def get(self, access: Access, assistant_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, access: Access, assistant_id: uuid.UUID) -> wire.Assistant:
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, assistant_id, access, self.registry.ids)
         return _shown(row)
@@ -75,7 +76,7 @@ class AssistantService:
         name: str | None,
         description: str | None,
         if_exists: str,
-    ) -> dict[str, Any]:
+    ) -> wire.Assistant:
         self.registry.entry(graph_id)  # 404 naming the served graphs
         aid = assistant_id or uuid.uuid4()
         async with self.pool.acquire() as conn, conn.transaction():
@@ -94,11 +95,11 @@ class AssistantService:
                     row = await rows.get(conn, aid, access, self.registry.ids)
                 if row is None:
                     raise Conflict(f"Assistant {aid} already exists")
-        return rows.to_wire(row)
+        return wire.assistant(row)
 
     async def update(
         self, access: Access, assistant_id: uuid.UUID, changes: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> wire.Assistant:
         if "graph_id" in changes:
             self.registry.entry(changes["graph_id"])
         async with self.pool.acquire() as conn, conn.transaction():
@@ -107,7 +108,7 @@ class AssistantService:
 
     async def set_latest(
         self, access: Access, assistant_id: uuid.UUID, version: int
-    ) -> dict[str, Any]:
+    ) -> wire.Assistant:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.set_latest(conn, assistant_id, access, version)
         return _shown(row, f"Assistant {assistant_id} version {version} not found")
@@ -120,14 +121,14 @@ class AssistantService:
         metadata: dict[str, Any] | None,
         limit: int,
         offset: int,
-    ) -> list[dict[str, Any]]:
+    ) -> list[wire.AssistantVersion]:
         async with self.pool.acquire() as conn:
             found = await rows.versions(
                 conn, assistant_id, access, metadata=metadata, limit=limit, offset=offset
             )
         if not found and offset == 0:
             raise NotFound(f"Assistant {assistant_id} not found")
-        return [rows.to_wire(r) for r in found]
+        return [wire.assistant_version(r) for r in found]
 
     async def delete(self, access: Access, assistant_id: uuid.UUID) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -138,8 +139,8 @@ class AssistantService:
     async def graph_of(self, access: Access, assistant_id: uuid.UUID) -> Any:
         """The assistant's compiled graph (built with its config, for introspection)."""
         assistant = await self.get(access, assistant_id)
-        config = {**(assistant["config"] or {})}
-        return await self.registry.get(assistant["graph_id"], config=config)  # type: ignore[arg-type]
+        config = {**(assistant.config or {})}
+        return await self.registry.get(assistant.graph_id, config=config)  # type: ignore[arg-type]
 
     async def search(
         self, access: Access, **query: Unpack[AssistantSearch]

@@ -19,6 +19,7 @@ import msgspec
 from croniter import croniter
 
 from app.auth.user import user_keys
+from app.core import wire
 from app.core.access import ALL, Access, Caller
 from app.core.enums import CRON_SELECT_FIELDS, CRON_SORT_FIELDS
 from app.core.errors import BadRequest, InvalidInput, NotFound, ThreadBusy
@@ -91,7 +92,7 @@ class CronSearch(CronFilters, Page):
     enabled: bool | None
 
 
-CRONS = Table("crons c", "c.cron_id", rows.to_wire)
+CRONS = Table("crons c", "c.cron_id", wire.cron)
 
 
 class CronService:
@@ -109,7 +110,7 @@ class CronService:
 
     async def create(
         self, access: Access, caller: Caller, thread_id: uuid.UUID | None, body: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> wire.Cron:
         schedule = body.get("schedule")
         if not isinstance(schedule, str) or not body.get("assistant_id"):
             raise InvalidInput("'schedule' and 'assistant_id' are required")
@@ -150,7 +151,7 @@ class CronService:
                     "auth_user": caller.user,
                 },
             )
-        return rows.to_wire(row)
+        return wire.cron(row)
 
     @staticmethod
     def _run_body(payload: dict[str, Any]) -> RunCreate:
@@ -159,12 +160,12 @@ class CronService:
         except msgspec.ValidationError as exc:
             raise InvalidInput(str(exc)) from None
 
-    async def get(self, access: Access, cron_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, access: Access, cron_id: uuid.UUID) -> wire.Cron:
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, cron_id, access)
         if row is None:
             raise NotFound(f"Cron with ID {cron_id} not found")
-        return rows.to_wire(row)
+        return wire.cron(row)
 
     async def update(
         self,
@@ -172,7 +173,7 @@ class CronService:
         cron_id: uuid.UUID,
         changes: dict[str, Any],
         runs: Access = ALL,
-    ) -> dict[str, Any]:
+    ) -> wire.Cron:
         """``runs``: the caller's access for the runs the cron starts (its assistant)."""
         if not changes:
             raise BadRequest("Nothing to update: the body is empty.")
@@ -204,7 +205,7 @@ class CronService:
             nxt = next_tick(schedule, timezone, datetime.datetime.now(datetime.UTC))
             values["next_run_date"] = None if end_time and nxt > end_time else nxt
             row = await rows.update(conn, cron_id, values)
-        return rows.to_wire(row)
+        return wire.cron(row)
 
     async def delete(self, access: Access, cron_id: uuid.UUID) -> None:
         async with self.pool.acquire() as conn:
@@ -213,17 +214,19 @@ class CronService:
 
     async def search(
         self, access: Access, **query: Unpack[CronSearch]
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[wire.Cron], int]:
         where = self._where(access, query, enabled=query["enabled"])
         sort = sort_field(query["sort_by"] or "created_at", CRON_SORT_FIELDS)
         wanted = selected(query["select"], CRON_SELECT_FIELDS) if query["select"] else None
         columns = ", ".join("c." + c.strip() for c in rows.COLUMNS.split(","))
-        out, total = await CRONS.search(
-            self.pool, where, query, columns=columns, sort_by="c." + sort
+        return await CRONS.search(
+            self.pool,
+            where,
+            query,
+            columns=columns,
+            sort_by="c." + sort,
+            convert=lambda row: wire.cron(row, only=wanted),
         )
-        if wanted:
-            out = [{k: v for k, v in item.items() if k in wanted} for item in out]
-        return out, total
 
     async def count(self, access: Access, **query: Unpack[CronFilters]) -> int:
         return await CRONS.count(self.pool, self._where(access, query, enabled=None))

@@ -33,11 +33,19 @@ class Table:
 
     source: str
     key: str
-    to_wire: Callable[[asyncpg.Record], dict[str, Any]]
+    to_wire: Callable[[asyncpg.Record], Any]
+    """The record's wire Struct (``app.core.wire``)."""
 
     async def search(
-        self, pool: asyncpg.Pool[Any], where: Where, page: Page, *, columns: str, sort_by: str
-    ) -> tuple[list[dict[str, Any]], int]:
+        self,
+        pool: asyncpg.Pool[Any],
+        where: Where,
+        page: Page,
+        *,
+        columns: str,
+        sort_by: str,
+        convert: Callable[[asyncpg.Record], Any] | None = None,
+    ) -> tuple[list[Any], int]:
         """``page`` of the rows matching ``where`` (newest first unless told), and the total."""
         async with pool.acquire() as conn:
             found, total = await paging.page(
@@ -51,7 +59,8 @@ class Table:
                 limit=page["limit"],
                 offset=page["offset"],
             )
-        return [self.to_wire(row) for row in found], total
+        convert = convert or self.to_wire
+        return [convert(row) for row in found], total
 
     async def count(self, pool: asyncpg.Pool[Any], where: Where) -> int:
         async with pool.acquire() as conn:

@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from app.core import wire
 from app.core.access import Access, Caller
 from app.core.bounded import ByteBoundedCache
 from app.core.errors import InvalidInput, NotFound, ThreadBusy
@@ -94,7 +95,7 @@ class RunCreation(abc.ABC):
         body: RunCreate,
         *,
         waited: bool = False,
-    ) -> dict[str, Any]:
+    ) -> wire.Run:
         """Create a run; ``thread_id=None`` makes a stateless run on a temporary thread.
 
         Raises ThreadBusy (reject on a busy thread), NotFound, InvalidInput, BadRequest.
@@ -112,7 +113,7 @@ class RunCreation(abc.ABC):
             async with self.pool.acquire() as conn, conn.transaction():
                 created = await self._in(conn, access, caller, request, aid, missing=one_statement)
         self.after_commit(created)
-        return rows.to_wire(created.row)
+        return wire.run(created.row)
 
     async def create_in(
         self,
@@ -133,7 +134,7 @@ class RunCreation(abc.ABC):
 
     async def create_batch(
         self, doors: Sequence[tuple[Access, Caller]], bodies: Sequence[RunCreate]
-    ) -> list[dict[str, Any]]:
+    ) -> list[wire.Run]:
         """Stateless runs created together, in one transaction: all of them or none
         (``doors``: each body's access and caller, from the access door)."""
         async with self.pool.acquire() as conn, conn.transaction():
@@ -143,7 +144,7 @@ class RunCreation(abc.ABC):
             ]
         for one in created:
             self.after_commit(one)
-        return [rows.to_wire(one.row) for one in created]
+        return [wire.run(one.row) for one in created]
 
     def after_commit(self, created: Created) -> None:
         """Wake this process's workers (and cancel superseded runs) once committed."""

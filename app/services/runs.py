@@ -13,7 +13,7 @@ import typing
 import uuid
 from typing import Any
 
-from app.core import thread_status
+from app.core import thread_status, wire
 from app.core.access import Access
 from app.core.enums import RunStatus
 from app.core.errors import InvalidInput, NotFound
@@ -86,15 +86,12 @@ class RunService(RunCreation):
             await notify(conn, RUN_DONE, str(rid))
         await event_rows.append(conn, thread_id, None, [event_rows.run_done(r) for r in run_ids])
 
-    async def get(self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID) -> wire.Run:
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, thread_id, run_id, access)
         if row is None:
             raise NotFound("Not Found")
-        out = rows.to_wire(row)
-        out.pop("output", None)
-        out.pop("error", None)
-        return out
+        return wire.run(row)
 
     async def list(
         self,
@@ -105,7 +102,7 @@ class RunService(RunCreation):
         offset: int,
         status: str | None,
         select: list[str] | None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[wire.Run]:
         if status is not None and status not in RUN_STATUSES:
             raise InvalidInput(f"Invalid status: {status!r}. Expected one of {list(RUN_STATUSES)}")
         columns = rows.COLUMNS
@@ -119,11 +116,7 @@ class RunService(RunCreation):
             found = await rows.list_for_thread(
                 conn, thread_id, columns=columns, status=status, limit=limit, offset=offset
             )
-        out = [rows.to_wire(r) for r in found]
-        if select and "status" not in select:
-            for item in out:
-                item.pop("status", None)
-        return out
+        return [wire.run(r, only=select) for r in found]
 
     async def delete(self, access: Access, thread_id: uuid.UUID, run_id: uuid.UUID) -> None:
         """Delete a run that is not active, and the checkpoints it wrote."""
@@ -216,11 +209,11 @@ class RunService(RunCreation):
 
     async def find(
         self, access: Access, thread_id: uuid.UUID | None, run_id: uuid.UUID
-    ) -> dict[str, Any] | None:
+    ) -> wire.Run | None:
         """The run (on that thread, or any thread when None) as the wire shows it, or None."""
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, thread_id, run_id, access)
-        return None if row is None else rows.to_wire(row)
+        return None if row is None else wire.run(row)
 
     async def active_for_assistant(
         self, access: Access, assistant_id: uuid.UUID

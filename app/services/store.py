@@ -11,6 +11,7 @@ from typing import Any, TypedDict, Unpack
 
 import asyncpg
 
+from app.core import wire
 from app.core.access import Access
 from app.core.errors import NotFound
 from app.db import store as rows
@@ -27,10 +28,10 @@ class StoreService:
 
     async def get(
         self, access: Access, namespace: Sequence[str], key: str, *, refresh_ttl: bool
-    ) -> dict[str, Any] | None:
+    ) -> wire.Item | None:
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, namespace, key, refresh_ttl=refresh_ttl, access=access)
-        return None if row is None else rows.to_wire(row)
+        return None if row is None else wire.item(row)
 
     async def put(
         self,
@@ -58,7 +59,7 @@ class StoreService:
         filter: dict[str, Any] | None,
         refresh_ttl: bool,
         **page: Unpack[Page],
-    ) -> list[dict[str, Any]]:
+    ) -> list[wire.SearchItem]:
         """Items under the prefix (newest first), optionally filtered on their value."""
         async with self.pool.acquire() as conn:
             found = await rows.search(
@@ -69,7 +70,7 @@ class StoreService:
                 access=access,
                 **page,
             )
-        return [rows.to_wire(r, score=True) for r in found]
+        return [wire.item(r, wire.SearchItem) for r in found]
 
     async def namespaces(
         self,

@@ -8,6 +8,7 @@ from typing import Any, TypedDict, Unpack
 import asyncpg
 
 from app.checkpoint import sql as checkpoint_sql
+from app.core import wire
 from app.core.access import Access
 from app.core.enums import RESERVED_METADATA_KEYS, THREAD_SELECT_FIELDS, THREAD_SORT_FIELDS
 from app.core.errors import BadRequest, Conflict, InvalidInput, NotFound
@@ -64,7 +65,7 @@ class ThreadSearch(ThreadFilters, Page):
     ids: list[str] | None
 
 
-THREADS = Table(rows.TABLE, rows.KEY, rows.to_wire)
+THREADS = Table(rows.TABLE, rows.KEY, wire.thread)
 
 
 class ThreadService:
@@ -79,7 +80,7 @@ class ThreadService:
         metadata: dict[str, Any] | None,
         if_exists: str,
         ttl: Any = None,
-    ) -> dict[str, Any]:
+    ) -> wire.Thread:
         """Insert a thread (``uuid7`` id unless given). With ``if_exists="do_nothing"`` an
         existing thread is returned unchanged; otherwise it raises Conflict."""
         tid = thread_id or uuid7()
@@ -89,25 +90,25 @@ class ThreadService:
             if row is not None:
                 if expiry is not None:
                     await rows.set_ttl(conn, tid, *expiry)
-                return rows.to_wire(row)
+                return wire.thread(row)
             if if_exists == "do_nothing":
                 existing = await rows.get(conn, tid, access)
                 if existing is not None:
-                    return rows.to_wire(existing)
+                    return wire.thread(existing)
         raise Conflict(f"Thread with ID {tid} already exists")
 
     async def get(
         self, access: Access, thread_id: uuid.UUID, *, include_ttl: bool = False
-    ) -> dict[str, Any]:
+    ) -> wire.Thread:
         async with self.pool.acquire() as conn:
             row = await rows.get(conn, thread_id, access)
             if row is None:
                 raise not_found(thread_id)
-            out = rows.to_wire(row)
+            out = wire.thread(row)
             if include_ttl:
                 ttl = await rows.ttl_of(conn, thread_id)
                 if ttl is not None:
-                    out["ttl"] = ttl
+                    out.ttl = wire.thread_ttl(ttl)
         return out
 
     async def update(
@@ -116,7 +117,7 @@ class ThreadService:
         thread_id: uuid.UUID,
         metadata: dict[str, Any] | None,
         ttl: Any = None,
-    ) -> dict[str, Any]:
+    ) -> wire.Thread:
         expiry = parse_ttl(ttl)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.merge_metadata(conn, thread_id, clean_metadata(metadata), access)
@@ -124,7 +125,7 @@ class ThreadService:
                 raise not_found(thread_id)
             if expiry is not None:
                 await rows.set_ttl(conn, thread_id, *expiry)
-        return rows.to_wire(row)
+        return wire.thread(row)
 
     async def sweep_expired(self) -> int:
         """Act on threads past their TTL: delete them, or keep only their latest checkpoint
@@ -153,7 +154,7 @@ class ThreadService:
 
     async def copy(
         self, access: Access, thread_id: uuid.UUID, stamp: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    ) -> wire.Thread:
         """A new thread with the source's metadata (plus ``stamp``, what a create handler
         added), values and every checkpoint; idle. A missing source answers 409, as the
         reference server does."""
@@ -164,7 +165,7 @@ class ThreadService:
                 raise Conflict(f"Thread with ID {thread_id} not found")
             row = await rows.copy(conn, thread_id, new_id, stamp or {})
             await checkpoint_sql.copy_thread(conn, str(thread_id), str(new_id))
-        return rows.to_wire(row)
+        return wire.thread(row)
 
     async def prune(self, access: Access, thread_ids: list[uuid.UUID], strategy: str) -> int:
         """``delete``: delete the threads (as DELETE does); ``keep_latest``: keep only each
@@ -207,7 +208,7 @@ class ThreadService:
 
     async def search(
         self, access: Access, **query: Unpack[ThreadSearch]
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[wire.Thread], int]:
         where = self._where(access, query, ids=query["ids"])
         sort = sort_field(query["sort_by"], THREAD_SORT_FIELDS)
         columns = rows.COLUMNS

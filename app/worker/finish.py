@@ -29,9 +29,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
+import msgspec
 
 from app.checkpoint.sql import LeaseLost
-from app.core import thread_status
+from app.core import thread_status, wire
 from app.core.jsonable import plain
 from app.db import events as event_rows
 from app.db import outcome as outcome_rows
@@ -284,7 +285,7 @@ class Finisher:
         """The run as the API shows it, with its times, final values and error."""
         row = await run_rows.with_times(conn, run.run_id)
         assert row is not None  # locked and held by this transaction
-        payload = run_rows.to_wire(row)
+        payload: dict[str, Any] = msgspec.to_builtins(wire.run(row))
         started, ended = payload.pop("started_at", None), payload.pop("ended_at", None)
         payload.update(
             {

@@ -55,11 +55,11 @@ class House:
         thread = await self.threads.create(
             Access(), thread_id=None, metadata=None, if_exists="raise"
         )
-        tid = uuid.UUID(str(thread["thread_id"]))
+        tid = uuid.UUID(str(thread.thread_id))
         run = await self.runs.create(
             Access(), Caller(), tid, RunCreate(assistant_id=graph, **fields)
         )
-        return tid, uuid.UUID(str(run["run_id"]))
+        return tid, uuid.UUID(str(run.run_id))
 
     @contextlib.asynccontextmanager
     async def workers(self, **settings: Any) -> AsyncIterator[WorkerPool]:
