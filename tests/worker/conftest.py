@@ -18,7 +18,6 @@ from app.checkpoint import PostgresSaver
 from app.core.runs import RunCreate
 from app.db.access import Access
 from app.db.notify import Hub
-from app.db.pool import create_pool
 from app.graphs.config import load_config
 from app.graphs.registry import GraphRegistry
 from app.main import worker_pool
@@ -115,8 +114,9 @@ async def until(read: Callable[[], Awaitable[T]], done: Callable[[T], bool], wha
 
 
 @pytest.fixture
-async def house(database_url: str, registry: GraphRegistry) -> AsyncIterator[House]:
-    pool = await create_pool(database_url, min_size=1, max_size=10)
+async def house(
+    database_url: str, pool: asyncpg.Pool, registry: GraphRegistry
+) -> AsyncIterator[House]:
     hub = Hub(database_url)
     try:
         await hub.start()
@@ -124,4 +124,3 @@ async def house(database_url: str, registry: GraphRegistry) -> AsyncIterator[Hou
         yield House(database_url, pool, hub, registry)
     finally:
         await hub.close()
-        await pool.close()
