@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from app.db import migrate
+from app.db.pool import create_pool
 from tests.pg import create_database, drop_database, find_server
 
 # The tiers, longest-running first: with several xdist workers (``-n``, pyproject.toml) a
@@ -58,6 +60,16 @@ def database_url(pg_admin_url: str, template_database: str) -> Iterator[str]:
         yield url
     finally:
         drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The app's kind of pool (``app.db.pool.create_pool``) on the test's database."""
+    p = await create_pool(database_url, min_size=1, max_size=12)
+    try:
+        yield p
+    finally:
+        await p.close()
 
 
 @pytest.fixture

@@ -16,11 +16,12 @@ Values are serialized with ``self.serde`` (JsonPlusSerializer by default) as (ty
 What each method does and guarantees (every statement runs in its own implicit transaction;
 nothing is locked beyond the rows a statement writes):
 
-* ``aput``: one statement (blobs + checkpoint, data-modifying CTE), atomic; re-putting a
-  checkpoint id replaces its document and metadata; existing blobs are never rewritten.
-* ``aput_writes``: one ``INSERT ... SELECT unnest(...)``; regular writes keep the first value
-  stored for (task_id, idx) (idempotent retries), special writes (error, interrupt, resume,
-  scheduled; negative idx) are replaced.
+* ``aput``, ``aput_writes``: one statement each, the checkpoint upsert (``sql.upsert``), atomic;
+  re-putting a checkpoint id replaces its document and metadata; existing blobs are never
+  rewritten; regular writes keep the first value stored for (task_id, idx) (idempotent
+  retries), special writes (error, interrupt, resume, scheduled; negative idx) are replaced.
+  A ``buffered`` saver (a run's) hands both to the run's writer instead, which writes them
+  with the same upsert, fenced by the run's lease.
 * ``aget_tuple``: one query returning the checkpoint, its blobs and its pending writes
   (ordered by ``writes_sort_key``: task_path, task_id, idx).
 * ``alist``: newest first (checkpoint_id descending), metadata filter by JSONB ``@>``,

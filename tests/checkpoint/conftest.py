@@ -19,15 +19,6 @@ KINDS = ["plain", "run"]
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database_url, min_size=1, max_size=4)
-    try:
-        yield p
-    finally:
-        await p.close()
-
-
-@pytest.fixture
 async def relaxed(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """The pool run writers use with the default durability (``async``)."""
     p = await create_pool(database_url, min_size=1, max_size=4, relaxed=True)

@@ -205,3 +205,13 @@ def test_next_version_is_monotonic(saver: PostgresSaver) -> None:
     v2 = saver.get_next_version(v1, None)
     assert v1 < v2
     assert int(v2.split(".")[0]) == 2
+
+
+async def test_writes_of_one_call_follow_the_stored_rules(saver: PostgresSaver) -> None:
+    """Two writes of one call on the same (task, idx): a special one is replaced by the
+    later value, as a stored one would be (one statement cannot update a row twice)."""
+    stored = await put(saver, "t", {}, {}, {})
+    await saver.aput_writes(stored, [("__error__", "first"), ("__error__", "second")], "task")  # type: ignore[arg-type]
+    tup = await saver.aget_tuple(stored)  # type: ignore[arg-type]
+    assert tup is not None
+    assert tup.pending_writes == [("task", "__error__", "second")]

@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
 from app.db import events, run_batch
-from app.db.pool import create_pool
 from tests.db.rows import TOKEN, insert_run
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database_url, min_size=1, max_size=4)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 async def _append(

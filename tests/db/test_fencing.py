@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
 from langgraph.checkpoint.base import empty_checkpoint
 
 from app.db import outcome, periodic, run_batch, workers
 from app.db import runs as run_rows
-from app.db.pool import create_pool
 from tests.db.rows import insert_run
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database_url, min_size=1, max_size=12)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 async def test_a_tick_is_taken_once_by_concurrent_callers(pool: asyncpg.Pool) -> None:

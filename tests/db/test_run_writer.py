@@ -4,7 +4,6 @@ batches, each batch one statement fenced by the run's lease."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -13,18 +12,8 @@ from langgraph.checkpoint.base import empty_checkpoint
 
 from app.checkpoint.saver import PostgresSaver
 from app.checkpoint.sql import LeaseLost
-from app.db.pool import create_pool
 from app.worker.writer import RunWriter
 from tests.db.rows import TOKEN, insert_run
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database_url, min_size=1, max_size=6)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 async def _writer(

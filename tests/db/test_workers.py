@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
 from app.db import migrate, workers
 from app.db import runs as run_rows
-from app.db.pool import create_pool
 from tests.cluster import private_cluster
 from tests.db.rows import insert_run
 
 ME = workers.Worker("me:1:aaaa", "me", 1, "test")
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database_url, min_size=1, max_size=4)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 async def _running_run(

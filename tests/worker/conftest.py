@@ -17,7 +17,6 @@ import pytest
 from app.core.access import Access, Caller
 from app.core.runs import RunCreate
 from app.db.notify import Hub
-from app.db.pool import create_pool
 from app.graphs.config import load_config
 from app.graphs.registry import GraphRegistry
 from app.services.assistants import AssistantService
@@ -112,8 +111,9 @@ async def until(read: Callable[[], Awaitable[T]], done: Callable[[T], bool], wha
 
 
 @pytest.fixture
-async def house(database_url: str, registry: GraphRegistry) -> AsyncIterator[House]:
-    pool = await create_pool(database_url, min_size=1, max_size=10)
+async def house(
+    database_url: str, pool: asyncpg.Pool, registry: GraphRegistry
+) -> AsyncIterator[House]:
     hub = Hub(database_url)
     try:
         await hub.start()
@@ -121,4 +121,3 @@ async def house(database_url: str, registry: GraphRegistry) -> AsyncIterator[Hou
         yield House(database_url, pool, hub, registry)
     finally:
         await hub.close()
-        await pool.close()
