@@ -16,7 +16,15 @@ from tests.pg import create_database, drop_database, find_server
 
 # The tiers, longest-running first: with several xdist workers (``-n``, pyproject.toml) a
 # long module started last would run alone at the end. Within a tier, collection order.
-_TIERS = ("tests/soak/", "tests/faults/", "tests/durability/", "tests/contract/", "tests/js/")
+_TIERS = (
+    "tests/contract/test_fuzz.py",
+    "tests/soak/",
+    "tests/durability/test_crash.py",
+    "tests/faults/",
+    "tests/durability/",
+    "tests/contract/",
+    "tests/js/",
+)
 
 
 def _tier(item: pytest.Item) -> int:
@@ -29,10 +37,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: ``TURNSTILE_TEST_PROCESSES``, else one more than the cores. Most of the
-    suite waits on servers, leases and heartbeats rather than computing, so a third process
-    on two cores shortens it."""
-    return int(os.environ.get("TURNSTILE_TEST_PROCESSES") or (os.cpu_count() or 1) + 1)
+    """``-n auto``: ``TURNSTILE_TEST_PROCESSES``, else one per core (measured on two cores:
+    a third process made the suite slower, as servers, PostgreSQL and the tests all compute)."""
+    return int(os.environ.get("TURNSTILE_TEST_PROCESSES") or os.cpu_count() or 1)
 
 
 @pytest.fixture(scope="session")

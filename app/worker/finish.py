@@ -286,7 +286,7 @@ class Finisher:
         row = await run_rows.with_times(conn, run.run_id)
         assert row is not None  # locked and held by this transaction
         payload: dict[str, Any] = msgspec.to_builtins(wire.run(row))
-        started, ended = payload.pop("started_at", None), payload.pop("ended_at", None)
+        started, ended = row["started_at"], row["ended_at"]
         payload.update(
             {
                 "run_started_at": started.isoformat() if started else None,

@@ -56,7 +56,7 @@ OPEN_FOR = 0.5
 """Seconds an open-ended response (a stream, a wait) is read before the test drops it."""
 SETTLE_TIMEOUT = 30.0
 
-EXAMPLES_PER_OPERATION = int(os.environ.get("TURNSTILE_FUZZ_EXAMPLES", "30"))
+EXAMPLES_PER_OPERATION = int(os.environ.get("TURNSTILE_FUZZ_EXAMPLES", "12"))
 """Generated cases per operation, besides schemathesis's coverage cases (raise it for a
 longer search; ``TURNSTILE_FUZZ_SEED`` changes which cases are tried)."""
 SEED = int(os.environ.get("TURNSTILE_FUZZ_SEED", "8"))

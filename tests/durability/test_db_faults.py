@@ -56,7 +56,7 @@ def ledger(tmp_path: Path) -> Path:
 async def serving(cluster: Cluster, **env: str) -> AsyncIterator[tuple[LangGraphClient, Path]]:
     """``turnstile serve`` (in-process workers) on the cluster's database; an SDK client of
     it, and its log file."""
-    cm = running_server(cluster.url(DB), config=GRAPHS, env={**BASE_ENV, **env})
+    cm = running_server(cluster.url(DB), config=GRAPHS, env={**BASE_ENV, **env}, migrate=True)
     url = await asyncio.to_thread(cm.__enter__)
     client = get_client(url=url)
     try:
