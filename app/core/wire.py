@@ -269,3 +269,17 @@ def item(row: Mapping[str, Any], shape: type[I] = Item) -> I:  # type: ignore[as
         row["created_at"].isoformat(),
         row["updated_at"].isoformat(),
     )
+
+
+def interrupt(intr: Any) -> dict[str, Any]:
+    """A LangGraph ``Interrupt`` as a thread's state and row show it."""
+    return {"id": getattr(intr, "id", None), "value": getattr(intr, "value", intr)}
+
+
+def interrupts_by_task(snapshot: Any) -> dict[str, list[dict[str, Any]]]:
+    """A state snapshot's pending interrupts by task id (a thread row's ``interrupts``)."""
+    return {
+        task.id: [interrupt(i) for i in task.interrupts]
+        for task in snapshot.tasks
+        if task.interrupts
+    }

@@ -11,6 +11,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import InvalidUpdateError
 from langgraph.types import StateSnapshot, StateUpdate
 
+from app.core import thread_status, wire
 from app.core.access import Access
 from app.core.errors import BadRequest, Conflict, InvalidInput, NotFound
 from app.core.jsonable import dumps_str, plain
@@ -50,10 +51,6 @@ def _checkpoint(config: RunnableConfig | None) -> dict[str, Any] | None:
     return out
 
 
-def _interrupt(intr: Any) -> dict[str, Any]:
-    return {"id": getattr(intr, "id", None), "value": getattr(intr, "value", intr)}
-
-
 def snapshot_to_wire(snapshot: StateSnapshot) -> dict[str, Any]:
     """A LangGraph StateSnapshot in the reference server's ThreadState shape."""
     tasks = []
@@ -65,7 +62,7 @@ def snapshot_to_wire(snapshot: StateSnapshot) -> dict[str, Any]:
                 "name": task.name,
                 "path": list(task.path),
                 "error": None if task.error is None else repr(task.error),
-                "interrupts": [_interrupt(i) for i in task.interrupts],
+                "interrupts": [wire.interrupt(i) for i in task.interrupts],
                 "checkpoint": _checkpoint(nested) if isinstance(nested, dict) else None,
                 "state": snapshot_to_wire(nested) if isinstance(nested, StateSnapshot) else None,
                 "result": task.result,
@@ -85,7 +82,7 @@ def snapshot_to_wire(snapshot: StateSnapshot) -> dict[str, Any]:
             "created_at": snapshot.created_at,
             "checkpoint": checkpoint,
             "parent_checkpoint": parent,
-            "interrupts": [_interrupt(i) for i in snapshot.interrupts],
+            "interrupts": [wire.interrupt(i) for i in snapshot.interrupts],
             "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
             "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
         }
@@ -259,15 +256,11 @@ async def _refresh_thread(conn: Any, graph: Any, thread_id: uuid.UUID) -> StateS
     snapshot: StateSnapshot = await graph.aget_state(
         {"configurable": {"thread_id": str(thread_id)}}
     )
-    interrupts = {
-        task.id: [_interrupt(i) for i in task.interrupts]
-        for task in snapshot.tasks
-        if task.interrupts
-    }
+    interrupts = wire.interrupts_by_task(snapshot)
     await thread_rows.set_state(
         conn,
         thread_id,
-        status="interrupted" if snapshot.next else "idle",
+        status=thread_status.after_run(failed=False, waiting=bool(snapshot.next)),
         values=plain(snapshot.values),
         interrupts=plain(interrupts),
         error=None,

@@ -54,10 +54,6 @@ class ProgressLost(Exception):
     the attempt had seen succeed (a failover, a crash with ``synchronous_commit = off``)."""
 
 
-def _interrupt(intr: Any) -> dict[str, Any]:
-    return {"value": getattr(intr, "value", intr), "id": getattr(intr, "id", None)}
-
-
 class Finisher:
     def __init__(
         self, pool: asyncpg.Pool[Any], hub: Hub, webhooks: WebhookSender, *, db_retry_seconds: float
@@ -225,11 +221,7 @@ class Finisher:
         snapshot = await graph.aget_state(
             {"configurable": {"thread_id": str(thread_id), "checkpoint_ns": ""}}
         )
-        interrupts = {
-            task.id: [_interrupt(i) for i in task.interrupts]
-            for task in snapshot.tasks
-            if task.interrupts
-        }
+        interrupts = wire.interrupts_by_task(snapshot)
         return plain(snapshot.values), plain(interrupts), bool(snapshot.next)
 
     async def _transact(
