@@ -67,7 +67,8 @@ def database(settings: Settings) -> Iterator[str]:
     if settings.database_url:
         yield settings.database_url
         return
-    from app.db.embedded import EmbeddedPostgres, default_data_dir
+    from app.db.embedded import EmbeddedPostgres
+    from app.db.embedded_install import default_data_dir
 
     data_dir = Path(settings.data_dir) if settings.data_dir else default_data_dir()
     server = EmbeddedPostgres(data_dir, progress=_progress)

@@ -11,7 +11,8 @@ Table layout (created by the Alembic migration ``0002_checkpoints``, no foreign 
 * ``checkpoint_writes`` (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) -> channel,
   type, blob, task_path, run_id: pending writes of the tasks that follow a checkpoint.
 
-Values are serialized with ``self.serde`` (JsonPlusSerializer by default) as (type, bytes).
+Values are serialized with ``self.serde`` (JsonPlusSerializer by default) as (type, bytes);
+the mapping between LangGraph's objects and these rows is :mod:`app.checkpoint.rows`.
 
 What each method does and guarantees (every statement runs in its own implicit transaction;
 nothing is locked beyond the rows a statement writes):
@@ -54,55 +55,26 @@ import random
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
-import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
-    WRITES_IDX_MAP,
     BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
-    PendingWrite,
     get_checkpoint_id,
-    get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from app.checkpoint import sql
+from app.checkpoint.rows import checkpoint_rows, dumps_json, to_tuple, write_rows
 
 LIST_PAGE_SIZE = 100
-EMPTY = "empty"  # blob type: the channel had no value at this version
 
 __all__ = ["LIST_PAGE_SIZE", "PostgresSaver"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def _dumps_json(obj: Any) -> str:
-    text = orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
-    if "\\u0000" in text:  # PostgreSQL's jsonb cannot hold NUL characters
-        text = orjson.dumps(_strip_nul(obj), option=orjson.OPT_NON_STR_KEYS).decode()
-    return text
-
-
-def _strip_nul(obj: Any) -> Any:
-    if isinstance(obj, str):
-        return obj.replace("\x00", "")
-    if isinstance(obj, dict):
-        return {_strip_nul(k): _strip_nul(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_strip_nul(v) for v in obj]
-    return obj
-
-
-def _run_id(config: RunnableConfig) -> str | None:
-    """The run a config belongs to: metadata.run_id, else configurable.run_id."""
-    value = (config.get("metadata") or {}).get("run_id") or config.get("configurable", {}).get(
-        "run_id"
-    )
-    return None if value is None else str(value)
 
 
 class RunWriterLike(Protocol):
@@ -196,7 +168,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
             row = await self.pool.fetchrow(sql.GET_BY_ID, thread_id, checkpoint_ns, checkpoint_id)
         else:
             row = await self.pool.fetchrow(sql.GET_LATEST, thread_id, checkpoint_ns)
-        return None if row is None else self._to_tuple(row)
+        return None if row is None else to_tuple(self.serde, row)
 
     async def alist(
         self,
@@ -223,7 +195,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
             if checkpoint_id := get_checkpoint_id(config):
                 where.append(f"c.checkpoint_id = {arg(checkpoint_id)}")
         if filter:
-            where.append(f"c.metadata @> {arg(_dumps_json(filter))}::text::jsonb")
+            where.append(f"c.metadata @> {arg(dumps_json(filter))}::text::jsonb")
         if before is not None and (before_id := get_checkpoint_id(before)):
             where.append(f"c.checkpoint_id < {arg(before_id)}")
 
@@ -247,60 +219,13 @@ class PostgresSaver(BaseCheckpointSaver[str]):
             query += f"{sql.LIST_ORDER} LIMIT ${len(page_args)}"
             rows = await self.pool.fetch(query, *page_args)
             for row in rows:
-                yield self._to_tuple(row)
+                yield to_tuple(self.serde, row)
             if len(rows) < page:
                 return
             if remaining is not None:
                 remaining -= len(rows)
             last = rows[-1]
             cursor = (last["checkpoint_id"], last["thread_id"], last["checkpoint_ns"])
-
-    def _to_tuple(self, row: Any) -> CheckpointTuple:
-        loads = self.serde.loads_typed
-        thread_id: str = row["thread_id"]
-        checkpoint_ns: str = row["checkpoint_ns"]
-        checkpoint = orjson.loads(row["checkpoint"])
-        values: dict[str, Any] = {}
-        if row["blob_channels"] is not None:
-            for channel, type_, blob in zip(
-                row["blob_channels"], row["blob_types"], row["blob_values"], strict=True
-            ):
-                values[channel] = loads((type_, blob))
-        checkpoint["channel_values"] = values
-        writes: list[PendingWrite] = []
-        if row["write_task_ids"] is not None:
-            for task_id, channel, type_, blob in zip(
-                row["write_task_ids"],
-                row["write_channels"],
-                row["write_types"],
-                row["write_values"],
-                strict=True,
-            ):
-                writes.append((task_id, channel, loads((type_, blob))))
-        parent_id: str | None = row["parent_checkpoint_id"]
-        return CheckpointTuple(
-            config={
-                "configurable": {
-                    "thread_id": thread_id,
-                    "checkpoint_ns": checkpoint_ns,
-                    "checkpoint_id": row["checkpoint_id"],
-                }
-            },
-            checkpoint=cast(Checkpoint, checkpoint),
-            metadata=cast(CheckpointMetadata, orjson.loads(row["metadata"])),
-            parent_config=(
-                {
-                    "configurable": {
-                        "thread_id": thread_id,
-                        "checkpoint_ns": checkpoint_ns,
-                        "checkpoint_id": parent_id,
-                    }
-                }
-                if parent_id
-                else None
-            ),
-            pending_writes=writes,
-        )
 
     # --- writing ------------------------------------------------------------------------
 
@@ -311,36 +236,17 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        configurable = config["configurable"]
-        thread_id = str(configurable["thread_id"])
-        checkpoint_ns = configurable.get("checkpoint_ns") or ""
-        document = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-        values = checkpoint["channel_values"]
-        blobs: list[sql.BlobRow] = []
-        for channel, version in new_versions.items():
-            if channel in values:
-                type_, blob = self.serde.dumps_typed(values[channel])
-                blobs.append((thread_id, checkpoint_ns, channel, str(version), type_, blob))
-            else:
-                blobs.append((thread_id, checkpoint_ns, channel, str(version), EMPTY, None))
-        meta = get_serializable_checkpoint_metadata(config, metadata)
-        run_id = meta.get("run_id")
-        key = (thread_id, checkpoint_ns, checkpoint["id"])
-        row = (
-            configurable.get("checkpoint_id"),
-            None if run_id is None else str(run_id),
-            _dumps_json(document),
-            _dumps_json(meta),
-        )
+        key, row, blobs = checkpoint_rows(self.serde, config, checkpoint, metadata, new_versions)
         if self.writer is not None:
             await self.writer.put_checkpoint(key, row, blobs)
         else:
             await sql.put(self.pool, blobs=blobs, checkpoints={key: row})
+        thread_id, checkpoint_ns, checkpoint_id = key
         return {
             "configurable": {
                 "thread_id": thread_id,
                 "checkpoint_ns": checkpoint_ns,
-                "checkpoint_id": checkpoint["id"],
+                "checkpoint_id": checkpoint_id,
             }
         }
 
@@ -353,21 +259,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
     ) -> None:
         if not writes:
             return
-        configurable = config["configurable"]
-        thread_id = str(configurable["thread_id"])
-        checkpoint_ns = configurable.get("checkpoint_ns") or ""
-        checkpoint_id = configurable["checkpoint_id"]
-        run_id = _run_id(config)
-        rows: list[tuple[sql.WriteKey, sql.WriteRow]] = []
-        for i, (channel, value) in enumerate(writes):
-            type_, blob = self.serde.dumps_typed(value)
-            idx = WRITES_IDX_MAP.get(channel, i)
-            rows.append(
-                (
-                    (thread_id, checkpoint_ns, checkpoint_id, task_id, idx),
-                    (task_path, run_id, channel, type_, blob),
-                )
-            )
+        rows = write_rows(self.serde, config, writes, task_id, task_path)
         if self.writer is not None:
             self.writer.put_writes(rows)
             return

@@ -1,10 +1,11 @@
-"""The one SQLAlchemy MetaData of the schema.
+"""The one SQLAlchemy MetaData of the schema, and the column defaults its tables share.
 
 Constraint and index names come from this naming convention, so they are stable across
 migrations: the error translator (app/db/errors.py) keys on them.
 """
 
-from sqlalchemy import MetaData
+from sqlalchemy import Column, MetaData, text
+from sqlalchemy.dialects.postgresql import TIMESTAMP
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -15,3 +16,17 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+NOW = text("now()")
+EMPTY_OBJECT = text("'{}'::jsonb")
+
+
+def timestamp(name: str, *, nullable: bool = False, comment: str | None = None) -> Column[object]:
+    """A ``timestamptz`` column; a NOT NULL one defaults to ``now()``."""
+    return Column(
+        name,
+        TIMESTAMP(timezone=True),
+        nullable=nullable,
+        server_default=None if nullable else NOW,
+        comment=comment,
+    )

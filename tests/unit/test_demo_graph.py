@@ -1,4 +1,4 @@
-"""The bundled demo graph ``agent`` (app/graphs/demo.py): offline, deterministic, streamable."""
+"""The bundled demo graph ``agent`` (app/graphs/demo*.py): offline, deterministic, streamable."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
 
-from app.graphs import demo
-from app.graphs.demo import ScriptedChatModel, build_graph, graph, make_model
+from app.graphs import demo_model
+from app.graphs.demo import build_graph, graph
+from app.graphs.demo_model import ScriptedChatModel, make_model
+from app.graphs.demo_search import tavily_search_results_json
 
 SEED_INPUT = {"messages": [{"role": "user", "content": "what's the weather in sf?"}]}
 
@@ -201,7 +203,7 @@ def test_round_trip_and_pretty_print(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_scripted_model_directly() -> None:
     model = ScriptedChatModel()
-    assert model.bind_tools([demo.tavily_search_results_json]) is model
+    assert model.bind_tools([tavily_search_results_json]) is model
     reply = model.invoke([HumanMessage("what's the weather in sf?")])
     assert reply.tool_calls[0]["args"] == {"query": "weather in san francisco"}
     streamed = list(model.stream([HumanMessage("what's the weather in sf?")]))
@@ -212,8 +214,8 @@ def test_scripted_model_directly() -> None:
 
 
 def test_token_delay_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(demo.MODEL_ENV, raising=False)
-    monkeypatch.setenv(demo.TOKEN_DELAY_ENV, "0.001")
+    monkeypatch.delenv(demo_model.MODEL_ENV, raising=False)
+    monkeypatch.setenv(demo_model.TOKEN_DELAY_ENV, "0.001")
     model = make_model()
     assert isinstance(model, ScriptedChatModel)
     assert model.token_delay == 0.001
@@ -224,20 +226,20 @@ def test_token_delay_env(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
     assert len(texts) > 3
 
-    monkeypatch.setenv(demo.TOKEN_DELAY_ENV, "soon")
-    with pytest.raises(ValueError, match=demo.TOKEN_DELAY_ENV):
+    monkeypatch.setenv(demo_model.TOKEN_DELAY_ENV, "soon")
+    with pytest.raises(ValueError, match=demo_model.TOKEN_DELAY_ENV):
         make_model()
 
-    monkeypatch.delenv(demo.TOKEN_DELAY_ENV)
+    monkeypatch.delenv(demo_model.TOKEN_DELAY_ENV)
     default = make_model()
     assert isinstance(default, ScriptedChatModel)
-    assert default.token_delay == demo.DEFAULT_TOKEN_DELAY > 0
+    assert default.token_delay == demo_model.DEFAULT_TOKEN_DELAY > 0
 
 
 @pytest.mark.skipif(
     importlib.util.find_spec("langchain") is not None, reason="langchain is installed"
 )
 def test_real_model_without_langchain_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(demo.MODEL_ENV, "openai:gpt-4o-mini")
+    monkeypatch.setenv(demo_model.MODEL_ENV, "openai:gpt-4o-mini")
     with pytest.raises(RuntimeError, match="pip install langchain"):
         make_model()
