@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
 
 from app.db.meta import EMPTY_OBJECT, metadata, timestamp
+from app.db.statuses import WEBHOOK_STATUSES
 
 periodic_jobs = Table(
     "periodic_jobs",
@@ -114,7 +115,6 @@ workers = Table(
     "heartbeating. Recovery trusts this table, not host and pid.",
 )
 
-WEBHOOK_STATUSES = ("pending", "delivered", "failed")
 
 webhook_deliveries = Table(
     "webhook_deliveries",

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import asyncpg
 
 from app.core.errors import Conflict, DomainError, InvalidInput, ThreadBusy
-from app.db.models import ONE_ACTIVE_RUN_INDEX
+from app.db.statuses import ONE_ACTIVE_RUN_INDEX
 
 UNIQUE_VIOLATION = "23505"
 # PostgreSQL stores no NUL character: not in text ("invalid byte sequence for encoding

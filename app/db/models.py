@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSON, JSONB, TIMESTAMP, UUID
 
 from app.db.meta import EMPTY_OBJECT, metadata, timestamp
-from app.db.statuses import ACTIVE_SQL, RUN_STATUSES
+from app.db.statuses import ACTIVE_SQL, ONE_ACTIVE_RUN_INDEX, RUN_STATUSES
 
 assistants = Table(
     "assistants",
@@ -121,9 +121,6 @@ threads = Table(
 
 MULTITASK_STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
 
-# The name the error translator keys on (DESIGN I1): a second active run on a thread
-# violates this index, and that becomes ThreadBusy, then HTTP 409.
-ONE_ACTIVE_RUN_INDEX = "uq_runs_one_active_per_thread"
 
 runs = Table(
     "runs",

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from app.db import webhooks
-from app.db.background_tables import WEBHOOK_STATUSES
-from app.db.statuses import WAITING_SQL
+from app.db.statuses import WAITING_SQL, WEBHOOK_STATUSES
 from app.db.types import Conn
 
 QUEUE_SQL = f"""

@@ -17,6 +17,15 @@ INFLIGHT = ("pending", "running", "queued")
 TERMINAL = ("success", "error", "timeout", "interrupted")
 
 
+WEBHOOK_STATUSES = ("pending", "delivered", "failed")
+"""A webhook delivery's (the outbox row's) status."""
+
+ONE_ACTIVE_RUN_INDEX = "uq_runs_one_active_per_thread"
+"""The partial unique index over ``ACTIVE`` runs of a thread (DESIGN I1): the name the error
+translator keys on; a second active run violates it, and that becomes ThreadBusy, then 409.
+Kept here, not with the tables, so that serving imports no SQLAlchemy."""
+
+
 def sql_list(statuses: tuple[str, ...]) -> str:
     """``('a', 'b')``: the set as an SQL list literal, for ``status IN {...}``."""
     return "(" + ", ".join(f"'{s}'" for s in statuses) + ")"

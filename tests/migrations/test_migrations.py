@@ -10,8 +10,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import migrate
-from app.db.models import ONE_ACTIVE_RUN_INDEX
 from app.db.schema import metadata
+from app.db.statuses import ONE_ACTIVE_RUN_INDEX
 from app.db.urls import sqlalchemy_url
 from tests.pg import run_sync
 
