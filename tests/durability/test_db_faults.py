@@ -152,7 +152,16 @@ class Runs:
         return all((node, 1) in executions(self.ledger, tid) for tid in self.tids)
 
     async def done(self, within: float = 120.0) -> None:
-        await asyncio.wait_for(asyncio.gather(*self._tasks), within)
+        """Wait for both clients (both, even when one raised: a test goes on to read the
+        rows of both runs); then raise the first client's error, if any."""
+        for outcome in await self.outcomes(within):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def outcomes(self, within: float = 120.0) -> list[Any]:
+        """Each client's result or the error it raised, once both have ended."""
+        gathered = asyncio.gather(*self._tasks, return_exceptions=True)
+        return list(await asyncio.wait_for(gathered, within))
 
 
 async def run_rows(cluster: Cluster, rids: list[str]) -> list[asyncpg.Record]:
@@ -405,8 +414,12 @@ async def test_retry_budget_spent_ends_the_run_error(cluster: Cluster, ledger: P
         gave_up = time.monotonic()
         await asyncio.to_thread(cluster.start)
         print(f"gave up {gave_up - started:.2f} s into the outage")
-        with contextlib.suppress(Exception):
-            await runs.done(60)
+        streamed, waited = await runs.outcomes(60)
+        # The stream ends with the ``error`` event (checked below); the SDK's wait raises
+        # the run's error.
+        assert streamed is None, streamed
+        assert isinstance(waited, Exception), waited
+        assert str(waited).startswith("DatabaseUnavailable: "), waited
         for tid, row in zip(runs.tids, await run_rows(cluster, runs.rids), strict=True):
             assert row["status"] == "error", dict(row)
             assert row["attempt"] == 1
