@@ -11,10 +11,26 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 
+from tests import zygote
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+Process = subprocess.Popen[bytes] | zygote.Forked
+
+
+def start(cmd: list[str], env: dict[str, str], log: IO[str]) -> Process:
+    """``cmd`` (``python -m app ...``) in ROOT with ``env``, its output to ``log``: forked
+    from this test process's zygote (tests/zygote.py: the imports done once), or a fresh
+    interpreter when ``TURNSTILE_TEST_ZYGOTE=0``."""
+    assert cmd[1:3] == ["-m", "app"], cmd
+    if zygote.enabled():
+        return zygote.spawn(cmd[3:], env=env, cwd=ROOT, log=log.name)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def free_port() -> int:
@@ -56,7 +72,7 @@ def running_server(
     log_dir = ROOT / ".pytest_cache" / "servers"
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / f"server-{port}.log", "w+")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=proc_env, stdout=log, stderr=subprocess.STDOUT)
+    proc = start(cmd, proc_env, log)
     if pids is not None:
         pids.append(proc.pid)
     url = f"http://127.0.0.1:{port}"
@@ -97,7 +113,7 @@ def running_worker(
     jobs: int | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 60.0,
-) -> Iterator[subprocess.Popen[bytes]]:
+) -> Iterator[Process]:
     """Start ``python -m app worker`` and yield the process once its pool has started (so
     tests can signal it: SIGKILL, SIGSTOP...). At the end: SIGTERM, 30 s later SIGKILL."""
     cmd = [sys.executable, "-m", "app", "worker", "--no-migrate"]
@@ -112,7 +128,7 @@ def running_worker(
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"worker-{time.monotonic_ns()}.log"
     log = open(log_path, "w+")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=proc_env, stdout=log, stderr=subprocess.STDOUT)
+    proc = start(cmd, proc_env, log)
     try:
         deadline = time.monotonic() + timeout
         while "turnstile.worker: worker" not in log_path.read_text():

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from app.db.urls import plain_url
-from tests.server import running_server, running_worker
+from tests.server import Process, running_server, running_worker
 
 GRAPHS = str(Path(__file__).resolve().parent / "graphs" / "langgraph.json")
 NODES = ["n1", "n2", "n3", "n4", "n5"]
@@ -86,7 +85,7 @@ async def api(
     stack: contextlib.AsyncExitStack[Any],
     database_url: str,
     *workers: contextlib.AbstractContextManager[Any],
-) -> tuple[LangGraphClient, list[subprocess.Popen[bytes]]]:
+) -> tuple[LangGraphClient, list[Process]]:
     """An API process (no workers in it) and ``workers``, all started at once; an SDK
     client of the API."""
     url, *procs = await start(
@@ -97,14 +96,14 @@ async def api(
     return client, procs
 
 
-def kill_9(proc: subprocess.Popen[bytes]) -> None:
+def kill_9(proc: Process) -> None:
     """SIGKILL and reap the worker: an unreaped zombie still answers ``kill(pid, 0)``, and
     the next worker must see the pid gone to recover its runs at once."""
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
 
 
-def log_path(proc: subprocess.Popen[bytes]) -> Path:
+def log_path(proc: Process) -> Path:
     """The log file the worker writes (its stdout)."""
     return Path(os.readlink(f"/proc/{proc.pid}/fd/1"))
 
