@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -31,6 +32,41 @@ def start(cmd: list[str], env: dict[str, str], log: IO[str]) -> Process:
     if zygote.enabled():
         return zygote.spawn(cmd[3:], env=env, cwd=ROOT, log=log.name)
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A ``turnstile`` command that ran to its end: its exit code and its output (stdout
+    and stderr together, as an operator's terminal shows them)."""
+
+    returncode: int
+    output: str
+
+    @property
+    def stderr(self) -> str:
+        return self.output
+
+
+def command(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 60) -> Finished:
+    """Run ``turnstile <args>`` to its end with ``env`` as its whole environment (forked
+    from the zygote, as servers are)."""
+    log_dir = ROOT / ".pytest_cache" / "servers"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / f"command-{time.monotonic_ns()}.log"
+    with open(path, "w") as log:
+        if zygote.enabled():
+            code = zygote.spawn(list(args), env=env, cwd=cwd, log=log.name).wait(timeout)
+        else:
+            code = subprocess.run(
+                [sys.executable, "-m", "app", *args],
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            ).returncode
+    return Finished(code, path.read_text())
 
 
 def free_port() -> int:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ from langgraph_sdk.schema import StreamPart
 
 from tests.cluster import Cluster, private_cluster
 from tests.pgbouncer import Bouncer, pgbouncer
-from tests.server import ROOT, running_server, running_worker
+from tests.server import Finished, command, running_server, running_worker
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -100,21 +98,13 @@ async def _collect(stream: Any) -> list[StreamPart]:
     return [part async for part in stream]
 
 
-def _command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _command(*args: str, env: dict[str, str]) -> Finished:
     clean = {
         k: v
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "TURNSTILE_DIRECT_DATABASE_URL", "TURNSTILE_DATABASE_POOLER")
     }
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return command(*args, env={**clean, **env})
 
 
 def test_transaction_mode_without_a_direct_url_stops_and_says_why(pooled: Pooled) -> None:
