@@ -23,6 +23,34 @@ if TYPE_CHECKING:
     from app.graphs.config import GraphsConfig
 
 
+class JsonLines(logging.Formatter):
+    """``LOG_JSON=true``: each record as one JSON object (time, level, logger, message,
+    and the exception's traceback when there is one)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return msgspec.json.encode(line).decode()
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonLines()
+        if settings.log_json
+        else logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper() if settings.log_level != "trace" else "DEBUG")
+
+
 def _exit_cleanly(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
@@ -93,10 +121,25 @@ def migrated(settings: Settings) -> Iterator[str]:
 
 
 def graph_config(settings: Settings) -> GraphsConfig:
-    """The config file's graphs, with its environment applied to this process."""
-    from app.graphs.config import apply_environment, load_config
+    """The config file's graphs, with its environment applied to this process. Raises
+    ConfigError naming every key and variable of the official server's that this
+    deployment sets and Turnstile does not honour (app/official_config.py), or a bad value."""
+    from app import official_config
+    from app.graphs.config import ConfigError, apply_environment, load_config
+    from app.policies import Policies
 
     config = load_config(settings.config_path)
+    problems = official_config.config_problems(config.raw)
+    problems += official_config.env_problems(os.environ)
+    if problems:
+        raise ConfigError(
+            "this deployment asks for what Turnstile does not do "
+            "(README: 'Coming from the official server'):\n  - " + "\n  - ".join(problems)
+        )
+    Policies.of(config.raw)  # its values, checked before anything starts
+    build = official_config.build_keys(config.raw)
+    if build:
+        _progress(f"langgraph.json: {', '.join(build)}: image build settings, not used by serve")
     apply_environment(config)
     return config
 
@@ -152,14 +195,14 @@ def serve(settings: Settings) -> int:
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # Streams never end on their own (a thread stream is endless): end them now, so
             # the graceful shutdown does not wait for them; clients reconnect elsewhere.
-            process = getattr(app.state, "process", None)
+            process = app.state.get("process")
             if process is not None:
                 process.drain_threadsafe()
             super().handle_exit(sig, frame)
 
     from app.api.http_limits import HttpLimits, protocol_class
     from app.graphs.registry import GraphRegistry
-    from app.main import create_app
+    from app.main import served_app
 
     if database_problem(settings):
         return 2
@@ -167,7 +210,7 @@ def serve(settings: Settings) -> int:
     with migrated(settings) as url, worker_processes(settings, url) as in_process:
         registry = GraphRegistry.load(config)
         _progress(f"graphs: {', '.join(registry.ids)}")
-        app = create_app(
+        app = served_app(
             msgspec.structs.replace(settings, database_url=url, workers=in_process), registry
         )
         server = _Server(
@@ -192,6 +235,8 @@ def serve(settings: Settings) -> int:
                 if settings.max_connections
                 else None,
                 lifespan="on",
+                # JSON lines: uvicorn's records go through the root logger's formatter too.
+                log_config=None if settings.log_json else uvicorn.config.LOGGING_CONFIG,
                 access_log=settings.log_level == "debug",
                 # Waits and joins still open after this long are cut; their clients retry.
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
@@ -213,6 +258,7 @@ def work(settings: Settings) -> int:
     import uvloop
 
     from app.graphs.registry import GraphRegistry
+    from app.policies import Policies
     from app.worker.process import run_worker
 
     if database_problem(settings):
@@ -222,7 +268,7 @@ def work(settings: Settings) -> int:
         registry = GraphRegistry.load(config)
         _progress(f"worker: graphs {', '.join(registry.ids)}, {settings.workers} jobs")
         uvloop.install()
-        asyncio.run(run_worker(settings, url, registry))
+        asyncio.run(run_worker(settings, url, registry, Policies.of(config.raw)))
     return 0
 
 
@@ -282,11 +328,23 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; a configuration that cannot work stops it with exit code 2 and a
+    message naming what is wrong."""
+    from app.graphs.config import ConfigError
+
+    try:
+        return _main(argv)
+    except (ConfigError, ValueError, msgspec.ValidationError) as exc:
+        print(f"turnstile: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if args.command == "db":
         settings = Settings.from_env(os.environ, data_dir=args.data_dir)
+        configure_logging(settings)
         return db_command(settings, args.action, args.revision)
     flags: dict[str, Any]
     if args.command == "serve":
@@ -305,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         migrate=False if args.no_migrate else None,
         **flags,
     )
+    configure_logging(settings)
     return serve(settings) if args.command == "serve" else work(settings)
 
 

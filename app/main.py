@@ -12,13 +12,14 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 
-from app.api import assistants, crons, meta, openapi, runs, store, streams, threads
+from app.api import assistants, crons, custom_app, meta, openapi, runs, store, streams, threads
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.http_config import cors_config, header_policy
-from app.api.middleware import Authentication, add_request_id
+from app.api.middleware import Authentication, add_request_id, allow_private_network
 from app.auth.handlers import Authorizer, load_auth
 from app.graphs.config import load_config
 from app.graphs.registry import GraphRegistry
+from app.policies import Policies
 from app.settings import Settings
 from app.wiring import process, tune_gc
 from app.worker.pool import WorkerPool
@@ -31,14 +32,15 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
         raise ValueError("create_app needs settings.database_url")
     database_url = settings.database_url
     config = load_config(settings.config_path)
+    policies = Policies.of(config.raw)
     graphs = registry or GraphRegistry.load(config)
     auth = load_auth(config)
-    authorizer = Authorizer(auth) if auth is not None else None
+    authorizer = Authorizer(auth, policies.auth_cache) if auth is not None else None
     raw_http = config.raw.get("http") or {}
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with process(settings, database_url, graphs) as proc:
+        async with process(settings, database_url, graphs, policies) as proc:
             workers: WorkerPool | None = None
             try:
                 svc = proc.services()
@@ -54,27 +56,52 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
                 if workers is not None:
                     await workers.stop(settings.shutdown_grace_seconds)
 
-    routes: list[Any] = [
-        *meta.ROUTES,
-        *threads.ROUTES,
-        *runs.ROUTES,
-        *streams.ROUTES,
-        *assistants.ROUTES,
-        *store.ROUTES,
-        *crons.ROUTES,
-        *openapi.ROUTES,
+    off = policies.http.disabled
+    groups: list[tuple[str, list[Any]]] = [
+        ("meta", [*meta.ROUTES, *openapi.ROUTES]),
+        ("threads", threads.ROUTES),
+        ("runs", [*runs.ROUTES, *streams.ROUTES, *crons.ROUTES]),
+        ("assistants", assistants.ROUTES),
+        ("store", store.ROUTES),
     ]
+    routes = [route for group, listed in groups if group not in off for route in listed]
+    if "meta" in off:
+        routes.append(meta.ok)  # the operator can still see that it started
     middleware = (
         [] if authorizer is None else [DefineMiddleware(Authentication, authorizer=authorizer)]
     )
+    hooks = [add_request_id, *([allow_private_network] if settings.allow_private_network else [])]
     return Litestar(
         route_handlers=routes,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=cors_config(raw_http, os.environ),
         middleware=middleware,
-        before_send=[add_request_id],
+        before_send=hooks,
         openapi_config=None,
+        logging_config=None,  # the CLI configures logging (LOG_LEVEL, LOG_JSON)
         request_max_body_size=settings.max_body_bytes,
-        state=State({"authorizer": authorizer, "headers": header_policy(raw_http)}),
+        state=State(
+            {
+                "authorizer": authorizer,
+                "headers": header_policy(raw_http),
+                "policies": policies,
+                "base_dir": config.base_dir,
+                "auth_openapi": policies.auth_openapi,
+            }
+        ),
     )
+
+
+def served_app(settings: Settings, registry: GraphRegistry | None = None) -> Any:  # an ASGI app
+    """What ``serve`` runs: the API (``create_app``), with langgraph.json's ``http.app``
+    beside it and under ``http.mount_prefix`` when they are configured
+    (``app.api.custom_app``). Its ``state`` is the API's."""
+    api = create_app(settings, registry)
+    options = api.state["policies"].http
+    if options.app is None and options.mount_prefix is None:
+        return api
+    user: Any = custom_app.load(options.app, api.state["base_dir"]) if options.app else None
+    if user is not None and callable(getattr(user, "openapi", None)):
+        api.state["custom_openapi"] = user.openapi
+    return custom_app.Composed(api, user, options, api.state["authorizer"], api.state)

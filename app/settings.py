@@ -44,6 +44,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_min_size: int = 2
     pool_max_size: int = 20
     log_level: str = "info"
+    log_json: bool = False
+    """One JSON object per log line (``LOG_JSON``)."""
+    allow_private_network: bool = False
+    """Answer CORS preflights that ask for it with ``Access-Control-Allow-Private-Network:
+    true`` (``ALLOW_PRIVATE_NETWORK``): browsers then let public pages call this server on a
+    private address."""
     stream_ttl_seconds: float = 120.0
     """How long a run's stream events are kept after it ends (Last-Event-ID replay window)."""
     lease_seconds: float = 30.0
@@ -122,8 +128,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def from_env(cls, env: Mapping[str, str], **overrides: object) -> Settings:
         """Settings from environment variables, then CLI flags (``overrides``, None = unset)."""
         values: dict[str, object] = {}
-        if env.get("DATABASE_URL"):
-            values["database_url"] = env["DATABASE_URL"]
+        url = database_url_of(env)
+        if url:
+            values["database_url"] = url
         if env.get("TURNSTILE_DIRECT_DATABASE_URL"):
             values["direct_database_url"] = env["TURNSTILE_DIRECT_DATABASE_URL"]
         if env.get("TURNSTILE_DATABASE_POOLER"):
@@ -147,12 +154,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             values["worker_processes"] = int(env["TURNSTILE_WORKER_PROCESSES"])
         if env.get("TURNSTILE_DATA_DIR"):
             values["data_dir"] = env["TURNSTILE_DATA_DIR"]
-        if env.get("TURNSTILE_POOL_SIZE"):
-            values["pool_max_size"] = int(env["TURNSTILE_POOL_SIZE"])
+        pool_size = env.get("TURNSTILE_POOL_SIZE") or env.get("LANGGRAPH_POSTGRES_POOL_MAX_SIZE")
+        if pool_size:
+            values["pool_max_size"] = int(pool_size)
+        if _flag(env.get("BG_JOB_ISOLATED_LOOPS")) and not env.get("TURNSTILE_WORKER_PROCESSES"):
+            values["worker_processes"] = 1
         ttl = env.get("TURNSTILE_STREAM_TTL_SECONDS") or env.get("RESUMABLE_STREAM_TTL_SECONDS")
         if ttl:
             values["stream_ttl_seconds"] = float(ttl)
         for name, key, kind in (
+            # The official server's names first: ours, when both are set, win.
+            ("BG_JOB_MAX_RETRIES", "max_attempts", int),
+            ("BG_JOB_TIMEOUT_SECS", "run_timeout_seconds", float),
+            ("BG_JOB_SHUTDOWN_GRACE_PERIOD_SECS", "shutdown_grace_seconds", float),
+            ("HTTP_MAX_REQUEST_BODY_BYTES", "max_body_bytes", int),
             ("TURNSTILE_LEASE_SECONDS", "lease_seconds", float),
             ("TURNSTILE_MAX_ATTEMPTS", "max_attempts", int),
             ("TURNSTILE_RUN_TIMEOUT_SECONDS", "run_timeout_seconds", float),
@@ -172,14 +187,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if env.get(name):
                 values[key] = kind(env[name])
         if env.get("TURNSTILE_WEBHOOK_ALLOW_PRIVATE"):
-            values["webhook_allow_private"] = env["TURNSTILE_WEBHOOK_ALLOW_PRIVATE"].lower() in (
-                "1",
-                "true",
-                "yes",
-            )
+            values["webhook_allow_private"] = _flag(env["TURNSTILE_WEBHOOK_ALLOW_PRIVATE"])
+        if env.get("LOG_JSON"):
+            values["log_json"] = _flag(env["LOG_JSON"])
+        if env.get("ALLOW_PRIVATE_NETWORK"):
+            values["allow_private_network"] = _flag(env["ALLOW_PRIVATE_NETWORK"])
         if env.get("LOG_LEVEL"):
             values["log_level"] = env["LOG_LEVEL"].lower()
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "config_path" not in values and Path("langgraph.json").is_file():
             values["config_path"] = "langgraph.json"
         return msgspec.convert(values, cls)
+
+
+DATABASE_URL_NAMES = ("DATABASE_URL", "DATABASE_URI", "POSTGRES_URI_CUSTOM", "POSTGRES_URI")
+"""Ours, then the official server's names for the PostgreSQL URL."""
+
+
+def database_url_of(env: Mapping[str, str]) -> str | None:
+    """The PostgreSQL URL the environment gives, under any of its names; two names giving
+    different URLs is an error (which one was meant cannot be guessed)."""
+    given = {name: env[name].strip() for name in DATABASE_URL_NAMES if env.get(name, "").strip()}
+    if len(set(given.values())) > 1:
+        raise ValueError(f"{' and '.join(given)} give different database URLs: set one of them")
+    return next(iter(given.values()), None)
+
+
+def _flag(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in ("1", "true", "yes", "on")

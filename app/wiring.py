@@ -15,6 +15,7 @@ from app.checkpoint.saver import PostgresSaver
 from app.db.notify import Hub
 from app.db.pool import create_pool
 from app.graphs.registry import GraphRegistry
+from app.policies import Policies
 from app.services.assistants import AssistantService
 from app.services.container import Services
 from app.services.crons import CronService
@@ -24,6 +25,7 @@ from app.services.state import StateService
 from app.services.store import StoreService
 from app.services.streams import StreamService
 from app.services.threads import ThreadService
+from app.services.webhooks import WebhookPolicy
 from app.settings import Settings
 from app.store.postgres import PostgresStore
 from app.worker.executor import Executor
@@ -54,17 +56,28 @@ class Process:
     graphs: GraphRegistry
     pool: Any
     hub: Hub
+    policies: Policies = field(default_factory=Policies)
     saver: PostgresSaver = field(init=False)
+    webhooks: WebhookPolicy = field(init=False)
 
     def __post_init__(self) -> None:
         self.saver = PostgresSaver(self.pool)
+        self.webhooks = webhook_policy(self.settings, self.policies)
+
+    def _thread_ttl(self) -> tuple[float, str] | None:
+        ttl = self.policies.threads
+        return None if ttl.default_minutes is None else (ttl.default_minutes, ttl.strategy)
+
+    def _threads(self) -> ThreadService:
+        return ThreadService(
+            self.pool,
+            default_ttl=self._thread_ttl(),
+            sweep_limit=self.policies.threads.sweep_limit or 100,
+        )
 
     def _runs(self) -> RunService:
         return RunService(
-            self.pool,
-            self.graphs,
-            self.hub,
-            webhook_allow_private=self.settings.webhook_allow_private,
+            self.pool, self.graphs, self.hub, webhooks=self.webhooks, thread_ttl=self._thread_ttl()
         )
 
     def services(self) -> Services:
@@ -73,13 +86,13 @@ class Process:
         runs = self._runs()
         return Services(
             registry=self.graphs,
-            threads=ThreadService(pool),
+            threads=self._threads(),
             assistants=AssistantService(pool, self.graphs),
             state=StateService(pool, self.graphs, self.saver),
             runs=runs,
             crons=CronService(pool, runs),
             streams=StreamService(pool, hub),
-            store=StoreService(pool),
+            store=StoreService(pool, self.policies.store),
             health=HealthService(pool, hub, runs),
         )
 
@@ -92,13 +105,12 @@ class Process:
             self.graphs,
             self.saver,
             self.hub,
-            store=PostgresStore(pool),
-            webhook_allow_private=settings.webhook_allow_private,
+            store=PostgresStore(pool, self.policies.store),
             max_attempts=settings.max_attempts,
             run_timeout_seconds=settings.run_timeout_seconds,
             webhooks=WebhookSender(
                 pool,
-                allow_private=settings.webhook_allow_private,
+                policy=self.webhooks,
                 max_attempts=settings.webhook_max_attempts,
                 backoff_seconds=settings.webhook_backoff_seconds,
                 timeout_seconds=settings.webhook_timeout_seconds,
@@ -115,6 +127,9 @@ class Process:
             lease_seconds=settings.lease_seconds,
             stream_ttl_seconds=settings.stream_ttl_seconds,
             pooler=settings.pooled,
+            threads=self._threads(),
+            thread_sweep_seconds=self.policies.threads.sweep_seconds,
+            store_sweep_seconds=self.policies.store.sweep_seconds,
         )
 
     def drain_threadsafe(self) -> None:
@@ -123,9 +138,33 @@ class Process:
         self.hub.drain_threadsafe()
 
 
+def webhook_policy(settings: Settings, policies: Policies) -> WebhookPolicy:
+    """The operator's TURNSTILE_WEBHOOK_ALLOW_PRIVATE under langgraph.json's ``webhooks``
+    section (whose explicit ``disable_loopback``/``disable_private_ips`` win); relative URLs
+    point at this process's own address."""
+    rules = policies.webhooks
+    allow = settings.webhook_allow_private
+    host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+    host = f"[{host}]" if ":" in host else host
+    return WebhookPolicy(
+        allow_loopback=allow if rules.allow_loopback is None else rules.allow_loopback,
+        allow_private=allow if rules.allow_private is None else rules.allow_private,
+        require_https=rules.require_https,
+        allowed_domains=rules.allowed_domains,
+        allowed_ports=rules.allowed_ports,
+        max_url_length=rules.max_url_length,
+        headers=rules.headers,
+        enabled=not rules.disabled,
+        local_base_url=f"http://{host}:{settings.port}{policies.http.mount_prefix or ''}",
+    )
+
+
 @asynccontextmanager
 async def process(
-    settings: Settings, database_url: str, graphs: GraphRegistry
+    settings: Settings,
+    database_url: str,
+    graphs: GraphRegistry,
+    policies: Policies | None = None,
 ) -> AsyncIterator[Process]:
     """The pool and the started hub for the time of the block; both closed after it."""
     pool = await create_pool(
@@ -137,7 +176,7 @@ async def process(
     hub = Hub(settings.direct_database_url or database_url)  # LISTEN: never through a pooler
     try:
         await hub.start()
-        yield Process(settings, database_url, graphs, pool, hub)
+        yield Process(settings, database_url, graphs, pool, hub, policies or Policies())
     finally:
         await hub.close()
         await pool.close()

@@ -15,7 +15,7 @@ from app.api.deps import services
 from app.auth.door import authorize
 from app.core.access import Access
 from app.core.errors import NotFound
-from app.core.ids import parse_uuid
+from app.core.ids import parse_uuid, system_assistant_id
 from app.services import introspection
 
 Req = Request[Any, Any, Any]
@@ -149,7 +149,11 @@ async def _read(request: Req, assistant_id: uuid.UUID) -> Access:
 
 
 async def _graph(request: Req, assistant_id: str) -> tuple[uuid.UUID, Any]:
-    aid = parse_uuid(assistant_id, "assistant")
+    """The assistant's graph; a graph id names its system assistant (as for runs)."""
+    if assistant_id in services(request).registry:
+        aid = system_assistant_id(assistant_id)
+    else:
+        aid = parse_uuid(assistant_id, "assistant")
     return aid, await services(request).assistants.graph_of(await _read(request, aid), aid)
 
 

@@ -25,6 +25,34 @@ def is_public(scope: Scope) -> bool:
     return bool(handler is not None and handler.opt.get("public"))
 
 
+AUTHENTICATED = "turnstile.authenticated"
+"""Set in ``scope["state"]`` once a request was authenticated (by the gate in front of a
+custom app's middleware, ``middleware_order: auth_first``): not authenticated twice."""
+
+
+async def authenticated(authorizer: Authorizer, scope: Scope, receive: Receive, send: Send) -> bool:
+    """Run the authenticate handler for this request: its user goes to
+    ``scope["state"]["user"]`` (and ``scope["user"]``, where Starlette apps look) and True
+    is returned; its ``HTTPException`` is sent as the response and False returned."""
+    state = scope.setdefault("state", {})
+    if state.get(AUTHENTICATED):
+        return True
+    request: Request[Any, Any, Any] = Request(scope, receive)
+    pieces = {name: _piece(name, request, scope) for name in authorizer.wants}
+    try:
+        user = await authorizer.authenticate(pieces, dict(scope.get("headers") or []))
+    except AuthHTTPException as exc:
+        response = json(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=dict(exc.headers or {})
+        )
+        await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+        return False
+    state["user"] = user
+    state[AUTHENTICATED] = True
+    scope["user"] = user
+    return True
+
+
 class Authentication:
     """Calls the authenticate handler before every non-public route; its user goes to
     ``scope["state"]["user"]``, its ``HTTPException`` becomes the response."""
@@ -37,18 +65,8 @@ class Authentication:
         if scope["type"] != ScopeType.HTTP or is_public(scope) or scope.get("method") == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        request: Request[Any, Any, Any] = Request(scope, receive)
-        pieces = {name: _piece(name, request, scope) for name in self.authorizer.wants}
-        try:
-            user = await self.authorizer.authenticate(pieces)
-        except AuthHTTPException as exc:
-            response = json(
-                {"detail": exc.detail}, status_code=exc.status_code, headers=dict(exc.headers or {})
-            )
-            await response.to_asgi_response(app=None, request=request)(scope, receive, send)
-            return
-        scope.setdefault("state", {})["user"] = user
-        await self.app(scope, receive, send)
+        if await authenticated(self.authorizer, scope, receive, send):
+            await self.app(scope, receive, send)
 
 
 def _piece(name: str, request: Request[Any, Any, Any], scope: Scope) -> Any:
@@ -68,6 +86,16 @@ def _piece(name: str, request: Request[Any, Any, Any], scope: Scope) -> Any:
     if name == "query_params":
         return dict(request.query_params)
     return dict(scope.get("path_params") or {})  # path_params
+
+
+async def allow_private_network(message: Message, scope: Scope) -> None:
+    """``before_send`` hook (``ALLOW_PRIVATE_NETWORK``): a CORS preflight that asks
+    (``Access-Control-Request-Private-Network: true``) is told this server allows it."""
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+        return
+    asked = dict(scope.get("headers") or []).get(b"access-control-request-private-network")
+    if asked == b"true":
+        MutableScopeHeaders.from_message(message)["access-control-allow-private-network"] = "true"
 
 
 async def add_request_id(message: Message, scope: Scope) -> None:

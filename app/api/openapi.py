@@ -269,7 +269,37 @@ def _operation(handler: Any, path: str, refs: dict[Any, Any]) -> dict[str, Any]:
 
 @get("/openapi.json", include_in_schema=False, opt={"public": True})
 async def openapi_json(request: Req) -> Response[bytes]:
-    return json(build(request.app, services(request).registry.ids))
+    doc = build(request.app, services(request).registry.ids)
+    custom = request.app.state.get("custom_openapi")
+    if custom is not None:
+        merge_custom(doc, custom())
+    security = request.app.state.get("auth_openapi")
+    if security:
+        apply_security(doc, security)
+    return json(doc)
+
+
+def merge_custom(doc: dict[str, Any], custom: dict[str, Any]) -> None:
+    """The custom app's own document (``http.app``, a FastAPI app's ``openapi()``): its
+    paths (which shadow ours, as its routes do) and components."""
+    doc["paths"].update(custom.get("paths") or {})
+    for kind, items in (custom.get("components") or {}).items():
+        doc.setdefault("components", {}).setdefault(kind, {}).update(items)
+
+
+def apply_security(doc: dict[str, Any], security: dict[str, Any]) -> None:
+    """``auth.openapi``: the security schemes, the document's default requirement, and
+    per-path, per-method overrides (``{path: {method: [requirement, ...]}}``)."""
+    schemes = security.get("securitySchemes")
+    if schemes:
+        doc.setdefault("components", {}).setdefault("securitySchemes", {}).update(schemes)
+    if "security" in security:
+        doc["security"] = security["security"]
+    for path, methods in (security.get("paths") or {}).items():
+        for method, requirement in (methods or {}).items():
+            operation = doc["paths"].get(path, {}).get(method.lower())
+            if operation is not None:
+                operation["security"] = requirement
 
 
 DOCS = """<!doctype html>

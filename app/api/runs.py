@@ -77,7 +77,9 @@ async def wait_response(
     waiter = svc.runs.waiter(run_id, fresh=fresh)
     if on_disconnect is None and await waiter.ended_within(KEEPALIVE_SECONDS):
         await after_end(after, run_id)
-        return Response(content=waiter.body(), media_type="application/json", headers=headers)
+        return Response(
+            content=waiter.body(), media_type="application/json", headers=headers, status_code=200
+        )
     started = on_disconnect is None
     return _stream(output_stream(waiter, after=after, started=started), headers, on_disconnect)
 

@@ -93,7 +93,8 @@ async def get_item(request: Req) -> Response[bytes]:
     namespace = _namespace([p for p in (q.get("namespace") or "").split(".") if p != ""])
     acc, namespace = await _door(request, "get", {"namespace": namespace, "key": key})
     store = services(request).store
-    return json(await store.get(acc, namespace, key, refresh_ttl=flag(request, "refresh_ttl")))
+    refresh = flag(request, "refresh_ttl") if request.query_params.get("refresh_ttl") else None
+    return json(await store.get(acc, namespace, key, refresh_ttl=refresh))
 
 
 @delete("/store/items", status_code=204)
@@ -118,7 +119,7 @@ async def search_items(request: Req) -> Response[bytes]:
     }
     acc, namespace = await _door(request, "search", value)
     found = await services(request).store.search(
-        acc, namespace or [], filter=body.filter, refresh_ttl=bool(body.refresh_ttl), **page
+        acc, namespace or [], filter=body.filter, refresh_ttl=body.refresh_ttl, **page
     )
     return json(wire.Items(found))
 

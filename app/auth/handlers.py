@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +17,7 @@ from langgraph_sdk.auth.types import AuthContext
 from app.auth.user import AuthUser, to_user
 from app.graphs.config import ConfigError, GraphsConfig
 from app.graphs.registry import import_variable
+from app.policies import AuthCache
 
 log = logging.getLogger("turnstile.auth")
 
@@ -47,8 +50,13 @@ def load_auth(config: GraphsConfig) -> Auth | None:
 class Authorizer:
     """Runs one ``Auth``'s handlers for the access door (``app.auth.door``)."""
 
-    def __init__(self, auth: Auth) -> None:
+    def __init__(self, auth: Auth, cache: AuthCache | None = None) -> None:
         self.auth = auth
+        self.cache = cache
+        """``auth.cache``: successful authentications reused, keyed on those headers."""
+        self._cached: OrderedDict[tuple[str | None, ...], tuple[float, AuthUser | None]] = (
+            OrderedDict()
+        )
         handler = auth._authenticate_handler
         self.authenticator = handler
         self.wants = (
@@ -57,19 +65,37 @@ class Authorizer:
             else set()
         )
 
-    async def authenticate(self, pieces: Mapping[str, Any]) -> AuthUser | None:
+    async def authenticate(
+        self, pieces: Mapping[str, Any], headers: Mapping[bytes, bytes] | None = None
+    ) -> AuthUser | None:
         """The caller (None when the Auth has no authenticate handler), given the request
-        ``pieces`` named in ``wants``. Raises the handler's ``HTTPException``; a failed
-        ``assert`` in the handler answers 401."""
+        ``pieces`` named in ``wants`` (and its ``headers``, for the cache). Raises the
+        handler's ``HTTPException``; a failed ``assert`` in the handler answers 401."""
         if self.authenticator is None:
             return None
+        key = None
+        if self.cache is not None and headers is not None:
+            key = tuple(
+                None if (v := headers.get(name.encode("latin-1"))) is None else v.decode("latin-1")
+                for name in self.cache.keys
+            )
+            hit = self._cached.get(key)
+            if hit is not None and hit[0] > time.monotonic():
+                self._cached.move_to_end(key)
+                return hit[1]
         try:
             result = await self.authenticator(**pieces)
         except HTTPException:
             raise
         except AssertionError as exc:
             raise HTTPException(401, str(exc) or "Unauthorized") from None
-        return to_user(result)
+        user = to_user(result)
+        if key is not None and self.cache is not None:
+            self._cached[key] = (time.monotonic() + self.cache.ttl_seconds, user)
+            self._cached.move_to_end(key)
+            while len(self._cached) > self.cache.max_size:
+                self._cached.popitem(last=False)
+        return user
 
     def handler(self, resource: str, action: str) -> Any:
         """The most specific handler: (resource, action), (resource, *), (*, action), global."""

@@ -80,7 +80,8 @@ def checkpoint_rows(
             blobs.append((thread_id, checkpoint_ns, channel, str(version), type_, blob))
         else:
             blobs.append((thread_id, checkpoint_ns, channel, str(version), EMPTY, None))
-    meta = get_serializable_checkpoint_metadata(config, metadata)
+    # The thread's id in the metadata too, as the reference server writes it.
+    meta = {**get_serializable_checkpoint_metadata(config, metadata), "thread_id": thread_id}
     run_id = meta.get("run_id")
     key = (thread_id, checkpoint_ns, checkpoint["id"])
     row = (

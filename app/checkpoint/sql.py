@@ -281,7 +281,9 @@ COPY_THREAD = """
 WITH cps AS (
     INSERT INTO checkpoints
         (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, checkpoint, metadata)
-    SELECT $2, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, checkpoint, metadata
+    SELECT $2, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, checkpoint,
+           CASE WHEN $3 AND metadata ? 'thread_id'
+                THEN jsonb_set(metadata, '{thread_id}', to_jsonb($2::text)) ELSE metadata END
     FROM checkpoints WHERE thread_id = $1
     ON CONFLICT DO NOTHING
     RETURNING 1
@@ -321,8 +323,13 @@ async def prune_keep_latest(db: Executor, thread_ids: Sequence[str]) -> dict[str
     return await _counts(db, PRUNE_KEEP_LATEST, list(thread_ids))
 
 
-async def copy_thread(db: Executor, source: str, target: str) -> dict[str, int]:
-    return await _counts(db, COPY_THREAD, source, target)
+async def copy_thread(
+    db: Executor, source: str, target: str, *, retag: bool = False
+) -> dict[str, int]:
+    """Copy a thread's checkpoints, blobs and writes. ``retag``: the copies' metadata names
+    the target thread (``threads.copy``, as the reference); the saver's ``copy_thread``
+    keeps the metadata as it was (LangGraph's checkpointer contract)."""
+    return await _counts(db, COPY_THREAD, source, target, retag)
 
 
 async def _counts(db: Executor, query: str, *args: Any) -> dict[str, int]:

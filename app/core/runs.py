@@ -84,17 +84,20 @@ def validate(body: RunCreate, *, stateless: bool) -> None:
             raise InvalidInput(
                 f"Invalid stream_mode: {mode!r}. Expected one of {list(STREAM_MODES)}"
             )
-    configurable = (body.config or {}).get("configurable") or {}
-    if body.context and configurable:
+    one_of_configurable_and_context(body.config, body.context)
+    if stateless and body.command and "resume" in body.command:
+        raise BadRequest("You must provide a thread_id when resuming.")
+
+
+def one_of_configurable_and_context(config: dict[str, Any] | None, context: Any) -> None:
+    """A run or an assistant gets ``config.configurable`` or ``context``, not both (400, as
+    the reference answers)."""
+    if context and (config or {}).get("configurable"):
         raise BadRequest(
             "Cannot specify both configurable and context. Prefer setting context alone. "
             "Context was introduced in LangGraph 0.6.0 and is the long term planned replacement "
             "for configurable."
         )
-    if stateless and body.command and "resume" in body.command:
-        raise BadRequest("You must provide a thread_id when resuming.")
-    if body.input is not None and body.command:
-        raise InvalidInput("Cannot specify both input and command.")
 
 
 def stream_modes(body: RunCreate) -> list[str]:
@@ -222,6 +225,8 @@ class RunRequest:
             for k, v in {**(assistant["context"] or {}), **(body.context or {})}.items()
             if k not in RESERVED_CONFIGURABLE
         }
+        for key, value in context.items():  # as the reference: graphs reading
+            merged.setdefault(key, value)  # configurable see the context too
         merged.update(
             {
                 "run_id": str(self.run_id),
@@ -244,7 +249,9 @@ class RunRequest:
             except ValueError:
                 raise InvalidInput("Invalid checkpoint_id: must be a UUID") from None
         return {
-            "input": body.input,
+            # With a command the input is not used (agent-chat-ui sends ``input: {}`` with
+            # its resume command; the reference lets the command win).
+            "input": None if body.command else body.input,
             "command": body.command,
             "config": config,
             "context": context,

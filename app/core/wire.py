@@ -256,7 +256,32 @@ def cron(row: Mapping[str, Any], only: Collection[str] | None = None) -> Cron:
     if only is None or "user_id" in only:
         user = row.get("auth_user")
         values["user_id"] = user.get("identity") if user else None
+    if isinstance(values.get("payload"), dict):
+        # As the reference shows it: the whole create body, naming the assistant by id.
+        values["payload"] = cron_payload(values["payload"], row)
     return Cron(**values)
+
+
+def cron_payload(payload: dict[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """A cron's payload as the reference shows it: the create body (schedule, metadata,
+    timezone and ``on_run_completed`` as given), the assistant by its id, and the cron's id
+    in ``config.configurable``."""
+    shown = dict(payload)
+    if row.get("assistant_id") is not None:
+        shown["assistant_id"] = str(row["assistant_id"])
+    for key in ("schedule", "timezone", "on_run_completed"):
+        if row.get(key) is not None:
+            shown[key] = row[key]
+    if row.get("metadata"):
+        shown["metadata"] = row["metadata"]
+    if row.get("cron_id") is not None:
+        config = dict(shown.get("config") or {})
+        config["configurable"] = {
+            **(config.get("configurable") or {}),
+            "cron_id": str(row["cron_id"]),
+        }
+        shown["config"] = config
+    return shown
 
 
 def item(row: Mapping[str, Any], shape: type[I] = Item) -> I:  # type: ignore[assignment]

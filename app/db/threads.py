@@ -22,15 +22,25 @@ COLUMNS = (
 
 
 async def insert(
-    conn: Conn, thread_id: uuid.UUID, metadata: dict[str, Any], config: dict[str, Any] | None = None
+    conn: Conn,
+    thread_id: uuid.UUID,
+    metadata: dict[str, Any],
+    config: dict[str, Any] | None = None,
+    ttl: tuple[float, str] | None = None,
 ) -> asyncpg.Record | None:
-    """Insert a thread; None when that id already exists (nothing is changed then)."""
+    """Insert a thread (expiring after ``ttl``: minutes and strategy, if given); None when
+    that id already exists (nothing is changed then)."""
+    minutes, strategy = ttl if ttl is not None else (None, None)
     return await conn.fetchrow(
-        f"""INSERT INTO threads (thread_id, metadata, config) VALUES ($1, $2, $3)
+        f"""INSERT INTO threads (thread_id, metadata, config, ttl_minutes, ttl_strategy, expires_at)
+            VALUES ($1, $2, $3, $4::float8, $5,
+                    now() + make_interval(secs => $4::float8 * 60))
             ON CONFLICT (thread_id) DO NOTHING RETURNING {COLUMNS}""",
         thread_id,
         metadata,
         config or {},
+        minutes,
+        strategy,
     )
 
 

@@ -13,6 +13,7 @@ from app.core.enums import ASSISTANT_SELECT_FIELDS, ASSISTANT_SORT_FIELDS
 from app.core.errors import Conflict, NotFound
 from app.core.fields import selected, sort_field
 from app.core.ids import system_assistant_id
+from app.core.runs import one_of_configurable_and_context
 from app.db import assistants as rows
 from app.db import crons as cron_rows
 from app.db.access import Where
@@ -78,6 +79,7 @@ class AssistantService:
         if_exists: str,
     ) -> wire.Assistant:
         self.registry.entry(graph_id)  # 404 naming the served graphs
+        one_of_configurable_and_context(config, context)
         aid = assistant_id or uuid.uuid4()
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.insert(
@@ -102,6 +104,7 @@ class AssistantService:
     ) -> wire.Assistant:
         if "graph_id" in changes:
             self.registry.entry(changes["graph_id"])
+        one_of_configurable_and_context(changes.get("config"), changes.get("context"))
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.update(conn, assistant_id, access, changes)
         return _shown(row)

@@ -18,14 +18,50 @@ def _safe(make: Any) -> Any:
         return None
 
 
+HIDDEN_CONFIGURABLE = (
+    "thread_id",
+    "checkpoint_id",
+    "checkpoint_ns",
+    "__pregel_checkpointer",
+    "__pregel_store",
+)
+"""Keys of ``configurable`` the server sets itself: not part of a graph's config schema."""
+
+
 def _state_schema(graph: Any) -> Any:
-    builder = getattr(graph, "builder", None)
-    state = getattr(builder, "state_schema", None)
-    if state is None:
-        return None
+    """The graph's state as the reference describes it: one property per state channel,
+    typed by what the channel accepts (``Any`` where pydantic cannot express it). Built
+    from the channels, so ``typing.TypedDict`` states work on Python 3.11 as well."""
+    from pydantic import create_model
+
+    fields: dict[str, Any] = {}
+    for name in graph.stream_channels_list:
+        kind = graph.channels[name].UpdateType
+        try:
+            create_model(name, value=(kind, None)).model_json_schema()
+        except Exception:  # not expressible as JSON schema
+            kind = Any
+        fields[name] = (kind, None)
+    return create_model(graph.get_name("State"), **fields).model_json_schema()
+
+
+def _config_schema(graph: Any) -> Any:
+    """The schema of the graph's ``configurable`` (not of the whole RunnableConfig), without
+    the keys the server sets; ``{}`` when the graph declares none."""
     from pydantic import TypeAdapter
 
-    return TypeAdapter(state).json_schema()
+    model = graph.config_schema()
+    fields = getattr(model, "model_fields", None) or {}
+    if "configurable" not in fields:
+        return {}
+    annotation: Any = fields["configurable"].annotation
+    schema: dict[str, Any] = TypeAdapter(annotation).json_schema()
+    for key in HIDDEN_CONFIGURABLE:
+        schema.get("properties", {}).pop(key, None)
+    config_type = getattr(graph, "config_type", None)
+    if config_type is not None and hasattr(config_type, "__name__"):
+        schema["title"] = config_type.__name__
+    return schema
 
 
 def schemas(graph: Any) -> dict[str, Any]:
@@ -33,7 +69,7 @@ def schemas(graph: Any) -> dict[str, Any]:
         "input_schema": _safe(graph.get_input_jsonschema),
         "output_schema": _safe(graph.get_output_jsonschema),
         "state_schema": _safe(lambda: _state_schema(graph)),
-        "config_schema": _safe(graph.get_config_jsonschema),
+        "config_schema": _safe(lambda: _config_schema(graph)),
         "context_schema": _safe(graph.get_context_jsonschema),
     }
 

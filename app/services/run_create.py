@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from app.core import wire
 from app.core.access import Access, Caller
@@ -39,6 +40,7 @@ from app.db.types import Conn
 from app.graphs.registry import GraphRegistry
 from app.services import webhooks
 from app.services.threads import clean_metadata
+from app.services.webhooks import WebhookPolicy
 
 NOT_FOUND = "Thread or assistant not found."
 ASSISTANT_CACHE_SIZE = 256
@@ -69,12 +71,15 @@ class RunCreation(abc.ABC):
         registry: GraphRegistry,
         hub: Hub,
         *,
-        webhook_allow_private: bool = False,
+        webhooks: WebhookPolicy | None = None,
+        thread_ttl: tuple[float, str] | None = None,
     ) -> None:
         self.pool = pool
         self.registry = registry
         self.hub = hub
-        self.webhook_allow_private = webhook_allow_private
+        self.webhooks = webhooks or WebhookPolicy()
+        self.thread_ttl = thread_ttl
+        """What a thread the create makes expires after (``checkpointer.ttl``)."""
         self._assistants: ByteBoundedCache[uuid.UUID, dict[str, Any]] = ByteBoundedCache(
             max_bytes=ASSISTANT_CACHE_BYTES,
             max_entry_bytes=ASSISTANT_CACHE_ENTRY_BYTES,
@@ -176,11 +181,14 @@ class RunCreation(abc.ABC):
         waited: bool,
         extra_metadata: dict[str, Any] | None = None,
     ) -> RunRequest:
-        """The request, validated, and its webhook address checked: once per create."""
-        request = RunRequest.of(body, thread_id, waited=waited, extra_metadata=extra_metadata)
+        """The request, validated, and its webhook address checked (a relative one made
+        absolute on this server): once per create."""
         if body.webhook:
-            await webhooks.check(body.webhook, allow_private=self.webhook_allow_private)
-        return request
+            url = webhooks.absolute(body.webhook, self.webhooks)
+            await webhooks.check(url, self.webhooks)
+            if url != body.webhook:
+                body = msgspec.structs.replace(body, webhook=url)
+        return RunRequest.of(body, thread_id, waited=waited, extra_metadata=extra_metadata)
 
     def _assistant_id(self, assistant_id: str) -> uuid.UUID:
         """A graph id names its system assistant; anything else must be an assistant UUID."""
@@ -240,7 +248,7 @@ class RunCreation(abc.ABC):
             raise NotFound(NOT_FOUND)
         # None when it exists: made meanwhile by another create (the statement then finds
         # it), or hidden from this caller (the statement does not: 404).
-        await thread_rows.insert(conn, tid, dict(caller.stamp))
+        await thread_rows.insert(conn, tid, dict(caller.stamp), ttl=self.thread_ttl)
         created = await self._put(conn, access, caller, request, aid, assistant)
         if created is None:
             raise NotFound(NOT_FOUND)

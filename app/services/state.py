@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from langchain_core.runnables import RunnableConfig
@@ -12,9 +12,11 @@ from langgraph.errors import InvalidUpdateError
 from langgraph.types import StateSnapshot, StateUpdate
 
 from app.core import thread_status, wire
-from app.core.access import Access
+from app.core.access import ALL, Access
 from app.core.errors import BadRequest, Conflict, InvalidInput, NotFound
 from app.core.jsonable import dumps_str, plain
+from app.core.runs import merge_config
+from app.db import assistants as assistant_rows
 from app.db import events as event_rows
 from app.db import runs as run_rows
 from app.db import threads as thread_rows
@@ -51,6 +53,14 @@ def _checkpoint(config: RunnableConfig | None) -> dict[str, Any] | None:
     return out
 
 
+def _error_text(error: Any) -> str | None:
+    """A task's error as the reference shows it: ``ValueError('boom')``. A pending task
+    read back from a checkpoint has it as that text already (not quoted again)."""
+    if error is None:
+        return None
+    return error if isinstance(error, str) else repr(error)
+
+
 def snapshot_to_wire(snapshot: StateSnapshot) -> dict[str, Any]:
     """A LangGraph StateSnapshot in the reference server's ThreadState shape."""
     tasks = []
@@ -61,9 +71,13 @@ def snapshot_to_wire(snapshot: StateSnapshot) -> dict[str, Any]:
                 "id": task.id,
                 "name": task.name,
                 "path": list(task.path),
-                "error": None if task.error is None else repr(task.error),
+                "error": _error_text(task.error),
                 "interrupts": [wire.interrupt(i) for i in task.interrupts],
-                "checkpoint": _checkpoint(nested) if isinstance(nested, dict) else None,
+                # A subgraph's task: its config ({thread_id, checkpoint_ns}, and the
+                # checkpoint once it has one), as the reference shows it.
+                "checkpoint": dict(nested.get("configurable") or {}) or None
+                if isinstance(nested, dict)
+                else None,
                 "state": snapshot_to_wire(nested) if isinstance(nested, StateSnapshot) else None,
                 "result": task.result,
             }
@@ -114,11 +128,28 @@ class StateService:
             conf["thread_id"] = str(thread_id)
         return {"configurable": conf}
 
-    async def _graph_for(self, thread: dict[str, Any]) -> Any | None:
-        graph_id = (thread.get("metadata") or {}).get("graph_id")
+    async def _graph_for(self, thread: Any) -> Any | None:
+        """The thread's graph (None when it has none that is served). A factory is called
+        with the config of the thread's assistant, as its runs build it, so the graph it
+        makes has the same nodes."""
+        metadata = thread["metadata"] or {}
+        graph_id = metadata.get("graph_id")
         if graph_id is None or graph_id not in self.registry:
             return None
-        return await self.registry.get(graph_id, checkpointer=self.saver)
+        config: dict[str, Any] | None = None
+        if self.registry.entry(graph_id).factory is not None:
+            config = {"configurable": {"thread_id": str(thread["thread_id"])}}
+            assistant_id = metadata.get("assistant_id")
+            if assistant_id:
+                async with self.pool.acquire() as conn:
+                    assistant = await assistant_rows.get(
+                        conn, uuid.UUID(str(assistant_id)), ALL, [graph_id]
+                    )
+                if assistant is not None:
+                    config = merge_config(assistant["config"] or {}, config)
+        return await self.registry.get(
+            graph_id, config=cast(RunnableConfig, config), checkpointer=self.saver
+        )
 
     async def get_state(
         self,
@@ -198,10 +229,9 @@ class StateService:
             thread = await thread_rows.get(conn, thread_id, access, lock=True)
             if thread is None:
                 raise not_found(thread_id)
-            graph_id = (thread["metadata"] or {}).get("graph_id")
-            if graph_id is None or graph_id not in self.registry:
+            graph = await self._graph_for(thread)
+            if graph is None:
                 raise BadRequest("supersteps need the thread's graph: pass graph_id.")
-            graph = await self.registry.get(graph_id, checkpointer=self.saver)
             config = self._config(thread_id, None)
             try:
                 await graph.abulk_update_state(config, steps)
@@ -230,10 +260,9 @@ class StateService:
                 raise not_found(thread_id)
             if await run_rows.has_inflight(conn, thread_id):
                 raise Conflict(f"Thread {thread_id} has a run in progress; cannot update state.")
-            graph_id = (thread["metadata"] or {}).get("graph_id")
-            if graph_id is None or graph_id not in svc.registry:
+            graph = await svc._graph_for(thread)
+            if graph is None:
                 raise BadRequest(f"Thread {thread_id} has no graph ID; run it first.")
-            graph = await svc.registry.get(graph_id, checkpointer=svc.saver)
             config = svc._config(thread_id, checkpoint)
             try:
                 written = await graph.aupdate_state(config, values, as_node=as_node)

@@ -15,6 +15,7 @@ from app.core import wire
 from app.core.access import Access
 from app.core.errors import NotFound
 from app.db import store as rows
+from app.policies import StoreTTL
 
 
 class Page(TypedDict):
@@ -23,14 +24,20 @@ class Page(TypedDict):
 
 
 class StoreService:
-    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], ttl: StoreTTL | None = None) -> None:
         self.pool = pool
+        self.ttl = ttl or StoreTTL()
+        """``store.ttl``: the default TTL of a put, and whether reads refresh by default."""
+
+    def _refresh(self, asked: bool | None) -> bool:
+        return self.ttl.refresh_on_read if asked is None else asked
 
     async def get(
-        self, access: Access, namespace: Sequence[str], key: str, *, refresh_ttl: bool
+        self, access: Access, namespace: Sequence[str], key: str, *, refresh_ttl: bool | None
     ) -> wire.Item | None:
+        refresh = self._refresh(refresh_ttl)
         async with self.pool.acquire() as conn:
-            row = await rows.get(conn, namespace, key, refresh_ttl=refresh_ttl, access=access)
+            row = await rows.get(conn, namespace, key, refresh_ttl=refresh, access=access)
         return None if row is None else wire.item(row)
 
     async def put(
@@ -41,8 +48,11 @@ class StoreService:
         value: dict[str, Any],
         ttl: float | None,
     ) -> None:
-        """Insert or replace the item; NotFound when an item of that key exists that
-        ``access`` hides (a hidden item answers like a missing one)."""
+        """Insert or replace the item (expiring after ``ttl`` minutes, or the default TTL);
+        NotFound when an item of that key exists that ``access`` hides (a hidden item
+        answers like a missing one)."""
+        if ttl is None:
+            ttl = self.ttl.default_minutes
         async with self.pool.acquire() as conn:
             if not await rows.put(conn, namespace, key, value, ttl, access):
                 raise NotFound("Item not found")
@@ -57,7 +67,7 @@ class StoreService:
         namespace_prefix: Sequence[str],
         *,
         filter: dict[str, Any] | None,
-        refresh_ttl: bool,
+        refresh_ttl: bool | None,
         **page: Unpack[Page],
     ) -> list[wire.SearchItem]:
         """Items under the prefix (newest first), optionally filtered on their value."""
@@ -66,7 +76,7 @@ class StoreService:
                 conn,
                 namespace_prefix,
                 filter=filter,
-                refresh_ttl=refresh_ttl,
+                refresh_ttl=self._refresh(refresh_ttl),
                 access=access,
                 **page,
             )

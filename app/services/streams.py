@@ -233,11 +233,12 @@ def run_mode_filter(modes: list[str]) -> frozenset[str] | None:
 
 
 def wanted_by_join(event: str, modes: frozenset[str] | None) -> bool:
-    """Whether a join filtered on ``modes`` sends ``event`` (named ``<mode>[|ns...]``)."""
+    """Whether a join filtered on ``modes`` sends ``event`` (named ``<mode>[|ns...]``):
+    errors and the end always, ``metadata`` only when asked for (as the reference)."""
     if modes is None:
         return True
     base = event.split("|", 1)[0]
-    if base in ("metadata", "error", "end") or base in modes:
+    if base in ("error", "end") or base in modes:
         return True
     if base == "messages":
         return "messages-tuple" in modes

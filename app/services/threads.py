@@ -69,8 +69,17 @@ THREADS = Table(rows.TABLE, rows.KEY, wire.thread)
 
 
 class ThreadService:
-    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        *,
+        default_ttl: tuple[float, str] | None = None,
+        sweep_limit: int = 100,
+    ) -> None:
         self.pool = pool
+        self.default_ttl = default_ttl
+        """``checkpointer.ttl``: what a thread created without a ``ttl`` expires after."""
+        self.sweep_limit = sweep_limit
 
     async def create(
         self,
@@ -84,12 +93,10 @@ class ThreadService:
         """Insert a thread (``uuid7`` id unless given). With ``if_exists="do_nothing"`` an
         existing thread is returned unchanged; otherwise it raises Conflict."""
         tid = thread_id or uuid7()
-        expiry = parse_ttl(ttl)
+        expiry = parse_ttl(ttl) or self.default_ttl
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await rows.insert(conn, tid, clean_metadata(metadata))
+            row = await rows.insert(conn, tid, clean_metadata(metadata), ttl=expiry)
             if row is not None:
-                if expiry is not None:
-                    await rows.set_ttl(conn, tid, *expiry)
                 return wire.thread(row)
             if if_exists == "do_nothing":
                 existing = await rows.get(conn, tid, access)
@@ -131,7 +138,7 @@ class ThreadService:
         """Act on threads past their TTL: delete them, or keep only their latest checkpoint
         (and wait for the next activity to set a new expiry). Busy threads are skipped."""
         async with self.pool.acquire() as conn, conn.transaction():
-            due = await rows.expired(conn)
+            due = await rows.expired(conn, self.sweep_limit)
             doomed = [r["thread_id"] for r in due if r["ttl_strategy"] != "keep_latest"]
             pruned = [r["thread_id"] for r in due if r["ttl_strategy"] == "keep_latest"]
             if doomed:
@@ -164,7 +171,7 @@ class ThreadService:
             if source is None:
                 raise Conflict(f"Thread with ID {thread_id} not found")
             row = await rows.copy(conn, thread_id, new_id, stamp or {})
-            await checkpoint_sql.copy_thread(conn, str(thread_id), str(new_id))
+            await checkpoint_sql.copy_thread(conn, str(thread_id), str(new_id), retag=True)
         return wire.thread(row)
 
     async def prune(self, access: Access, thread_ids: list[uuid.UUID], strategy: str) -> int:

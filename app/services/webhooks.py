@@ -1,8 +1,9 @@
 """Webhooks: the URL a run POSTs to when it ends (API.md §4).
 
 A webhook may not point at this machine or a private network unless the operator allows it
-(``TURNSTILE_WEBHOOK_ALLOW_PRIVATE``): the check runs when the run is created (422) and
-again when it is sent. At send time the host is resolved once, every address it resolves
+(``TURNSTILE_WEBHOOK_ALLOW_PRIVATE``, or langgraph.json's ``webhooks.url``, which can also
+require https and limit domains, ports and length: ``WebhookPolicy``): the check runs when
+the run is created (422) and again when it is sent. At send time the host is resolved once, every address it resolves
 to is checked (an address that embeds an IPv4 one, IPv4-mapped, 6to4, NAT64 or Teredo, is
 judged by the IPv4 address too), and the connection is made to the checked address, with
 the original ``Host`` header and, for https, the original name for SNI and certificate
@@ -18,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -130,6 +131,65 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 
 @dataclass(frozen=True)
+class WebhookPolicy:
+    """Which webhook URLs runs may name, and what every POST carries: the operator's
+    ``TURNSTILE_WEBHOOK_ALLOW_PRIVATE`` and langgraph.json's ``webhooks`` section
+    (``app.policies.WebhookRules``), combined by ``of``."""
+
+    allow_loopback: bool = False
+    allow_private: bool = False
+    require_https: bool = False
+    allowed_domains: tuple[str, ...] = ()
+    """Exact host names, or ``*.example.com`` for any name under example.com."""
+    allowed_ports: tuple[int, ...] = ()
+    max_url_length: int = 4096
+    headers: Mapping[str, str] = field(default_factory=dict)
+    enabled: bool = True
+    local_base_url: str | None = None
+    """Where a relative URL (``/my/route``: a route of this server's ``http.app``) points:
+    this API process's own address. None: relative URLs are refused."""
+
+    def allows(self, kind: str) -> bool:
+        """Whether an address of this ``blocked_kind`` may be posted to."""
+        return self.allow_loopback if kind == "localhost" else self.allow_private
+
+    @property
+    def open(self) -> bool:
+        """Every address allowed: names need not be resolved to be checked."""
+        return self.allow_loopback and self.allow_private
+
+
+def _form(url: str, policy: WebhookPolicy) -> tuple[str, str, int]:
+    """Scheme, host and port of ``url`` once its form passes the policy (InvalidInput)."""
+    if len(url) > policy.max_url_length:
+        raise InvalidInput(f"Webhook URL too long (at most {policy.max_url_length} characters)")
+    scheme, host, port = _split(url)
+    if policy.require_https and scheme != "https":
+        raise InvalidInput("Webhook must use https")
+    if policy.allowed_ports and port not in policy.allowed_ports:
+        raise InvalidInput(f"Webhook port {port} not allowed")
+    name = host.lower()
+    if policy.allowed_domains and not any(
+        name == d or (d.startswith("*.") and name.endswith(d[1:])) for d in policy.allowed_domains
+    ):
+        raise InvalidInput("Webhook domain not allowed")
+    return scheme, host, port
+
+
+def absolute(url: str, policy: WebhookPolicy) -> str:
+    """A relative webhook URL made absolute on this server (``local_base_url``), when the
+    policy allows loopback; other URLs unchanged."""
+    if not url.startswith("/"):
+        return url
+    if not policy.allow_loopback or policy.local_base_url is None:
+        raise InvalidInput(
+            "Relative webhook URLs post to this server (loopback), which is refused by "
+            "default: set webhooks.url.disable_loopback to false in langgraph.json to allow it"
+        )
+    return policy.local_base_url + url
+
+
+@dataclass(frozen=True)
 class Target:
     """Where one POST goes: the URL aimed at ``address``, and the headers and extensions
     that make the server (and TLS) see the original host."""
@@ -159,16 +219,16 @@ def _literal(host: str) -> IPAddress | None:
 
 
 async def resolve_checked(
-    url: str, *, allow_private: bool, resolver: Resolver = system_resolver
+    url: str, policy: WebhookPolicy, *, resolver: Resolver = system_resolver
 ) -> Target:
     """Resolve ``url``'s host ONCE, check every address, and return a target aimed at the
     first one. Raises InvalidInput (a bad URL, a name that does not resolve, or any address
-    blocked while ``allow_private`` is off). The caller must connect to ``target.url``
-    only: resolving the name again would reopen the rebinding hole."""
-    scheme, host, port = _split(url)
+    the policy blocks). The caller must connect to ``target.url`` only: resolving the name
+    again would reopen the rebinding hole."""
+    scheme, host, port = _form(url, policy)
     literal = _literal(host)
     if (
-        not allow_private
+        not policy.allow_loopback
         and literal is None
         and (host == "localhost" or host.endswith(".localhost"))
     ):
@@ -176,13 +236,13 @@ async def resolve_checked(
     addresses = [str(literal)] if literal is not None else await resolver(host, port)
     if not addresses:
         raise Unresolvable(f"Webhook host cannot be resolved: {host}")
-    if not allow_private:
+    if not policy.open:
         for address in addresses:
             try:
                 kind = blocked_kind(address.split("%", 1)[0])
             except ValueError:
                 raise InvalidInput(f"Webhook host resolved to a non-address: {host}") from None
-            if kind is not None:
+            if kind is not None and not policy.allows(kind):
                 raise InvalidInput(f"Webhook host blocked: {kind} address")
     address = addresses[0]
     parts = urlsplit(url)
@@ -195,20 +255,28 @@ async def resolve_checked(
     return Target(url=pinned, address=address, host_header=host_header, sni_hostname=sni)
 
 
-async def check(url: str, *, allow_private: bool, resolver: Resolver = system_resolver) -> None:
-    """422 (InvalidInput) unless ``url`` is an absolute http(s) URL whose host is allowed.
-    With ``allow_private`` the URL's form is still checked, and its name is not resolved."""
-    if allow_private:
-        _split(url)
+async def check(url: str, policy: WebhookPolicy, *, resolver: Resolver = system_resolver) -> None:
+    """422 (InvalidInput) unless ``url`` is an absolute http(s) URL the policy allows.
+    When every address is allowed the URL's form is still checked, and its name is not
+    resolved."""
+    if policy.open:
+        _form(url, policy)
         return
-    await resolve_checked(url, allow_private=False, resolver=resolver)
+    await resolve_checked(url, policy, resolver=resolver)
 
 
 async def post(
-    http: httpx.AsyncClient, target: Target, body: bytes, *, seconds: float = TIMEOUT_SECONDS
+    http: httpx.AsyncClient,
+    target: Target,
+    body: bytes,
+    *,
+    seconds: float = TIMEOUT_SECONDS,
+    headers: Mapping[str, str] | None = None,
 ) -> httpx.Response:
     """One POST of ``body`` to the checked address (no redirects, no proxies: ``http``
-    must be made with ``trust_env=False``). Raises httpx.HTTPError."""
+    must be made with ``trust_env=False``), with the policy's ``headers``. Raises
+    httpx.HTTPError."""
+    headers = headers or {}
     extensions: dict[str, object] = {"timeout": httpx.Timeout(seconds).as_dict()}
     if target.sni_hostname is not None:
         extensions["sni_hostname"] = target.sni_hostname
@@ -217,6 +285,7 @@ async def post(
         target.url,
         content=body,
         headers={
+            **headers,
             "Host": target.host_header,
             "Content-Type": "application/json",
             "User-Agent": "turnstile-webhook",

@@ -18,9 +18,11 @@ from langgraph.store.base import (
     Result,
     SearchItem,
     SearchOp,
+    TTLConfig,
 )
 
 from app.db import store as rows
+from app.policies import StoreTTL
 
 
 def to_item(row: asyncpg.Record, *, search: bool = False) -> Item:
@@ -41,8 +43,14 @@ def to_item(row: asyncpg.Record, *, search: bool = False) -> Item:
 class PostgresStore(BaseStore):
     supports_ttl = True
 
-    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], ttl: StoreTTL | None = None) -> None:
         self.pool = pool
+        ttl = ttl or StoreTTL()
+        # BaseStore's methods apply these: a put without ``ttl`` gets the default, a read
+        # without ``refresh_ttl`` refreshes as configured (``store.ttl``).
+        self.ttl_config = TTLConfig(refresh_on_read=ttl.refresh_on_read)
+        if ttl.default_minutes is not None:
+            self.ttl_config["default_ttl"] = ttl.default_minutes
         self.loop = asyncio.get_running_loop()
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:

@@ -77,7 +77,6 @@ class Executor:
         hub: Hub,
         *,
         store: Any = None,
-        webhook_allow_private: bool = False,
         max_attempts: int = 3,
         run_timeout_seconds: float = 0.0,
         webhooks: WebhookSender | None = None,
@@ -90,8 +89,7 @@ class Executor:
         self.saver = saver
         self.hub = hub
         self.store = store
-        self.webhook_allow_private = webhook_allow_private
-        self.webhooks = webhooks or WebhookSender(pool, allow_private=webhook_allow_private)
+        self.webhooks = webhooks or WebhookSender(pool)
         """Sends the deliveries this executor's finishes queue (started by the pool)."""
         self.finisher = Finisher(pool, hub, self.webhooks, db_retry_seconds=db_retry_seconds)
         self.max_attempts = max_attempts

@@ -156,7 +156,8 @@ class Finisher:
                 )
                 if not finished:  # the run row is locked and held: its checkpoint is gone
                     raise ProgressLost(f"checkpoint {checkpoint} of run {run.run_id} is gone")
-                if run.kwargs.get("webhook"):  # the outbox row commits with the end
+                if run.kwargs.get("webhook") and self.webhooks.policy.enabled:
+                    # the outbox row commits with the end
                     hook = await self._webhook_payload(conn, run, values, error)
                     await delivery_rows.insert(conn, run.run_id, run.kwargs["webhook"], hook)
                 promoted = await outcome_rows.settle(

@@ -81,16 +81,22 @@ class WorkerPool:
         lease_seconds: float = 30.0,
         stream_ttl_seconds: float = 120.0,
         pooler: bool = False,
+        threads: ThreadService | None = None,
+        thread_sweep_seconds: float | None = None,
+        store_sweep_seconds: float = 60.0,
     ) -> None:
         self.pool = pool
         self.executor = executor
         self.hub = hub
         self.crons = crons
-        self.threads = ThreadService(pool)
+        self.threads = threads or ThreadService(pool)
         self.concurrency = max(1, concurrency)
         self.lease_seconds = lease_seconds
         self.tick_seconds = max(lease_seconds / 3, 0.2)
         self.stream_ttl_seconds = stream_ttl_seconds
+        self.thread_sweep_seconds = thread_sweep_seconds or self.tick_seconds
+        """How often threads past their TTL are swept (``checkpointer.ttl``)."""
+        self.store_sweep_seconds = store_sweep_seconds
         self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         """This pool's lease owner name and ``workers`` row id: random per pool, so no
         other process (another pid namespace with the same host and pid) shares it."""
@@ -327,11 +333,14 @@ class WorkerPool:
                 lambda: self._periodic("sweep_temporary", 10.0, self._sweep_temporary),
             ),
             ("sweep_events", lambda: self._periodic("sweep_events", 10.0, self._sweep_events)),
-            ("sweep_store", lambda: self._periodic("sweep_store", 60.0, self._sweep_store)),
+            (
+                "sweep_store",
+                lambda: self._periodic("sweep_store", self.store_sweep_seconds, self._sweep_store),
+            ),
             (
                 "sweep_threads",
                 lambda: self._periodic(
-                    "sweep_threads", self.tick_seconds, self.threads.sweep_expired
+                    "sweep_threads", self.thread_sweep_seconds, self.threads.sweep_expired
                 ),
             ),
         ]

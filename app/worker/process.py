@@ -12,18 +12,21 @@ import logging
 import signal
 
 from app.graphs.registry import GraphRegistry
+from app.policies import Policies
 from app.settings import Settings
 from app.wiring import process, tune_gc
 
 log = logging.getLogger("turnstile.worker")
 
 
-async def run_worker(settings: Settings, database_url: str, registry: GraphRegistry) -> None:
+async def run_worker(
+    settings: Settings, database_url: str, registry: GraphRegistry, policies: Policies | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with process(settings, database_url, registry) as proc:
+    async with process(settings, database_url, registry, policies) as proc:
         workers = proc.workers()
         await workers.start()
         tune_gc()

@@ -66,14 +66,14 @@ class WebhookSender:
         self,
         pool: asyncpg.Pool[Any],
         *,
-        allow_private: bool = False,
+        policy: webhooks.WebhookPolicy | None = None,
         max_attempts: int = 10,
         backoff_seconds: float = 1.0,
         timeout_seconds: float = webhooks.TIMEOUT_SECONDS,
         resolver: webhooks.Resolver = webhooks.system_resolver,
     ) -> None:
         self.pool = pool
-        self.allow_private = allow_private
+        self.policy = policy or webhooks.WebhookPolicy()
         self.max_attempts = max(1, max_attempts)
         self.backoff_seconds = backoff_seconds
         self.timeout_seconds = timeout_seconds
@@ -170,11 +170,13 @@ class WebhookSender:
             # Resolving and posting end well within the lease: no other sender takes the
             # row while this one may still record its outcome.
             async with asyncio.timeout(2 * self.timeout_seconds):
-                target = await webhooks.resolve_checked(
-                    url, allow_private=self.allow_private, resolver=self.resolver
-                )
+                target = await webhooks.resolve_checked(url, self.policy, resolver=self.resolver)
                 res = await webhooks.post(
-                    http, target, jsonable.dumps(payload), seconds=self.timeout_seconds
+                    http,
+                    target,
+                    jsonable.dumps(payload),
+                    seconds=self.timeout_seconds,
+                    headers=self.policy.headers,
                 )
         except TimeoutError:
             retry, error = True, f"no answer within {2 * self.timeout_seconds:g}s"

@@ -235,11 +235,6 @@ WRONG_TYPES = [
     ("POST", "/threads/{t}/runs", {"assistant_id": "agent", "checkpoint": {"checkpoint_id": 5}}),
     ("POST", "/threads/{t}/runs", {"assistant_id": "agent", "webhook": 5}),
     ("POST", "/threads/{t}/runs/stream", {"assistant_id": "agent", "stream_mode": 5}),
-    (
-        "POST",
-        "/threads/{t}/runs/wait",
-        {"assistant_id": "agent", "input": 1, "command": {"goto": "agent"}},
-    ),
     ("POST", "/runs", {"assistant_id": ["agent"]}),
     ("POST", "/runs", {"assistant_id": "agent", "context": "x"}),
     ("POST", "/runs/stream", {"assistant_id": "agent", "interrupt_before": 5}),

@@ -41,6 +41,12 @@ async def test_crud_and_validation(client: LangGraphClient, server_url: str) -> 
     assert cron["enabled"] is True
     assert cron["timezone"] == "Europe/Paris"
     assert cron["payload"]["input"] == {"label": "c"}
+    # The payload as the reference shows it: the create body, the assistant by its id.
+    assert cron["payload"]["assistant_id"] == cron["assistant_id"] != "steps"
+    assert cron["payload"]["config"]["configurable"]["cron_id"] == cid
+    assert cron["payload"]["schedule"] == "*/5 * * * *"
+    assert cron["payload"]["timezone"] == "Europe/Paris"
+    assert cron["payload"]["metadata"] == {"team": "x"}
     nxt = datetime.datetime.fromisoformat(cron["next_run_date"])
     assert nxt > datetime.datetime.now(datetime.UTC)
     assert nxt.minute % 5 == 0

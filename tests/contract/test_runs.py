@@ -180,6 +180,13 @@ async def test_cancel_running_and_pending_with_both_actions(
             raise AssertionError("the rolled-back run was not deleted")
         r = await http.post(f"/threads/{tid}/runs/{again['run_id']}/cancel")
         assert r.status_code == 404
+        # cancel?wait=1 answers 200 with the output once the run stopped (the JS SDK reads
+        # the body only then), whether it stopped quickly or not.
+        last = await client.runs.create(tid, "steps", input={"label": "w", "sleep": 5})
+        await _wait_status(client, tid, last["run_id"], "running")
+        r = await http.post(f"/threads/{tid}/runs/{last['run_id']}/cancel", params={"wait": "1"})
+        assert r.status_code == 200
+        assert r.json() == {}
 
 
 async def test_wait_and_join_bodies(client: LangGraphClient) -> None:

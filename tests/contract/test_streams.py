@@ -359,13 +359,13 @@ async def test_join_filters_by_stream_mode(client: LangGraphClient) -> None:
     only = await _collect(
         client.runs.join_stream(tid, run["run_id"], stream_mode="updates", last_event_id="-")
     )
-    assert _names(only) == ["metadata", "updates", "updates"]
+    assert _names(only) == ["updates", "updates"]  # no metadata unless asked (the reference)
     both = await _collect(
         client.runs.join_stream(
             tid, run["run_id"], stream_mode=["updates", "values"], last_event_id="-"
         )
     )
-    assert _names(both) == ["metadata", "values", "updates", "values", "updates", "values"]
+    assert _names(both) == ["values", "updates", "values", "updates", "values"]
 
 
 async def test_stateless_stream(client: LangGraphClient, server_url: str) -> None:

@@ -97,6 +97,9 @@ async def test_copy_and_prune(client: LangGraphClient, server_url: str) -> None:
     copied = await client.threads.get_history(copy["thread_id"], limit=50)
     assert [h["checkpoint_id"] for h in copied] == [h["checkpoint_id"] for h in original]
     assert copied[0]["values"] == original[0]["values"]
+    # Checkpoint metadata names its thread, and the copy's names the copy (the reference).
+    assert {h["metadata"]["thread_id"] for h in original} == {tid}
+    assert {h["metadata"]["thread_id"] for h in copied} == {copy["thread_id"]}
     # The copy goes on independently.
     await client.runs.wait(copy["thread_id"], "steps", input={"label": "e"})
     assert (await client.threads.get_state(tid))["values"]["log"][-1] == "done:d"

@@ -16,6 +16,9 @@ from app.core.errors import InvalidInput
 from app.services import webhooks
 from tests.server import running_server
 
+CLOSED = webhooks.WebhookPolicy()
+OPEN = webhooks.WebhookPolicy(allow_loopback=True, allow_private=True)
+
 GRAPHS = str(Path(__file__).resolve().parents[1] / "graphs" / "langgraph.json")
 
 
@@ -86,8 +89,8 @@ async def test_loopback_webhook_refused_by_default(
 async def test_check_refuses_private_addresses() -> None:
     for url in ("http://127.0.0.1/x", "http://10.1.2.3/x", "http://[::1]/x", "http://169.254.1.1/"):
         with pytest.raises(InvalidInput):
-            await webhooks.check(url, allow_private=False)
-    await webhooks.check("http://127.0.0.1/x", allow_private=True)
+            await webhooks.check(url, CLOSED)
+    await webhooks.check("http://127.0.0.1/x", OPEN)
 
 
 async def test_webhook_delivered_with_retry_when_allowed(

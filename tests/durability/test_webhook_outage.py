@@ -13,6 +13,7 @@ import pytest
 from app.db import migrate
 from app.db import webhooks as delivery_rows
 from app.db.pool import create_pool
+from app.services.webhooks import WebhookPolicy
 from app.worker.webhooks import WebhookSender
 from tests.cluster import private_cluster
 
@@ -33,7 +34,9 @@ async def test_sender_survives_a_database_outage() -> None:
         url = await asyncio.to_thread(cluster.create_database, "hooks")
         await asyncio.to_thread(migrate.upgrade, url)
         pool = await create_pool(url, min_size=1, max_size=4)
-        sender = WebhookSender(pool, allow_private=True, backoff_seconds=0.1)
+        sender = WebhookSender(
+            pool, policy=WebhookPolicy(allow_loopback=True, allow_private=True), backoff_seconds=0.1
+        )
         sender.start()
         try:
             await asyncio.to_thread(cluster.stop, "fast")

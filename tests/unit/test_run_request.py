@@ -67,7 +67,6 @@ def test_a_delayed_run_is_due_after_its_delay() -> None:
     [
         (RunCreate(assistant_id="a", after_seconds=-1), False, InvalidInput),
         (RunCreate(assistant_id="a", stream_mode="nope"), False, InvalidInput),
-        (RunCreate(assistant_id="a", input={}, command={"goto": "x"}), False, InvalidInput),
         (RunCreate(assistant_id="a", command={"resume": 1}), True, BadRequest),
         (
             RunCreate(assistant_id="a", context={"a": 1}, config={"configurable": {"b": 2}}),
@@ -81,6 +80,22 @@ def test_what_cannot_be_honoured_is_refused(
 ) -> None:
     with pytest.raises(error):
         RunRequest.of(body, None if stateless else THREAD)
+
+
+def test_a_command_wins_over_the_input() -> None:
+    """agent-chat-ui sends ``input: {}`` with its resume command (the reference runs the
+    command)."""
+    body = RunCreate(assistant_id="steps", input={"x": 1}, command={"resume": "yes"})
+    kwargs = RunRequest.of(body, THREAD).kwargs(ASSISTANT, {})
+    assert (kwargs["input"], kwargs["command"]) == (None, {"resume": "yes"})
+
+
+def test_context_is_mirrored_into_configurable() -> None:
+    body = RunCreate(assistant_id="steps", context={"model": "small", "tone": "dry"})
+    assistant = {**ASSISTANT, "config": {"configurable": {"tone": "warm"}}}
+    configurable = RunRequest.of(body, THREAD).kwargs(assistant, {})["config"]["configurable"]
+    assert configurable["model"] == "small"
+    assert configurable["tone"] == "warm"  # the config's own value wins
 
 
 def test_kwargs_merge_the_assistant_the_request_and_the_caller() -> None:

@@ -68,7 +68,9 @@ def test_cursor_parsing() -> None:
 
 def test_join_filter_and_thread_modes() -> None:
     modes = frozenset({"updates", "messages-tuple"})
-    assert wanted_by_join("metadata", modes)
+    assert not wanted_by_join("metadata", modes)  # as the reference: only when asked
+    assert wanted_by_join("metadata", frozenset({"metadata"}))
+    assert wanted_by_join("error", modes)
     assert wanted_by_join("updates|inner:1", modes)
     assert wanted_by_join("messages", modes)
     assert not wanted_by_join("values", modes)

@@ -57,6 +57,9 @@ BLOCKED = {
     "::127.0.0.1": "private",  # deprecated IPv4-compatible
 }
 
+CLOSED = webhooks.WebhookPolicy()
+OPEN = webhooks.WebhookPolicy(allow_loopback=True, allow_private=True)
+
 ALLOWED = [
     "8.8.8.8",
     "1.1.1.1",
@@ -94,7 +97,7 @@ class FakeDNS:
 async def test_resolve_once_aims_at_the_checked_address() -> None:
     dns = FakeDNS(["93.184.216.34"], ["127.0.0.1"])
     target = await webhooks.resolve_checked(
-        "https://hooks.example.com/in?x=1", allow_private=False, resolver=dns
+        "https://hooks.example.com/in?x=1", policy=CLOSED, resolver=dns
     )
     assert dns.calls == ["hooks.example.com"]  # resolved once: the rebinding answer is unused
     assert target.address == "93.184.216.34"
@@ -106,23 +109,21 @@ async def test_resolve_once_aims_at_the_checked_address() -> None:
 async def test_every_address_is_checked() -> None:
     dns = FakeDNS(["93.184.216.34", "2002:7f00::1"])
     with pytest.raises(InvalidInput, match="localhost address"):
-        await webhooks.resolve_checked("http://x.example/", allow_private=False, resolver=dns)
+        await webhooks.resolve_checked("http://x.example/", policy=CLOSED, resolver=dns)
 
 
 async def test_literals_and_names() -> None:
     for url in ("http://localhost/", "http://a.localhost:8080/", "http://[::ffff:7f00:1]/"):
         with pytest.raises(InvalidInput, match="localhost"):
-            await webhooks.check(url, allow_private=False, resolver=FakeDNS())
+            await webhooks.check(url, policy=CLOSED, resolver=FakeDNS())
     target = await webhooks.resolve_checked(
-        "http://[2606:4700:4700::1111]:8080/h", allow_private=False, resolver=FakeDNS()
+        "http://[2606:4700:4700::1111]:8080/h", policy=CLOSED, resolver=FakeDNS()
     )
     assert target.url == "http://[2606:4700:4700::1111]:8080/h"
     assert target.host_header == "[2606:4700:4700::1111]:8080"
     assert target.sni_hostname is None
     with pytest.raises(webhooks.Unresolvable):
-        await webhooks.resolve_checked(
-            "http://nx.example/", allow_private=False, resolver=FakeDNS([])
-        )
+        await webhooks.resolve_checked("http://nx.example/", policy=CLOSED, resolver=FakeDNS([]))
 
 
 async def test_post_connects_to_the_checked_address_with_the_original_host() -> None:
@@ -142,7 +143,7 @@ async def test_post_connects_to_the_checked_address_with_the_original_host() -> 
     dns = FakeDNS(["127.0.0.1"], ["203.0.113.9"])
     try:
         target = await webhooks.resolve_checked(
-            f"http://hooks.invalid:{port}/in", allow_private=True, resolver=dns
+            f"http://hooks.invalid:{port}/in", policy=OPEN, resolver=dns
         )
         async with webhooks.client() as http:
             res = await webhooks.post(http, target, b"{}")
@@ -188,12 +189,12 @@ async def test_https_to_the_checked_address_verifies_the_name(tmp_path: Path) ->
     try:
         async with httpx.AsyncClient(verify=trust, trust_env=False) as http:
             target = await webhooks.resolve_checked(
-                f"https://hooks.test:{port}/in", allow_private=True, resolver=FakeDNS(["127.0.0.1"])
+                f"https://hooks.test:{port}/in", policy=OPEN, resolver=FakeDNS(["127.0.0.1"])
             )
             assert target.url == f"https://127.0.0.1:{port}/in"
             res = await webhooks.post(http, target, b"{}")
             other = await webhooks.resolve_checked(
-                f"https://other.test:{port}/in", allow_private=True, resolver=FakeDNS(["127.0.0.1"])
+                f"https://other.test:{port}/in", policy=OPEN, resolver=FakeDNS(["127.0.0.1"])
             )
             with pytest.raises(httpx.ConnectError, match="certificate"):
                 await webhooks.post(http, other, b"{}")
