@@ -48,6 +48,7 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
                 if settings.workers > 0:
                     workers = proc.workers()
                     await workers.start()
+                    svc.health.workers = workers
                 app.state.services = svc
                 app.state.process = proc  # the CLI drains its streams on SIGTERM
                 tune_gc()

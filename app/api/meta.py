@@ -75,9 +75,15 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes] | Response
     listening = health.listening()
     gauges = {"database_up": int(queue is not None and listening), "listen_up": int(listening)}
     caches = health.caches()
+    official = health.official(queue)
     if request.query_params.get("format") == "json":
-        return json({"queue": queue, "health": gauges, "loops": loops, "caches": caches})
+        return json(
+            {"queue": queue, "health": gauges, "loops": loops, "caches": caches, **official}
+        )
     lines = []
+    for key, value in official.items():
+        lines.append(f"# TYPE {key} gauge")
+        lines.append(f"{key} {value}")
     for key, value in {**(queue or {}), **gauges}.items():
         lines.append(f"# TYPE turnstile_{key} gauge")
         lines.append(f"turnstile_{key} {value}")

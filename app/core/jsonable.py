@@ -20,10 +20,16 @@ import msgspec
 
 def to_jsonable(obj: Any) -> Any:
     """``enc_hook`` for msgspec: map a non-JSON object onto JSON data."""
+    if isinstance(obj, type):  # a pydantic model class (an interrupt's response_schema)
+        schema = getattr(obj, "model_json_schema", None)
+        return schema() if callable(schema) else repr(obj)
     if hasattr(obj, "model_dump") and callable(obj.model_dump):
         return obj.model_dump()
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if dataclasses.is_dataclass(obj):
+        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        if fields.get("response_schema", 0) is None:  # an Interrupt without one
+            del fields["response_schema"]
+        return fields
     if isinstance(obj, datetime.datetime | datetime.date | datetime.time):
         return obj.isoformat()
     if isinstance(obj, uuid.UUID):

@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from app.core import jsonable
 from app.core.enums import MultitaskStrategy, RunStatus, ThreadStatus
 
 Time = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
@@ -297,8 +298,13 @@ def item(row: Mapping[str, Any], shape: type[I] = Item) -> I:  # type: ignore[as
 
 
 def interrupt(intr: Any) -> dict[str, Any]:
-    """A LangGraph ``Interrupt`` as a thread's state and row show it."""
-    return {"id": getattr(intr, "id", None), "value": getattr(intr, "value", intr)}
+    """A LangGraph ``Interrupt`` as a thread's state and row show it (``response_schema``
+    when the graph gave one, as JSON schema)."""
+    out = {"id": getattr(intr, "id", None), "value": getattr(intr, "value", intr)}
+    schema = getattr(intr, "response_schema", None)
+    if schema is not None:
+        out["response_schema"] = jsonable.plain(schema)
+    return out
 
 
 def interrupts_by_task(snapshot: Any) -> dict[str, list[dict[str, Any]]]:

@@ -40,6 +40,8 @@ class HealthService:
         self.pool = pool
         self.hub = hub
         self.runs = runs
+        self.workers: Any = None
+        """This process's worker pool, once started (``serve`` without worker processes)."""
 
     def problems(self) -> dict[str, Any]:
         """What is wrong with this process now: its loops that are down (since when, the last
@@ -92,6 +94,25 @@ class HealthService:
     def listening(self) -> bool:
         """Whether the LISTEN connection is up."""
         return self.hub.connected
+
+    def official(self, queue: dict[str, float | int] | None) -> dict[str, float | int]:
+        """The official server's gauge names (``lg_api_*``), so existing dashboards work: the
+        queue (all processes), this process's workers and its connection pool."""
+        out: dict[str, float | int] = {}
+        if queue is not None:
+            out["lg_api_num_pending_runs"] = queue["runs_pending"]
+            out["lg_api_num_running_runs"] = queue["runs_running"]
+            out["lg_api_pending_runs_wait_time_max"] = queue["oldest_pending_seconds"]
+        workers = self.workers
+        if workers is not None:
+            active = workers.active
+            out["lg_api_workers_max"] = workers.concurrency
+            out["lg_api_workers_active"] = active
+            out["lg_api_workers_available"] = workers.concurrency - active
+        out["lg_api_pg_pool_max"] = self.pool.get_max_size()
+        out["lg_api_pg_pool_size"] = self.pool.get_size()
+        out["lg_api_pg_pool_available"] = self.pool.get_idle_size()
+        return out
 
     def caches(self) -> dict[str, int]:
         """This process's in-memory caches (each bounded in bytes), and its resident memory."""

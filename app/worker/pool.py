@@ -114,6 +114,11 @@ class WorkerPool:
         self._saturated = False
         self._timed_out = True
 
+    @property
+    def active(self) -> int:
+        """Runs this pool is executing now."""
+        return len(self._running)
+
     async def start(self) -> None:
         self.relaxed = await create_pool(
             self.database_url,

@@ -259,6 +259,52 @@ async def test_a_factory_graph_is_rebuilt_with_the_assistants_config_for_state_u
     assert state["metadata"]["thread_id"] == tid
 
 
+async def test_interrupts_carry_their_response_schema(client: LangGraphClient) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    out = await client.runs.wait(tid, "schema_ask", input={})
+    (waited,) = out["__interrupt__"]
+    assert waited["response_schema"] == schema
+    (task,) = (await client.threads.get_state(tid))["tasks"]
+    assert task["interrupts"][0]["response_schema"] == schema
+    assert (await client.threads.get(tid))["interrupts"][task["id"]][0]["response_schema"] == schema
+    # An interrupt without one has no such key.
+    await client.runs.wait(tid, "ask", input={})
+    (task,) = (await client.threads.get_state(tid))["tasks"]
+    assert "response_schema" not in task["interrupts"][0]
+
+
+def _gauges(text: str) -> dict[str, float]:
+    return {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("lg_api_")
+    }
+
+
+async def test_metrics_carry_the_official_names_and_move(
+    client: LangGraphClient, server_url: str
+) -> None:
+    async with httpx.AsyncClient(base_url=server_url, headers=KEY) as http:
+        idle = _gauges((await http.get("/metrics")).text)
+        assert idle["lg_api_workers_max"] == 10
+        assert idle["lg_api_pg_pool_max"] == 20
+        thread = await client.threads.create()
+        run = await client.runs.create(thread["thread_id"], "slow", input={"sleep": 2})
+        for _ in range(200):
+            busy = _gauges((await http.get("/metrics")).text)
+            if busy["lg_api_workers_active"] == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert busy["lg_api_num_running_runs"] >= 1
+        assert busy["lg_api_workers_available"] == 9
+        await client.runs.join(thread["thread_id"], run["run_id"])
+        done = (await http.get("/metrics", params={"format": "json"})).json()
+    assert done["lg_api_workers_active"] == 0
+    assert done["lg_api_num_running_runs"] == 0
+
+
 def test_build_keys_are_named_in_the_start_log() -> None:
     log = (ROOT / ".pytest_cache" / "servers").glob("server-*.log")
     found = [p.read_text() for p in log if "image build settings" in p.read_text()]

@@ -48,7 +48,31 @@ from app.db.urls import plain_url
 from tests.contract.row_counts import COUNTS
 from tests.server import running_server
 
-ACTIVE = "SELECT count(*) FROM runs WHERE status IN ('pending', 'queued', 'running')"
+QUIET = f"""
+WITH crons_off AS (UPDATE crons SET enabled = false WHERE enabled RETURNING 1),
+active AS (SELECT count(*) AS n FROM runs WHERE status IN ('pending', 'queued', 'running')),
+threads_kept AS (
+  UPDATE threads SET expires_at = NULL
+   WHERE expires_at IS NOT NULL AND (SELECT n FROM active) = 0 RETURNING 1),
+items_kept AS (
+  UPDATE store_items SET expires_at = NULL
+   WHERE expires_at IS NOT NULL AND (SELECT n FROM active) = 0 RETURNING 1)
+SELECT
+  (SELECT n FROM active) AS active,
+  ARRAY(SELECT DISTINCT thread_id FROM runs
+         WHERE temporary AND kwargs->>'on_completion' = 'delete') AS leftover,
+  EXISTS (SELECT FROM threads WHERE thread_id::text = $1) AS thread,
+  EXISTS (SELECT FROM runs WHERE run_id::text = $2) AS run,
+  (SELECT checkpoint_id FROM checkpoints WHERE thread_id = $1
+    ORDER BY checkpoint_id DESC LIMIT 1) AS checkpoint_id,
+  EXISTS (SELECT FROM assistants WHERE assistant_id::text = $3) AS assistant,
+  EXISTS (SELECT FROM crons WHERE cron_id::text = $4) AS cron,
+  EXISTS (SELECT FROM store_items WHERE prefix = 'fuzz.a' AND key = 'k') AS item,
+  (SELECT to_jsonb(c) FROM ({COUNTS}) c)::text AS counts
+"""
+"""One round trip per case: the server brought to rest (crons off; once no run is active,
+no TTL about to expire), what ``settle`` must still do, and the row counts then."""
+
 
 CALL_TIMEOUT = 10.0
 """Seconds for any one read of a response: a request that gets no byte for this long hangs."""
@@ -116,24 +140,11 @@ class Harness:
 
     # --- resources that exist -----------------------------------------------------------
 
-    def ensure_resources(self) -> None:
-        """(Re)create, through the API, what earlier requests deleted: a thread with state
-        and a finished run, an assistant, a cron, a store item."""
+    def ensure_resources(self, found: Any) -> None:
+        """(Re)create, through the API, what earlier requests deleted (``found``: what the
+        quiet statement saw): a thread with state and a finished run, an assistant, a cron,
+        a store item."""
         http = self.http
-        found = self.db.row(
-            """SELECT
-                 EXISTS (SELECT FROM threads WHERE thread_id::text = $1) AS thread,
-                 EXISTS (SELECT FROM runs WHERE run_id::text = $2) AS run,
-                 (SELECT checkpoint_id FROM checkpoints WHERE thread_id = $1
-                   ORDER BY checkpoint_id DESC LIMIT 1) AS checkpoint_id,
-                 EXISTS (SELECT FROM assistants WHERE assistant_id::text = $3) AS assistant,
-                 EXISTS (SELECT FROM crons WHERE cron_id::text = $4) AS cron,
-                 EXISTS (SELECT FROM store_items WHERE prefix = 'fuzz.a' AND key = 'k') AS item""",
-            self.thread_id,
-            self.run_id,
-            self.assistant_id,
-            self.cron_id,
-        )
         if not found["thread"]:
             r = http.post(
                 "/threads", json={"thread_id": self.thread_id, "metadata": {"graph_id": "agent"}}
@@ -149,7 +160,6 @@ class Harness:
             )
             assert r.status_code == 200, r.text
             self.run_id = r.headers["content-location"].rsplit("/", 1)[1]
-            found = {**found, "checkpoint_id": None}
         self.checkpoint_id = found["checkpoint_id"] or self.db.value(
             "SELECT max(checkpoint_id) FROM checkpoints WHERE thread_id = $1", self.thread_id
         )
@@ -171,6 +181,10 @@ class Harness:
             )
             assert r.status_code == 204, r.text
 
+    @staticmethod
+    def complete(found: Any) -> bool:
+        return all(found[k] for k in ("thread", "run", "assistant", "cron", "item"))
+
     def known(self) -> dict[str, list[str]]:
         return {
             "thread_id": [self.thread_id],
@@ -183,36 +197,34 @@ class Harness:
 
     # --- quiet -------------------------------------------------------------------------------
 
-    def settle(self) -> None:
-        """Bring the server to rest so that row counts change only through the next request:
-        every run ended, no cron due, no TTL about to expire."""
-        self.db.execute("UPDATE crons SET enabled = false WHERE enabled")
+    def settle(self) -> dict[str, int]:
+        """Bring the server to rest so that row counts change only through the next request
+        (every run ended, no cron due, no TTL about to expire, the resources there), and
+        return the row counts then. Usually one round trip."""
         deadline = time.monotonic() + SETTLE_TIMEOUT
-        cancelled = False
         quick = time.monotonic() + 1.0
-        while self.db.value(ACTIVE):
-            now = time.monotonic()
-            if not cancelled and now > quick:
-                # Runs scheduled for later (after_seconds), or queued behind them.
-                r = self.http.post("/runs/cancel", json={"status": "all"})
+        cancelled = False
+        while True:
+            found = self.db.row(QUIET, self.thread_id, self.run_id, self.assistant_id, self.cron_id)
+            if found["active"]:
+                now = time.monotonic()
+                if not cancelled and now > quick:
+                    # Runs scheduled for later (after_seconds), or queued behind them.
+                    r = self.http.post("/runs/cancel", json={"status": "all"})
+                    assert r.status_code in (204, 404), r.text
+                    cancelled = True
+                assert now < deadline, "runs still active after they were cancelled"
+                time.sleep(0.02)
+                continue
+            if not found["leftover"] and self.complete(found):
+                self.checkpoint_id = found["checkpoint_id"] or self.checkpoint_id
+                return dict(json.loads(found["counts"]))
+            # The temporary threads of stateless runs whose client went away (their sweep
+            # would delete them while the test runs), then what earlier requests deleted.
+            for thread_id in found["leftover"]:
+                r = self.http.delete(f"/threads/{thread_id}")
                 assert r.status_code in (204, 404), r.text
-                cancelled = True
-            assert now < deadline, "runs still active after they were cancelled"
-            time.sleep(0.02)
-        # What the sweeps would delete while the test runs: expiring threads and items, and
-        # the temporary threads of stateless runs whose client went away.
-        self.db.execute("UPDATE threads SET expires_at = NULL WHERE expires_at IS NOT NULL")
-        self.db.execute("UPDATE store_items SET expires_at = NULL WHERE expires_at IS NOT NULL")
-        leftover = self.db.run(
-            self.db.conn.fetch(
-                "SELECT DISTINCT thread_id FROM runs WHERE temporary "
-                "AND kwargs->>'on_completion' = 'delete'"
-            )
-        )
-        for row in leftover:
-            r = self.http.delete(f"/threads/{row['thread_id']}")
-            assert r.status_code in (204, 404), r.text
-        self.ensure_resources()
+            self.ensure_resources(found)
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +238,7 @@ def harness(server_url: str, module_database_url: str) -> Iterator[Harness]:
     db = Loop(module_database_url)
     h = Harness(server_url, db)
     try:
-        h.ensure_resources()
+        h.settle()
         yield h
     finally:
         h.http.close()
@@ -358,9 +370,8 @@ def _check_sse(body: bytes, *, complete: bool) -> None:
     suppress_health_check=list(HealthCheck),
 )
 def test_api(case: schemathesis.Case, harness: Harness) -> None:
-    harness.settle()
+    before = harness.settle()
     _aim(case, harness.known())
-    before = harness.db.counts()
     kwargs = case.as_transport_kwargs(base_url=harness.url)
     answer = harness.db.run(_send(harness.db.client, kwargs))
     status, body = answer.status, answer.body

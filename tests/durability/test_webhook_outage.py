@@ -59,9 +59,14 @@ async def test_sender_survives_a_database_outage() -> None:
                 assert time.monotonic() < deadline, "not delivered after the database came back"
                 await asyncio.sleep(0.05)
             sent = time.monotonic()
-            rows = cluster.execute(
-                "SELECT status, attempts FROM webhook_deliveries", database="hooks"
-            )
+            # The POST arrived; its outcome commits right after the answer: wait for it.
+            while True:
+                rows = cluster.execute(
+                    "SELECT status, attempts FROM webhook_deliveries", database="hooks"
+                )
+                if rows[0]["status"] != "pending" or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
         finally:
             await sender.stop()
             await pool.close()

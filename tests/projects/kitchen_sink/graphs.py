@@ -84,3 +84,15 @@ def made(config: RunnableConfig) -> Any:
     builder.add_edge(START, name)
     builder.add_edge(name, END)
     return builder.compile()
+
+
+def approve(state: State) -> dict[str, Any]:
+    """An interrupt that says what answer it expects (``response_schema``)."""
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    return {"answer": interrupt({"question": "approve?"}, response_schema=schema)}
+
+
+schema_ask = StateGraph(State)
+schema_ask.add_node("approve", approve)
+schema_ask.add_edge(START, "approve")
+schema_ask.add_edge("approve", END)
