@@ -136,7 +136,11 @@ def graph_config(settings: Settings) -> GraphsConfig:
             "this deployment asks for what Turnstile does not do "
             "(README: 'Coming from the official server'):\n  - " + "\n  - ".join(problems)
         )
-    Policies.of(config.raw)  # its values, checked before anything starts
+    policies = Policies.of(config.raw)  # its values, checked before anything starts
+    if policies.store_index is not None:
+        from app.store.index import StoreIndex
+
+        StoreIndex(policies.store_index, config.base_dir)  # the embedding function loads
     build = official_config.build_keys(config.raw)
     if build:
         _progress(f"langgraph.json: {', '.join(build)}: image build settings, not used by serve")
@@ -293,6 +297,37 @@ def db_command(settings: Settings, action: str, revision: str | None) -> int:
     return 0
 
 
+def store_command(settings: Settings) -> int:
+    """``turnstile store reindex``: every item embedded again with langgraph.json's
+    ``store.index`` (after its model, size or fields changed)."""
+    import asyncio
+
+    from app.db.pool import create_pool
+    from app.policies import Policies
+    from app.store.index import StoreIndex, reindex
+
+    if database_problem(settings):
+        return 2
+    config = graph_config(settings)
+    index_config = Policies.of(config.raw).store_index
+    if index_config is None:
+        print("turnstile store reindex: langgraph.json has no store.index", file=sys.stderr)
+        return 2
+    index = StoreIndex(index_config, config.base_dir)
+
+    async def run(url: str) -> int:
+        pool = await create_pool(url, min_size=1, max_size=2, pooler=settings.pooled)
+        try:
+            return await reindex(pool, index)
+        finally:
+            await pool.close()
+
+    with migrated(settings) as url:
+        done = asyncio.run(run(url))
+    _progress(f"store reindex: {done} items embedded ({index_config.dims} dimensions)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="turnstile", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -320,6 +355,12 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--jobs", type=int, help="concurrent runs in this process (default 10)")
     w.add_argument("--data-dir", help="embedded PostgreSQL data directory")
     w.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    st = sub.add_parser("store", help="the store's semantic index")
+    st.add_argument("action", choices=["reindex"], help="embed every item again (store.index)")
+    st.add_argument(
+        "--config", help="path of langgraph.json (default: ./langgraph.json or the demo)"
+    )
+    st.add_argument("--data-dir", help="embedded PostgreSQL data directory")
     d = sub.add_parser("db", help="database migrations (Alembic)")
     d.add_argument("action", choices=["upgrade", "downgrade", "current", "history"])
     d.add_argument("revision", nargs="?", help="target revision (upgrade: default head)")
@@ -346,6 +387,10 @@ def _main(argv: list[str] | None) -> int:
         settings = Settings.from_env(os.environ, data_dir=args.data_dir)
         configure_logging(settings)
         return db_command(settings, args.action, args.revision)
+    if args.command == "store":
+        settings = Settings.from_env(os.environ, config_path=args.config, data_dir=args.data_dir)
+        configure_logging(settings)
+        return store_command(settings)
     flags: dict[str, Any]
     if args.command == "serve":
         flags = {

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.graphs.config import ConfigError
+from app.store.index import IndexConfig
+from app.store.index import parse as parse_index
 
 TTL_STRATEGIES = ("delete", "keep_latest")
 ROUTE_GROUPS = ("assistants", "threads", "runs", "store", "meta", "ui", "mcp", "a2a")
@@ -85,6 +87,8 @@ class Policies:
     http: HttpOptions = HttpOptions()
     auth_openapi: dict[str, Any] | None = None
     auth_cache: AuthCache | None = None
+    store_index: IndexConfig | None = None
+    """``store.index``: semantic search of the store (app/store/index.py)."""
 
     @classmethod
     def of(cls, raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Policies:
@@ -96,6 +100,7 @@ class Policies:
         return cls(
             threads=_thread_ttl(_section(_section(raw, "checkpointer"), "ttl", "checkpointer.")),
             store=_store_ttl(_section(_section(raw, "store"), "ttl", "store.")),
+            store_index=parse_index(_section(_section(raw, "store"), "index", "store.")),
             webhooks=_webhooks(
                 _section(raw, "webhooks"), env, disabled=_flag(http, "http", "disable_webhooks")
             ),

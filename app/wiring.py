@@ -6,14 +6,17 @@ calls, and the worker pool. ``turnstile serve`` (the lifespan in ``app.main``) a
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.checkpoint.saver import PostgresSaver
+from app.db import store_vectors as vector_rows
 from app.db.notify import Hub
 from app.db.pool import create_pool
+from app.graphs.config import ConfigError
 from app.graphs.registry import GraphRegistry
 from app.policies import Policies
 from app.services.assistants import AssistantService
@@ -27,12 +30,14 @@ from app.services.streams import StreamService
 from app.services.threads import ThreadService
 from app.services.webhooks import WebhookPolicy
 from app.settings import Settings
+from app.store.index import IndexConfig, StoreIndex
 from app.store.postgres import PostgresStore
 from app.worker.executor import Executor
 from app.worker.pool import WorkerPool
 from app.worker.webhooks import WebhookSender
 
 GC_THRESHOLD = 20_000
+log = logging.getLogger("turnstile.store")
 
 
 def tune_gc() -> None:
@@ -59,6 +64,8 @@ class Process:
     policies: Policies = field(default_factory=Policies)
     saver: PostgresSaver = field(init=False)
     webhooks: WebhookPolicy = field(init=False)
+
+    store_index: StoreIndex | None = None
 
     def __post_init__(self) -> None:
         self.saver = PostgresSaver(self.pool)
@@ -92,7 +99,7 @@ class Process:
             runs=runs,
             crons=CronService(pool, runs),
             streams=StreamService(pool, hub),
-            store=StoreService(pool, self.policies.store),
+            store=StoreService(pool, self.policies.store, self.store_index),
             health=HealthService(pool, hub, runs),
         )
 
@@ -105,7 +112,7 @@ class Process:
             self.graphs,
             self.saver,
             self.hub,
-            store=PostgresStore(pool, self.policies.store),
+            store=PostgresStore(pool, self.policies.store, self.store_index),
             max_attempts=settings.max_attempts,
             run_timeout_seconds=settings.run_timeout_seconds,
             webhooks=WebhookSender(
@@ -159,6 +166,29 @@ def webhook_policy(settings: Settings, policies: Policies) -> WebhookPolicy:
     )
 
 
+async def store_index(pool: Any, config: IndexConfig | None, base_dir: str) -> StoreIndex | None:
+    """The store's index, checked against what its stored vectors were made with: a change
+    of model, size or fields stops the process until ``turnstile store reindex`` ran."""
+    if config is None:
+        return None
+    index = StoreIndex(config, base_dir)
+    async with pool.acquire() as conn:
+        stored = await vector_rows.signature(conn)
+        if stored is None:
+            await vector_rows.set_signature(conn, config.signature)
+        elif stored != config.signature:
+            if await vector_rows.count(conn) == 0:
+                await vector_rows.set_signature(conn, config.signature)
+            else:
+                raise ConfigError(
+                    f"store.index changed since the stored embeddings were made "
+                    f"({stored} -> {config.signature}): run `turnstile store reindex` "
+                    "to embed every item again with the new settings"
+                )
+    log.info("store index: %d dimensions, exact ranking (no vector index)", config.dims)
+    return index
+
+
 @asynccontextmanager
 async def process(
     settings: Settings,
@@ -174,9 +204,11 @@ async def process(
         pooler=settings.pooled,
     )
     hub = Hub(settings.direct_database_url or database_url)  # LISTEN: never through a pooler
+    policies = policies or Policies()
     try:
+        index = await store_index(pool, policies.store_index, graphs.base_dir)
         await hub.start()
-        yield Process(settings, database_url, graphs, pool, hub, policies or Policies())
+        yield Process(settings, database_url, graphs, pool, hub, policies, index)
     finally:
         await hub.close()
         await pool.close()

@@ -81,7 +81,9 @@ async def put_item(request: Req) -> None:
         "index": body.index,
     }
     acc, namespace = await _door(request, "put", value)
-    await services(request).store.put(acc, namespace, body.key, body.value, body.ttl)
+    await services(request).store.put(
+        acc, namespace, body.key, body.value, body.ttl, index=_index(body.index)
+    )
 
 
 @get("/store/items")
@@ -97,6 +99,16 @@ async def get_item(request: Req) -> Response[bytes]:
     return json(await store.get(acc, namespace, key, refresh_ttl=refresh))
 
 
+def _index(value: Any) -> Any:
+    """A put's ``index``: null (the configured fields), false (not searchable by query), or
+    a list of JSON paths."""
+    if value is None or value is False:
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise InvalidInput("index must be false, null or a list of JSON paths")
+
+
 @delete("/store/items", status_code=204)
 async def delete_item(request: Req) -> None:
     body = await decode(request, DeleteItem)
@@ -108,8 +120,6 @@ async def delete_item(request: Req) -> None:
 @post("/store/items/search", status_code=200)
 async def search_items(request: Req) -> Response[bytes]:
     body = await decode(request, SearchItems)
-    if body.query:
-        raise InvalidInput("Semantic search (query) needs a store index; none is configured.")
     page: Page = {"limit": body.limit, "offset": body.offset}
     value = {
         "namespace": _namespace(body.namespace_prefix),
@@ -119,7 +129,12 @@ async def search_items(request: Req) -> Response[bytes]:
     }
     acc, namespace = await _door(request, "search", value)
     found = await services(request).store.search(
-        acc, namespace or [], filter=body.filter, refresh_ttl=body.refresh_ttl, **page
+        acc,
+        namespace or [],
+        filter=body.filter,
+        refresh_ttl=body.refresh_ttl,
+        query=body.query,
+        **page,
     )
     return json(wire.Items(found))
 

@@ -133,7 +133,7 @@ class Item(msgspec.Struct):
 
 class SearchItem(Item):
     score: float | None = None
-    """Always null: no store index is configured, so there is no semantic search."""
+    """The similarity to a search's ``query`` (store.index); null without one."""
 
 
 class Items(msgspec.Struct):
@@ -287,14 +287,17 @@ def cron_payload(payload: dict[str, Any], row: Mapping[str, Any]) -> dict[str, A
 
 def item(row: Mapping[str, Any], shape: type[I] = Item) -> I:  # type: ignore[assignment]
     """A store record (``prefix`` is the namespace joined with dots); ``shape=SearchItem``
-    for a search's answer."""
-    return shape(
+    for a search's answer (with its ``score`` when it was ranked by a query)."""
+    shown = shape(
         row["prefix"].split("."),
         row["key"],
         row["value"],
         row["created_at"].isoformat(),
         row["updated_at"].isoformat(),
     )
+    if isinstance(shown, SearchItem) and "score" in row:
+        shown.score = float(row["score"])
+    return shown
 
 
 def interrupt(intr: Any) -> dict[str, Any]:

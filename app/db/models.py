@@ -9,12 +9,15 @@ are the only thing that creates schema. Repositories query with asyncpg and plai
 from __future__ import annotations
 
 from sqlalchemy import (
+    ARRAY,
+    REAL,
     BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -296,4 +299,43 @@ store_items = Table(
     ),
     comment="Long-term memory (the store): items by namespace and key, read by the API and by "
     "graphs at run time.",
+)
+
+store_vectors = Table(
+    "store_vectors",
+    metadata,
+    Column("prefix", Text(collation="C"), nullable=False),
+    Column("key", Text(collation="C"), nullable=False),
+    Column(
+        "field", Text, nullable=False, comment="The JSON path of the text (store.index.fields)."
+    ),
+    Column("text_hash", Text, nullable=False, comment="SHA-256 of the embedded text."),
+    Column(
+        "embedding",
+        ARRAY(REAL),
+        nullable=False,
+        comment="Unit-length embedding of the field's text (store.index.dims values).",
+    ),
+    PrimaryKeyConstraint("prefix", "key", "field"),
+    ForeignKeyConstraint(
+        ["prefix", "key"], ["store_items.prefix", "store_items.key"], ondelete="CASCADE"
+    ),
+    comment="Semantic search of the store: one embedding per indexed field of an item.",
+)
+
+store_index = Table(
+    "store_index",
+    metadata,
+    Column("id", Integer, nullable=False, server_default=text("1")),
+    Column(
+        "signature",
+        JSONB,
+        nullable=False,
+        comment="The store.index (embed, dims, fields) the stored vectors were made with.",
+    ),
+    timestamp("updated_at"),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("id = 1", name="one_row"),
+    comment="One row: what the store's vectors were computed with (a change needs "
+    "`turnstile store reindex`).",
 )

@@ -133,14 +133,19 @@ async def search(
         )
     )
     if refresh_ttl and found:
-        await conn.execute(
-            """UPDATE store_items SET expires_at = now() + make_interval(secs => ttl_minutes * 60)
-               WHERE ttl_minutes IS NOT NULL AND (prefix, key) IN
-                 (SELECT * FROM unnest($1::text[], $2::text[]))""",
-            [r["prefix"] for r in found],
-            [r["key"] for r in found],
-        )
+        await refresh(conn, [(r["prefix"], r["key"]) for r in found])
     return found
+
+
+async def refresh(conn: Conn, items: Sequence[tuple[str, str]]) -> None:
+    """Renew the expiry of these (prefix, key) items (those that have a TTL)."""
+    await conn.execute(
+        """UPDATE store_items SET expires_at = now() + make_interval(secs => ttl_minutes * 60)
+           WHERE ttl_minutes IS NOT NULL AND (prefix, key) IN
+             (SELECT * FROM unnest($1::text[], $2::text[]))""",
+        [p for p, _ in items],
+        [k for _, k in items],
+    )
 
 
 async def namespaces(

@@ -86,12 +86,15 @@ def _load(entry: GraphEntry, base_dir: str) -> LoadedGraph:
 class GraphRegistry:
     """Graphs by id, loaded once at start."""
 
-    def __init__(self, graphs: dict[str, LoadedGraph]) -> None:
+    def __init__(self, graphs: dict[str, LoadedGraph], base_dir: str = ".") -> None:
         self._graphs = graphs
+        self.base_dir = base_dir
+        """Where langgraph.json is: the paths it names are relative to it."""
 
     @classmethod
     def load(cls, config: GraphsConfig) -> GraphRegistry:
-        return cls({e.graph_id: _load(e, config.base_dir) for e in config.graphs})
+        graphs = {e.graph_id: _load(e, config.base_dir) for e in config.graphs}
+        return cls(graphs, config.base_dir)
 
     def __contains__(self, graph_id: object) -> bool:
         return graph_id in self._graphs

@@ -13,9 +13,11 @@ import asyncpg
 
 from app.core import wire
 from app.core.access import Access
-from app.core.errors import NotFound
+from app.core.errors import InvalidInput, NotFound
 from app.db import store as rows
+from app.db import store_vectors as vector_rows
 from app.policies import StoreTTL
+from app.store.index import StoreIndex
 
 
 class Page(TypedDict):
@@ -24,8 +26,12 @@ class Page(TypedDict):
 
 
 class StoreService:
-    def __init__(self, pool: asyncpg.Pool[Any], ttl: StoreTTL | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool[Any], ttl: StoreTTL | None = None, index: StoreIndex | None = None
+    ) -> None:
         self.pool = pool
+        self.index = index
+        """``store.index``: semantic search (None: search by filter only)."""
         self.ttl = ttl or StoreTTL()
         """``store.ttl``: the default TTL of a put, and whether reads refresh by default."""
 
@@ -47,6 +53,7 @@ class StoreService:
         key: str,
         value: dict[str, Any],
         ttl: float | None,
+        index: Any = None,
     ) -> None:
         """Insert or replace the item (expiring after ``ttl`` minutes, or the default TTL);
         NotFound when an item of that key exists that ``access`` hides (a hidden item
@@ -54,8 +61,16 @@ class StoreService:
         if ttl is None:
             ttl = self.ttl.default_minutes
         async with self.pool.acquire() as conn:
-            if not await rows.put(conn, namespace, key, value, ttl, access):
-                raise NotFound("Item not found")
+            keep, changed = (
+                await self.index.plan(conn, namespace, key, value, index)
+                if self.index is not None
+                else ([], [])
+            )
+            async with conn.transaction():
+                if not await rows.put(conn, namespace, key, value, ttl, access):
+                    raise NotFound("Item not found")
+                if self.index is not None:
+                    await vector_rows.replace(conn, namespace, key, keep, changed)
 
     async def delete(self, access: Access, namespace: Sequence[str], key: str) -> None:
         async with self.pool.acquire() as conn:
@@ -68,9 +83,25 @@ class StoreService:
         *,
         filter: dict[str, Any] | None,
         refresh_ttl: bool | None,
+        query: str | None = None,
         **page: Unpack[Page],
     ) -> list[wire.SearchItem]:
-        """Items under the prefix (newest first), optionally filtered on their value."""
+        """Items under the prefix (newest first), optionally filtered on their value; with
+        a ``query``, the items with embeddings, most similar first, with their score."""
+        if query:
+            if self.index is None:
+                raise InvalidInput(
+                    "Semantic search (query) needs a store index: configure store.index in "
+                    "langgraph.json"
+                )
+            vector = await self.index.embed_query(query)
+            async with self.pool.acquire() as conn:
+                found = await vector_rows.search(
+                    conn, namespace_prefix, vector, filter=filter, access=access, **page
+                )
+                if self._refresh(refresh_ttl) and found:
+                    await rows.refresh(conn, [(r["prefix"], r["key"]) for r in found])
+            return [wire.item(r, wire.SearchItem) for r in found]
         async with self.pool.acquire() as conn:
             found = await rows.search(
                 conn,

@@ -22,14 +22,17 @@ from langgraph.store.base import (
 )
 
 from app.db import store as rows
+from app.db import store_vectors as vector_rows
 from app.policies import StoreTTL
+from app.store.index import StoreIndex
 
 
 def to_item(row: asyncpg.Record, *, search: bool = False) -> Item:
     namespace = tuple(row["prefix"].split("."))
     if search:
+        score = row.get("score")
         return SearchItem(
-            namespace, row["key"], row["value"], row["created_at"], row["updated_at"], None
+            namespace, row["key"], row["value"], row["created_at"], row["updated_at"], score
         )
     return Item(
         namespace=namespace,
@@ -43,8 +46,12 @@ def to_item(row: asyncpg.Record, *, search: bool = False) -> Item:
 class PostgresStore(BaseStore):
     supports_ttl = True
 
-    def __init__(self, pool: asyncpg.Pool[Any], ttl: StoreTTL | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool[Any], ttl: StoreTTL | None = None, index: StoreIndex | None = None
+    ) -> None:
         self.pool = pool
+        self.index = index
+        """``store.index``: puts embed their fields, searches with a query rank by them."""
         ttl = ttl or StoreTTL()
         # BaseStore's methods apply these: a put without ``ttl`` gets the default, a read
         # without ``refresh_ttl`` refreshes as configured (``store.ttl``).
@@ -77,10 +84,31 @@ class PostgresStore(BaseStore):
         if isinstance(op, PutOp):
             if op.value is None:
                 await rows.delete(conn, op.namespace, op.key)
-            else:
-                ttl = op.ttl if isinstance(op.ttl, int | float) else None
-                await rows.put(conn, op.namespace, op.key, dict(op.value), ttl)
+                return None
+            ttl = op.ttl if isinstance(op.ttl, int | float) else None
+            value = dict(op.value)
+            keep, changed = (
+                await self.index.plan(conn, op.namespace, op.key, value, op.index)
+                if self.index is not None
+                else ([], [])
+            )
+            async with conn.transaction():
+                await rows.put(conn, op.namespace, op.key, value, ttl)
+                if self.index is not None:
+                    await vector_rows.replace(conn, op.namespace, op.key, keep, changed)
             return None
+        if isinstance(op, SearchOp) and op.query and self.index is not None:
+            found = await vector_rows.search(
+                conn,
+                op.namespace_prefix,
+                await self.index.embed_query(op.query),
+                filter=op.filter,
+                limit=op.limit,
+                offset=op.offset,
+            )
+            if op.refresh_ttl and found:
+                await rows.refresh(conn, [(r["prefix"], r["key"]) for r in found])
+            return [to_item(r, search=True) for r in found]
         if isinstance(op, SearchOp):
             found = await rows.search(
                 conn,

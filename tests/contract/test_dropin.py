@@ -368,7 +368,7 @@ REFUSED = [
     (
         {"store": {"index": {"embed": "openai:text-embedding-3-small", "dims": 1536}}},
         {},
-        "store.index",
+        "names a provider model: install `langchain`",
     ),
     ({"encryption": {"path": "./enc.py:enc"}}, {}, "encryption"),
     ({"grahps": {}}, {}, "grahps: not a key of the official langgraph.json schema"),

@@ -50,14 +50,14 @@ def test_config_problems_name_refused_and_unknown_keys() -> None:
     assert official_config.build_keys(raw) == ["python_version"]
     raw = {
         "graphs": {"a": {"path": "./a.py:g", "descripton": "typo"}},
-        "store": {"index": {"dims": 3}},
+        "store": {"index": {"dims": 3, "distance_type": "cosine"}},
         "checkpointer": {"serde": {"pickle_fallback": False}, "ttl": {"sweep_limt": 3}},
         "ui": {},  # empty: asks for nothing
         "encryption": {"path": "./e.py:e"},
     }
     assert official_config.config_problems(raw) == [
         "graphs.a.descripton: not a key of the official langgraph.json schema",
-        f"store.index: {official_config.KEYS['store.index'].note}",
+        "store.index.distance_type: not a key of the official langgraph.json schema",
         f"checkpointer.serde: {official_config.KEYS['checkpointer.serde'].note}",
         "checkpointer.ttl.sweep_limt: not a key of the official langgraph.json schema",
         f"encryption: {official_config.KEYS['encryption'].note}",

@@ -1,0 +1,183 @@
+"""Semantic store search (issue 17): ``store.index`` from langgraph.json, over HTTP and for
+``BaseStore`` inside graphs (async and sync nodes), with a deterministic embedding function
+shipped in the test project (tests/projects/memory: no model download)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from langgraph_sdk.client import LangGraphClient
+
+from app.db.urls import plain_url
+from tests.server import command, running_server
+
+PROJECT = Path(__file__).resolve().parents[1] / "projects" / "memory"
+CONFIG = str(PROJECT / "langgraph.json")
+
+ITEMS = {
+    "cats": "my cat sleeps on the warm window sill all day",
+    "dogs": "the dog barks at the mail carrier every morning",
+    "tea": "green tea with honey in the afternoon",
+}
+
+
+@pytest.fixture(scope="module")
+def server_url(module_database_url: str) -> Iterator[str]:
+    with running_server(module_database_url, config=CONFIG) as url:
+        yield url
+
+
+async def _seed(client: LangGraphClient, ns: list[str]) -> None:
+    for key, text in ITEMS.items():
+        await client.store.put_item(ns, key, {"text": text, "kind": "note"})
+
+
+async def test_query_ranks_by_similarity_with_scores(client: LangGraphClient) -> None:
+    ns = ["notes", "a"]
+    await _seed(client, ns)
+    found = (await client.store.search_items(["notes"], query="my cat sleeps"))["items"]
+    assert found[0]["key"] == "cats"
+    scores = [i["score"] for i in found]
+    assert scores == sorted(scores, reverse=True)
+    assert 0 < scores[0] <= 1
+    # Combined with a filter, a limit and an offset.
+    await client.store.put_item(ns, "cats2", {"text": "a cat and a dog", "kind": "other"})
+    filtered = await client.store.search_items(
+        ["notes"], query="cat", filter={"kind": "note"}, limit=1
+    )
+    assert [i["key"] for i in filtered["items"]] == ["cats"]
+    ranked = (await client.store.search_items(["notes"], query="cat", limit=10))["items"]
+    second = await client.store.search_items(["notes"], query="cat", limit=1, offset=1)
+    assert [i["key"] for i in second["items"]] == [ranked[1]["key"]]
+    # Without a query: by filter, unscored.
+    plain = await client.store.search_items(["notes"], filter={"kind": "note"})
+    assert {i["key"] for i in plain["items"]} == set(ITEMS)
+    assert {i["score"] for i in plain["items"]} == {None}
+
+
+async def test_index_false_is_found_by_filter_not_by_query(client: LangGraphClient) -> None:
+    ns = ["hidden"]
+    await client.store.put_item(ns, "secret", {"text": "my cat sleeps"}, index=False)
+    await client.store.put_item(ns, "shown", {"text": "my cat sleeps"})
+    by_query = await client.store.search_items(ns, query="cat sleeps")
+    assert [i["key"] for i in by_query["items"]] == ["shown"]
+    by_filter = await client.store.search_items(ns, filter={"text": "my cat sleeps"})
+    assert {i["key"] for i in by_filter["items"]} == {"secret", "shown"}
+
+
+async def test_items_are_re_embedded_only_when_their_text_changes(
+    client: LangGraphClient, module_database_url: str
+) -> None:
+    ns = ["changes"]
+    await client.store.put_item(ns, "k", {"text": "cats", "n": 1})
+
+    async def row() -> Any:
+        conn = await asyncpg.connect(plain_url(module_database_url))
+        try:
+            return await conn.fetchrow(
+                "SELECT text_hash, embedding FROM store_vectors WHERE prefix = 'changes'"
+            )
+        finally:
+            await conn.close()
+
+    first = await row()
+    await client.store.put_item(ns, "k", {"text": "cats", "n": 2})  # the text is the same
+    assert await row() == first
+    await client.store.put_item(ns, "k", {"text": "dogs", "n": 3})
+    changed = await row()
+    assert changed["text_hash"] != first["text_hash"]
+    await client.store.delete_item(ns, "k")
+    assert await row() is None  # gone with the item
+
+
+@pytest.mark.parametrize("graph", ["memory", "memory_sync"])
+async def test_graphs_search_the_store_by_meaning(client: LangGraphClient, graph: str) -> None:
+    await _seed(client, ["memories"])
+    thread = await client.threads.create()
+    out = await client.runs.wait(thread["thread_id"], graph, input={"query": "a cup of green tea"})
+    assert out["found"][0]["key"] == "tea"
+    assert out["found"][0]["score"] > out["found"][-1]["score"]
+
+
+async def test_a_graph_remembers_then_recalls_through_a_run(client: LangGraphClient) -> None:
+    thread = await client.threads.create()
+    fact = "the office wifi password is in the blue binder"
+    out = await client.runs.wait(
+        thread["thread_id"],
+        "memory",
+        input={"remember": fact, "query": "where is the wifi password"},
+    )
+    assert out["found"][0]["key"] == fact[:20]
+    item = await client.store.get_item(["memories"], fact[:20])
+    assert item["value"] == {"text": fact}
+
+
+def _serve(tmp_path: Path, index: dict[str, Any], database_url: str) -> Any:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "langgraph.json"
+    config.write_text(
+        json.dumps(
+            {
+                "dependencies": [str(PROJECT)],
+                "graphs": {"memory": f"{PROJECT}/graphs.py:memory"},
+                "store": {"index": index},
+            }
+        )
+    )
+    env = {**os.environ, "DATABASE_URL": database_url}
+    return config, env
+
+
+@pytest.mark.parametrize(
+    ("index", "message"),
+    [
+        ({"embed": f"{PROJECT}/embed.py:embed", "dims": 0}, "store.index.dims must be"),
+        ({"embed": f"{PROJECT}/nope.py:embed", "dims": 8}, "file not found"),
+        (
+            {"embed": f"{PROJECT}/embed.py:embed", "dims": 8, "distance": "l2"},
+            "store.index.distance",
+        ),
+        ({"embed": "openai:text-embedding-3-small", "dims": 8}, "install `langchain`"),
+    ],
+)
+def test_bad_store_index_stops_serve(
+    tmp_path: Path, database_url: str, index: dict[str, Any], message: str
+) -> None:
+    config, env = _serve(tmp_path, index, database_url)
+    res = command("serve", "--config", str(config), "--port", "1", "--no-migrate", env=env)
+    assert res.returncode != 0, res.output[-2000:]
+    assert message in res.output, res.output[-2000:]
+
+
+def test_a_changed_index_needs_a_reindex(tmp_path: Path, database_url: str) -> None:
+    """Items embedded with 64 dimensions; serving with another model (32) stops and names
+    the command; ``turnstile store reindex`` embeds them again, and then it serves."""
+    old, env = _serve(
+        tmp_path / "old", {"embed": f"{PROJECT}/embed.py:embed", "dims": 64}, database_url
+    )
+    with running_server(database_url, config=str(old)) as url, httpx.Client(base_url=url) as http:
+        for key, text in ITEMS.items():
+            r = http.put(
+                "/store/items", json={"namespace": ["n"], "key": key, "value": {"text": text}}
+            )
+            assert r.status_code == 204
+    new, env = _serve(
+        tmp_path / "new", {"embed": f"{PROJECT}/embed.py:embed32", "dims": 32}, database_url
+    )
+    res = command("serve", "--config", str(new), "--port", "1", "--no-migrate", env=env)
+    assert res.returncode != 0
+    assert "store.index changed" in res.output, res.output[-2000:]
+    assert "turnstile store reindex" in res.output
+    res = command("store", "reindex", "--config", str(new), env=env)
+    assert res.returncode == 0, res.output[-2000:]
+    assert "store reindex: 3 items embedded (32 dimensions)" in res.output
+    with running_server(database_url, config=str(new)) as url, httpx.Client(base_url=url) as http:
+        found = http.post("/store/items/search", json={"namespace_prefix": ["n"], "query": "cat"})
+        assert found.json()["items"][0]["key"] == "cats"
