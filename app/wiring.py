@@ -185,7 +185,12 @@ async def store_index(pool: Any, config: IndexConfig | None, base_dir: str) -> S
                     f"({stored} -> {config.signature}): run `turnstile store reindex` "
                     "to embed every item again with the new settings"
                 )
-    log.info("store index: %d dimensions, exact ranking (no vector index)", config.dims)
+        index.pgvector = await vector_rows.has_pgvector(conn)
+    log.info(
+        "store index: %d dimensions, exact ranking, scored %s",
+        config.dims,
+        "by pgvector" if index.pgvector else "in SQL (no pgvector in this database)",
+    )
     return index
 
 

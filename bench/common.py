@@ -38,19 +38,21 @@ def report(name: str, samples: list[float]) -> tuple[str, float, float]:
 class Server:
     url: str
     pid: int | None = None
+    database: str | None = None
 
 
 @contextlib.contextmanager
-def own_server(env: dict[str, str] | None = None) -> Iterator[Server]:
-    """A ``turnstile serve`` on a fresh, migrated database (dropped afterwards)."""
+def own_server(env: dict[str, str] | None = None, config: str = GRAPHS) -> Iterator[Server]:
+    """A ``turnstile serve`` on a fresh, migrated database (dropped afterwards), serving
+    ``config`` (tests/graphs by default)."""
     database = create_database(ADMIN_URL, prefix="ts_bench")
     from app.db import migrate
 
     migrate.upgrade(database)
     pids: list[int] = []
     try:
-        with running_server(database, config=GRAPHS, env=env, pids=pids) as url:
-            yield Server(url, pids[0])
+        with running_server(database, config=config, env=env, pids=pids) as url:
+            yield Server(url, pids[0], database)
     finally:
         drop_database(ADMIN_URL, database)
 

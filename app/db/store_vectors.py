@@ -22,6 +22,16 @@ from app.db.types import Conn
 
 SCORE = """(SELECT max((SELECT sum(a * b) FROM unnest(v.embedding, {q}::real[]) AS t(a, b)))
               FROM store_vectors v WHERE v.prefix = i.prefix AND v.key = i.key)"""
+SCORE_PGVECTOR = """(SELECT max(-(v.embedding::vector <#> {q}::real[]::vector))
+              FROM store_vectors v WHERE v.prefix = i.prefix AND v.key = i.key)"""
+"""The same score with pgvector's inner product (``<#>`` is its negation), computed in C."""
+
+
+async def has_pgvector(conn: Conn) -> bool:
+    """Whether the pgvector extension is created in this database (migration 0012)."""
+    return bool(
+        await conn.fetchval("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'vector')")
+    )
 
 
 async def hashes(conn: Conn, namespace: Sequence[str], key: str) -> dict[str, str]:
@@ -69,9 +79,10 @@ async def search(
     limit: int,
     offset: int,
     access: Access = ALL,
+    pgvector: bool = False,
 ) -> list[asyncpg.Record]:
     """Items under the prefix that have embeddings, best match first, with their ``score``
-    (cosine similarity)."""
+    (cosine similarity; computed by pgvector when it is there)."""
     where = Where()
     where.add(LIVE.replace("expires_at", "i.expires_at"))
     access.apply(where, "i.value")
@@ -80,7 +91,7 @@ async def search(
         like = where.param(_like_prefix(namespace_prefix))
         where.add(f"(i.prefix = {p} OR i.prefix LIKE {like})")
     _filter(where, filter)
-    score = SCORE.format(q=where.param(query))
+    score = (SCORE_PGVECTOR if pgvector else SCORE).format(q=where.param(query))
     columns = ", ".join(f"i.{c.strip()}" for c in COLUMNS.split(","))
     return list(
         await conn.fetch(

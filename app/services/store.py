@@ -97,7 +97,13 @@ class StoreService:
             vector = await self.index.embed_query(query)
             async with self.pool.acquire() as conn:
                 found = await vector_rows.search(
-                    conn, namespace_prefix, vector, filter=filter, access=access, **page
+                    conn,
+                    namespace_prefix,
+                    vector,
+                    filter=filter,
+                    access=access,
+                    pgvector=self.index.pgvector,
+                    **page,
                 )
                 if self._refresh(refresh_ttl) and found:
                     await rows.refresh(conn, [(r["prefix"], r["key"]) for r in found])

@@ -82,6 +82,8 @@ class StoreIndex:
     def __init__(self, config: IndexConfig, base_dir: str) -> None:
         self.config = config
         self.embeddings = _load_embeddings(config.embed, base_dir)
+        self.pgvector = False
+        """Whether the database scores with pgvector (set at start)."""
 
     @property
     def dims(self) -> int:

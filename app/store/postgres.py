@@ -105,6 +105,7 @@ class PostgresStore(BaseStore):
                 filter=op.filter,
                 limit=op.limit,
                 offset=op.offset,
+                pgvector=self.index.pgvector,
             )
             if op.refresh_ttl and found:
                 await rows.refresh(conn, [(r["prefix"], r["key"]) for r in found])

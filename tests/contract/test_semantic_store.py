@@ -16,7 +16,8 @@ import pytest
 from langgraph_sdk.client import LangGraphClient
 
 from app.db.urls import plain_url
-from tests.server import command, running_server
+from tests.cluster import private_cluster
+from tests.server import ROOT, command, running_server
 
 PROJECT = Path(__file__).resolve().parents[1] / "projects" / "memory"
 CONFIG = str(PROJECT / "langgraph.json")
@@ -119,6 +120,36 @@ async def test_a_graph_remembers_then_recalls_through_a_run(client: LangGraphCli
     assert item["value"] == {"text": fact}
 
 
+async def test_langmem_tools_store_and_recall_a_fact_through_runs(
+    client: LangGraphClient,
+) -> None:
+    """LangMem's manage/search memory tools in a real graph: one run stores a fact, a later
+    run (another thread) recalls it by meaning."""
+    fact = "The user's favourite tea is jasmine green tea"
+    first = await client.threads.create()
+    config = {"configurable": {"langgraph_user_id": "u1"}}
+    await client.runs.wait(
+        first["thread_id"], "langmem", input={"remember": fact, "query": "tea"}, config=config
+    )
+    await client.runs.wait(
+        first["thread_id"],
+        "langmem",
+        input={"remember": "The user walks the dog at seven", "query": "dog"},
+        config=config,
+    )
+    second = await client.threads.create()
+    out = await client.runs.wait(
+        second["thread_id"],
+        "langmem",
+        input={"query": "which tea does the user like"},
+        config=config,
+    )
+    recalled = out["found"][0]["text"]
+    assert recalled.index("jasmine") < recalled.index("dog")  # the tea fact ranks first
+    items = await client.store.search_items(["langmem", "u1"])
+    assert len(items["items"]) == 2
+
+
 def _serve(tmp_path: Path, index: dict[str, Any], database_url: str) -> Any:
     tmp_path.mkdir(parents=True, exist_ok=True)
     config = tmp_path / "langgraph.json"
@@ -144,7 +175,7 @@ def _serve(tmp_path: Path, index: dict[str, Any], database_url: str) -> Any:
             {"embed": f"{PROJECT}/embed.py:embed", "dims": 8, "distance": "l2"},
             "store.index.distance",
         ),
-        ({"embed": "openai:text-embedding-3-small", "dims": 8}, "install `langchain`"),
+        ({"embed": "nonesuch:model-x", "dims": 8}, "store.index.embed 'nonesuch:model-x'"),
     ],
 )
 def test_bad_store_index_stops_serve(
@@ -181,3 +212,37 @@ def test_a_changed_index_needs_a_reindex(tmp_path: Path, database_url: str) -> N
     with running_server(database_url, config=str(new)) as url, httpx.Client(base_url=url) as http:
         found = http.post("/store/items/search", json={"namespace_prefix": ["n"], "query": "cat"})
         assert found.json()["items"][0]["key"] == "cats"
+
+
+def test_pgvector_scores_the_same_ranking_where_it_is_installed(tmp_path: Path) -> None:
+    """On a PostgreSQL with pgvector (a private cluster from the embedded binaries, which
+    carry it) the migrations create the extension and the search scores with it: the
+    ranking and the scores are those of the SQL fallback (the machine's server has no
+    pgvector: the other tests here use the fallback)."""
+    with private_cluster() as cluster:
+        url = cluster.create_database("mem")
+        with running_server(url, config=CONFIG, migrate=True) as server:
+            assert cluster.execute(
+                "SELECT extname FROM pg_extension WHERE extname = 'vector'", database="mem"
+            )
+            with httpx.Client(base_url=server) as http:
+                for key, text in ITEMS.items():
+                    r = http.put(
+                        "/store/items",
+                        json={"namespace": ["n"], "key": key, "value": {"text": text}},
+                    )
+                    assert r.status_code == 204
+                found = http.post(
+                    "/store/items/search",
+                    json={"namespace_prefix": ["n"], "query": "my cat sleeps"},
+                ).json()["items"]
+            port = server.rsplit(":", 1)[1]
+            log = (ROOT / ".pytest_cache" / "servers" / f"server-{port}.log").read_text()
+    assert "scored by pgvector" in log
+    assert found[0]["key"] == "cats"
+    # The fallback's score for the best match, computed here the same way (unit vectors).
+    from tests.projects.memory.embed import embed
+
+    q, best = embed(["my cat sleeps", ITEMS["cats"]])
+    norm = (sum(x * x for x in q) * sum(x * x for x in best)) ** 0.5
+    assert abs(found[0]["score"] - sum(a * b for a, b in zip(q, best, strict=True)) / norm) < 1e-5

@@ -1,0 +1,136 @@
+"""Semantic store search latency (issue 17): p50/p99 of ``search_items(query=...)`` over
+10k and 100k items, and of a put that embeds its text.
+
+    uv run python bench/store_search.py [10000 100000]             # the machine's PostgreSQL
+    uv run python bench/store_search.py --pgvector [10000 100000]  # a private cluster with pgvector
+
+The server serves tests/projects/memory (its deterministic 64-dimension embedding: no model,
+so the figures are the server's and PostgreSQL's, not a provider's). Items are seeded with
+SQL shaped like the server's own rows (vectors made by the same function, unit length).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+from langgraph_sdk import get_client
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import own_server, report
+from tests.projects.memory.embed import embed
+
+CONFIG = str(
+    Path(__file__).resolve().parents[1] / "tests" / "projects" / "memory" / "langgraph.json"
+)
+WORDS = [
+    "cat",
+    "dog",
+    "tea",
+    "coffee",
+    "rain",
+    "sun",
+    "book",
+    "music",
+    "train",
+    "garden",
+    "river",
+    "city",
+    "night",
+    "code",
+    "bread",
+]
+QUERIES = 200
+
+
+def _unit(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+async def seed(database: str, n: int) -> None:
+    rng = random.Random(n)
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute("TRUNCATE store_items CASCADE")
+        batch = 5000
+        for start in range(0, n, batch):
+            texts = [" ".join(rng.choices(WORDS, k=8)) for _ in range(min(batch, n - start))]
+            keys = [f"k{start + i}" for i in range(len(texts))]
+            prefixes = [f"bench.u{(start + i) % 50}" for i in range(len(texts))]
+            await conn.copy_records_to_table(
+                "store_items",
+                records=[
+                    (p, k, f'{{"text": "{t}"}}')
+                    for p, k, t in zip(prefixes, keys, texts, strict=True)
+                ],
+                columns=["prefix", "key", "value"],
+            )
+            vectors = [_unit(v) for v in embed(texts)]
+            await conn.copy_records_to_table(
+                "store_vectors",
+                records=[
+                    (p, k, "text", "seeded", v)
+                    for p, k, v in zip(prefixes, keys, vectors, strict=True)
+                ],
+                columns=["prefix", "key", "field", "text_hash", "embedding"],
+            )
+        await conn.execute("ANALYZE store_items; ANALYZE store_vectors")
+    finally:
+        await conn.close()
+
+
+async def measure(url: str, database: str, n: int) -> None:
+    await seed(database, n)
+    client = get_client(url=url)
+    rng = random.Random(7)
+    try:
+        for label, prefix in (
+            (f"search {n:>6} items, all", ["bench"]),
+            (f"search {n:>6} items, one user", ["bench", "u3"]),
+        ):
+            samples = []
+            for _ in range(QUERIES):
+                query = " ".join(rng.choices(WORDS, k=3))
+                t = time.perf_counter()
+                await client.store.search_items(prefix, query=query, limit=10)
+                samples.append(time.perf_counter() - t)
+            report(label, samples)
+        samples = []
+        for i in range(QUERIES):
+            t = time.perf_counter()
+            await client.store.put_item(
+                ["bench", "put"], f"p{i}", {"text": " ".join(rng.choices(WORDS, k=8))}
+            )
+            samples.append(time.perf_counter() - t)
+        report(f"put with embedding ({n} items)", samples)
+    finally:
+        await client.http.client.aclose()
+
+
+def main() -> None:
+    pgvector = "--pgvector" in sys.argv
+    sizes = [int(a) for a in sys.argv[1:] if a.isdigit()] or [10_000, 100_000]
+    if not pgvector:
+        with own_server(config=CONFIG) as server:
+            assert server.database is not None
+            for n in sizes:
+                asyncio.run(measure(server.url, server.database, n))
+        return
+    from tests.cluster import private_cluster
+    from tests.server import running_server
+
+    with private_cluster() as cluster:
+        url = cluster.create_database("bench")
+        with running_server(url, config=CONFIG, migrate=True) as server:
+            for n in sizes:
+                asyncio.run(measure(server, url, n))
+
+
+if __name__ == "__main__":
+    main()
