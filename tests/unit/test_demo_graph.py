@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import sys
 import uuid
 from typing import Any
 
@@ -236,10 +236,10 @@ def test_token_delay_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default.token_delay == demo_model.DEFAULT_TOKEN_DELAY > 0
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("langchain") is not None, reason="langchain is installed"
-)
 def test_real_model_without_langchain_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # langchain may be installed (the dev group has it, through langmem): make it absent.
+    monkeypatch.setitem(sys.modules, "langchain", None)
+    monkeypatch.setitem(sys.modules, "langchain.chat_models", None)
     monkeypatch.setenv(demo_model.MODEL_ENV, "openai:gpt-4o-mini")
     with pytest.raises(RuntimeError, match="pip install langchain"):
         make_model()
