@@ -31,7 +31,10 @@ NODES = ["n1", "n2", "n3", "n4", "n5"]
 ROUNDS = 5
 RUNS_PER_ROUND = 4
 # Stream events must outlive the test (they are checked at the end).
-BASE_ENV = {"TURNSTILE_STREAM_TTL_SECONDS": "600"}
+BASE_ENV = {"TURNSTILE_STREAM_TTL_SECONDS": "600", "TURNSTILE_SHUTDOWN_GRACE_SECONDS": "1"}
+"""Workers of these tests: events kept for the test's length; a short grace at their stop
+(no test here is about the graceful shutdown: tests/durability/test_scale.py is), so the
+teardown of a worker holding a long run does not wait 10 s."""
 
 Execution = tuple[str, int]
 """(node, run attempt) of one recorded node execution."""

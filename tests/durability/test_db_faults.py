@@ -33,7 +33,11 @@ from tests.server import ROOT, running_server
 GRAPHS = str(Path(__file__).resolve().parent / "graphs" / "langgraph.json")
 NODES = ["n1", "n2", "n3", "n4"]
 DB = "turnstile"
-BASE_ENV = {"TURNSTILE_STREAM_TTL_SECONDS": "600", "TURNSTILE_LEASE_SECONDS": "30"}
+BASE_ENV = {
+    "TURNSTILE_STREAM_TTL_SECONDS": "600",
+    "TURNSTILE_LEASE_SECONDS": "30",
+    "TURNSTILE_SHUTDOWN_GRACE_SECONDS": "1",  # a quick teardown: no test here is about it
+}
 
 pytestmark = pytest.mark.timeout(180)
 
