@@ -375,22 +375,34 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _main(argv)
-    except (ConfigError, ValueError, msgspec.ValidationError) as exc:
+    except ConfigError as exc:
         print(f"turnstile: error: {exc}", file=sys.stderr, flush=True)
         return 2
+
+
+def _settings(**flags: Any) -> Settings:
+    """Settings from the environment and the flags; a bad value is a ConfigError (the
+    command stops naming it), not a traceback."""
+    from app.graphs.config import ConfigError
+
+    try:
+        settings = Settings.from_env(os.environ, **flags)
+    except (ValueError, msgspec.ValidationError) as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        configure_logging(settings)
+    except ValueError as exc:  # an unknown LOG_LEVEL
+        raise ConfigError(f"LOG_LEVEL: {exc}") from None
+    return settings
 
 
 def _main(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if args.command == "db":
-        settings = Settings.from_env(os.environ, data_dir=args.data_dir)
-        configure_logging(settings)
-        return db_command(settings, args.action, args.revision)
+        return db_command(_settings(data_dir=args.data_dir), args.action, args.revision)
     if args.command == "store":
-        settings = Settings.from_env(os.environ, config_path=args.config, data_dir=args.data_dir)
-        configure_logging(settings)
-        return store_command(settings)
+        return store_command(_settings(config_path=args.config, data_dir=args.data_dir))
     flags: dict[str, Any]
     if args.command == "serve":
         flags = {
@@ -401,14 +413,12 @@ def _main(argv: list[str] | None) -> int:
         }
     else:
         flags = {"workers": args.jobs}
-    settings = Settings.from_env(
-        os.environ,
+    settings = _settings(
         config_path=args.config,
         data_dir=args.data_dir,
         migrate=False if args.no_migrate else None,
         **flags,
     )
-    configure_logging(settings)
     return serve(settings) if args.command == "serve" else work(settings)
 
 
