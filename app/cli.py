@@ -17,38 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from app.logs import configure_logging
 from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.graphs.config import GraphsConfig
-
-
-class JsonLines(logging.Formatter):
-    """``LOG_JSON=true``: each record as one JSON object (time, level, logger, message,
-    and the exception's traceback when there is one)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "event": record.getMessage(),
-        }
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return msgspec.json.encode(line).decode()
-
-
-def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonLines()
-        if settings.log_json
-        else logging.Formatter("%(levelname)s %(name)s: %(message)s")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper() if settings.log_level != "trace" else "DEBUG")
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:
