@@ -83,6 +83,21 @@ async def get(
     )
 
 
+def matching(
+    namespace_prefix: Sequence[str], conditions: dict[str, Any] | None, access: Access
+) -> Where:
+    """The conditions of a search: live items under the namespace prefix whose value
+    passes the filter and the caller's access (the plain search and the ranked one)."""
+    where = Where()
+    where.add(LIVE)
+    access.apply(where, "value")
+    if namespace_prefix:
+        p = where.param(join(namespace_prefix))
+        where.add(f"(prefix = {p} OR prefix LIKE {where.param(_like_prefix(namespace_prefix))})")
+    _filter(where, conditions)
+    return where
+
+
 def _filter(where: Where, conditions: dict[str, Any] | None) -> None:
     """``{field: value}`` is JSON equality (containment); ``{field: {"$gt": 1, ...}}``
     compares, numerically for numbers and as text otherwise."""
@@ -117,13 +132,7 @@ async def search(
     access: Access = ALL,
 ) -> list[asyncpg.Record]:
     """Items under a namespace prefix (newest first), optionally filtered on their value."""
-    where = Where()
-    where.add(LIVE)
-    access.apply(where, "value")
-    if namespace_prefix:
-        p = where.param(join(namespace_prefix))
-        where.add(f"(prefix = {p} OR prefix LIKE {where.param(_like_prefix(namespace_prefix))})")
-    _filter(where, filter)
+    where = matching(namespace_prefix, filter, access)
     found = list(
         await conn.fetch(
             f"""SELECT {COLUMNS} FROM store_items WHERE {where.sql()}

@@ -16,8 +16,7 @@ from typing import Any
 import asyncpg
 
 from app.core.access import ALL, Access
-from app.db.access import Where
-from app.db.store import COLUMNS, LIVE, _filter, _like_prefix, join
+from app.db.store import COLUMNS, LIVE, join, matching
 from app.db.types import Conn
 
 SCORE = """(SELECT max((SELECT sum(a * b) FROM unnest(v.embedding, {q}::real[]) AS t(a, b)))
@@ -83,14 +82,7 @@ async def search(
 ) -> list[asyncpg.Record]:
     """Items under the prefix that have embeddings, best match first, with their ``score``
     (cosine similarity; computed by pgvector when it is there)."""
-    where = Where()
-    where.add(LIVE.replace("expires_at", "i.expires_at"))
-    access.apply(where, "i.value")
-    if namespace_prefix:
-        p = where.param(join(namespace_prefix))
-        like = where.param(_like_prefix(namespace_prefix))
-        where.add(f"(i.prefix = {p} OR i.prefix LIKE {like})")
-    _filter(where, filter)
+    where = matching(namespace_prefix, filter, access)
     score = (SCORE_PGVECTOR if pgvector else SCORE).format(q=where.param(query))
     columns = ", ".join(f"i.{c.strip()}" for c in COLUMNS.split(","))
     return list(
