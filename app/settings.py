@@ -76,9 +76,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """A request whose request line (method, path, query) is longer answers 414."""
     header_timeout_seconds: float = 10.0
     """A client must finish sending a request's head this long after it connected (or
-    after its previous response): else the connection is closed (slowloris)."""
-    keepalive_timeout_seconds: float = 5.0
-    """An idle keep-alive connection is closed after this long."""
+    after the head's first byte, on a kept-alive connection): else the connection is
+    closed (slowloris)."""
+    keepalive_timeout_seconds: float = 75.0
+    """An idle keep-alive connection is closed after this long. Longer than the clients'
+    and proxies' own idle limits (httpx, so both SDKs' Python side: 5 s; load balancers:
+    60 s), so that they drop an idle connection first: a server that closes it first races
+    a request the client is sending on it, which then fails with a connection reset."""
     keepalive_max_requests: int = 1000
     """A keep-alive connection is closed after this many requests (0: no limit)."""
     max_connections: int = 2048

@@ -5,9 +5,12 @@ and a cap on open connections.
 uvicorn itself gives the idle keep-alive timeout (``timeout_keep_alive``) and the 503 past
 ``limit_concurrency``; ``protocol_class`` returns the subclass to pass as ``http=``.
 
-* A client must finish sending a request head within ``header_timeout`` of connecting (or
-  of its previous response): else it gets 408 (or, if it sent nothing of a new request,
-  just a close), so slow or silent connections do not pile up.
+* A client must finish sending a request head within ``header_timeout`` of connecting, or
+  of the first byte of a later request's head: else it gets 408 (or, if it sent nothing,
+  just a close), so slow or silent connections do not pile up. Between two requests only
+  the keep-alive timeout counts: a head deadline there would cut idle connections sooner
+  than the keep-alive timeout says, which is the race where a client reuses a connection
+  the server is closing (see ``Settings.keepalive_timeout_seconds``).
 * A head larger than ``max_header_bytes`` answers 431, a request line (the URL) longer
   than ``max_request_line_bytes`` answers 414; both close the connection. Bytes are counted
   as they arrive, so a head that never ends is refused once it is too large, before
@@ -130,6 +133,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return
         if self._in_head:
+            if self._raw_head == 0 and self._head_timer is None:
+                self._arm_head_timer()  # the first byte of a later request's head
             self._raw_head += len(data)
         super().data_received(data)
         # Still inside a head after this chunk: what arrived so far counts (a chunk that
@@ -184,12 +189,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head = True  # what follows is the next request's head
         self._raw_head = 0
-
-    def on_response_complete(self) -> None:
-        pipelined = bool(self.pipeline)
-        super().on_response_complete()
-        if not pipelined and not self.transport.is_closing() and self._in_head:
-            self._arm_head_timer()
 
 
 def protocol_class(limits: HttpLimits) -> type[LimitedHttpToolsProtocol]:
