@@ -12,7 +12,19 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 
-from app.api import assistants, crons, custom_app, meta, openapi, runs, store, streams, threads
+from app.api import (
+    a2a,
+    assistants,
+    crons,
+    custom_app,
+    mcp,
+    meta,
+    openapi,
+    runs,
+    store,
+    streams,
+    threads,
+)
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.http_config import cors_config, header_policy
 from app.api.middleware import Authentication, add_request_id, allow_private_network
@@ -64,6 +76,8 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
         ("runs", [*runs.ROUTES, *streams.ROUTES, *crons.ROUTES]),
         ("assistants", assistants.ROUTES),
         ("store", store.ROUTES),
+        ("mcp", mcp.ROUTES),
+        ("a2a", a2a.ROUTES),
     ]
     routes = [route for group, listed in groups if group not in off for route in listed]
     if "meta" in off:

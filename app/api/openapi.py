@@ -16,7 +16,7 @@ import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.response import Response as HTMLResponse
 
-from app.api import crons, runs, schemas, store
+from app.api import crons, mcp, runs, schemas, store
 from app.api.body import json
 from app.api.deps import services
 from app.core import wire
@@ -59,6 +59,7 @@ REQUESTS: dict[str, Any] = {
     "delete_item": store.DeleteItem,
     "search_items": store.SearchItems,
     "list_namespaces": store.ListNamespaces,
+    "mcp_post": mcp.JsonRpcRequest,
 }
 
 RESPONSES: dict[str, Any] = {
@@ -113,6 +114,8 @@ STREAMING = frozenset(
 )
 
 _PARAM = re.compile(r"{(\w+)}")
+SHOWN_PATHS = {"/mcp": "/mcp/"}
+"""Paths listed as the reference server lists them (both spellings are served)."""
 
 
 def _param(name: str, schema: dict[str, Any], where: str = "query") -> dict[str, Any]:
@@ -200,6 +203,7 @@ def build(app: Litestar, graph_ids: list[str] | None = None) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for route in app.routes:
         path = getattr(route, "path_format", route.path)
+        path = SHOWN_PATHS.get(path, path)
         for handler in getattr(route, "route_handlers", []):
             if not handler.include_in_schema:
                 continue
