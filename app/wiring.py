@@ -186,9 +186,15 @@ async def store_index(pool: Any, config: IndexConfig | None, base_dir: str) -> S
                     "to embed every item again with the new settings"
                 )
         index.pgvector = await vector_rows.has_pgvector(conn)
+        hnsw = await vector_rows.ensure_hnsw(conn, config.dims) if index.pgvector else None
+    if hnsw:
+        ranking = f"HNSW index {hnsw} (approximate, filters by iterative scan)"
+    else:
+        ranking = "exact ranking" + (" (too wide for HNSW)" if index.pgvector else "")
     log.info(
-        "store index: %d dimensions, exact ranking, scored %s",
+        "store index: %d dimensions, %s, scored %s",
         config.dims,
+        ranking,
         "by pgvector" if index.pgvector else "in SQL (no pgvector in this database)",
     )
     return index

@@ -92,10 +92,15 @@ def matching(
     where.add(LIVE)
     access.apply(where, "value")
     if namespace_prefix:
-        p = where.param(join(namespace_prefix))
-        where.add(f"(prefix = {p} OR prefix LIKE {where.param(_like_prefix(namespace_prefix))})")
+        where.add(under(where, namespace_prefix))
     _filter(where, conditions)
     return where
+
+
+def under(where: Where, namespace_prefix: Sequence[str], column: str = "prefix") -> str:
+    """The condition that ``column`` is the namespace prefix or a namespace below it."""
+    p = where.param(join(namespace_prefix))
+    return f"({column} = {p} OR {column} LIKE {where.param(_like_prefix(namespace_prefix))})"
 
 
 def _filter(where: Where, conditions: dict[str, Any] | None) -> None:

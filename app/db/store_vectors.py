@@ -1,10 +1,19 @@
 """The statements of semantic store search: an item's embeddings (``store_vectors``), the
-search that ranks by them, and what they were made with (``store_index``).
+search that ranks by them, pgvector's HNSW index over them, and what they were made with
+(``store_index``).
 
-Vectors are unit-length ``real[]``, so the similarity is their dot product; an item's score
-is its best field's. The ranking is exact: every live item under the prefix that passes
-the filters is scored (fine to some hundred thousand items; an HNSW index with pgvector is
-the next step for more).
+Vectors are unit-length ``real[]`` (a column that exists with or without pgvector), so the
+similarity is their dot product; an item's score is its best field's.
+
+With pgvector, an HNSW index on the expression ``(embedding::vector(<dims>))`` with the
+inner-product operator class (``halfvec`` from 2,001 to 4,000 dimensions, pgvector's limits)
+is created at start for the configured ``store.index.dims`` (``ensure_hnsw``), and a search
+orders by that same expression so the planner can walk the index instead of scoring every
+vector; where a namespace prefix or filter is selective the planner scores those rows
+exactly instead. Filters are applied during the walk with pgvector's iterative scans
+(``hnsw.iterative_scan``, pgvector >= 0.8), and a walk that ends with fewer items than
+asked for gives way to the exact ranking, so a filtered search returns as many items as
+match. Without pgvector, or past 4,000 dimensions, every matching item is scored: exact.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from typing import Any
 import asyncpg
 
 from app.core.access import ALL, Access
-from app.db.store import COLUMNS, LIVE, join, matching
+from app.db.store import COLUMNS, LIVE, join, matching, under
 from app.db.types import Conn
 
 SCORE = """(SELECT max((SELECT sum(a * b) FROM unnest(v.embedding, {q}::real[]) AS t(a, b)))
@@ -24,6 +33,25 @@ SCORE = """(SELECT max((SELECT sum(a * b) FROM unnest(v.embedding, {q}::real[]) 
 SCORE_PGVECTOR = """(SELECT max(-(v.embedding::vector <#> {q}::real[]::vector))
               FROM store_vectors v WHERE v.prefix = i.prefix AND v.key = i.key)"""
 """The same score with pgvector's inner product (``<#>`` is its negation), computed in C."""
+
+HNSW_TYPES = ((2000, "vector"), (4000, "halfvec"))
+"""The widest embedding pgvector's HNSW indexes take, by the type indexed."""
+HNSW_PREFIX = "store_vectors_hnsw_"
+HNSW_FROM = 10_000
+"""Fewer vectors than this are all scored (exact, some milliseconds), more walk the index."""
+MAX_CANDIDATES = 100_000
+"""Past this many nearest vectors without enough distinct items, the exact ranking answers."""
+
+
+def hnsw_type(dims: int) -> str | None:
+    """The pgvector type an HNSW index on ``dims``-wide embeddings uses (None: too wide)."""
+    return next((kind for most, kind in HNSW_TYPES if dims <= most), None)
+
+
+def hnsw_name(dims: int) -> str | None:
+    """The index for ``dims`` (named by its size and distance: inner product)."""
+    kind = hnsw_type(dims)
+    return None if kind is None else f"{HNSW_PREFIX}{kind}_{dims}_ip"
 
 
 async def has_pgvector(conn: Conn) -> bool:
@@ -81,7 +109,31 @@ async def search(
     pgvector: bool = False,
 ) -> list[asyncpg.Record]:
     """Items under the prefix that have embeddings, best match first, with their ``score``
-    (cosine similarity; computed by pgvector when it is there)."""
+    (cosine similarity). With ``pgvector`` (the extension is there and ``ensure_hnsw`` ran
+    for ``len(query)`` dimensions) through the HNSW index, else exactly."""
+    kind = hnsw_type(len(query)) if pgvector else None
+    if kind is not None and limit > 0:
+        found = await _nearest(conn, kind, namespace_prefix, query, filter, limit, offset, access)
+        if found is not None:
+            return found
+    return await exact(
+        conn, namespace_prefix, query, filter, limit, offset, access, pgvector=pgvector
+    )
+
+
+async def exact(
+    conn: Conn,
+    namespace_prefix: Sequence[str],
+    query: list[float],
+    filter: dict[str, Any] | None,
+    limit: int,
+    offset: int,
+    access: Access = ALL,
+    *,
+    pgvector: bool = False,
+) -> list[asyncpg.Record]:
+    """The exact ranking: every live item under the prefix that passes the filters is scored
+    (by pgvector's operator when it is there, else in SQL: the same scores)."""
     where = matching(namespace_prefix, filter, access)
     score = (SCORE_PGVECTOR if pgvector else SCORE).format(q=where.param(query))
     columns = ", ".join(f"i.{c.strip()}" for c in COLUMNS.split(","))
@@ -95,6 +147,132 @@ async def search(
             *where.params,
         )
     )
+
+
+async def _nearest(
+    conn: Conn,
+    kind: str,
+    namespace_prefix: Sequence[str],
+    query: list[float],
+    filter: dict[str, Any] | None,
+    limit: int,
+    offset: int,
+    access: Access,
+) -> list[asyncpg.Record] | None:
+    """The page from the ``k`` nearest vectors of matching items (an item may have several,
+    one per field), ``k`` grown until they hold ``limit + offset`` distinct items. None
+    when an index walk ends short (fewer matches than that, or pgvector's
+    ``hnsw.max_scan_tuples`` reached): the exact ranking then answers."""
+    wanted = limit + offset
+    k = 2 * wanted
+    while True:
+        found, walked = await _candidates(conn, kind, namespace_prefix, query, filter, access, k)
+        if len(found) >= wanted:
+            return found[offset:wanted]
+        if not found or found[0]["candidates"] < k or k >= MAX_CANDIDATES:
+            return None if walked else found[offset:wanted]
+        k *= 4
+
+
+async def _candidates(
+    conn: Conn,
+    kind: str,
+    namespace_prefix: Sequence[str],
+    query: list[float],
+    filter: dict[str, Any] | None,
+    access: Access,
+    k: int,
+) -> tuple[list[asyncpg.Record], bool]:
+    """The distinct items of the ``k`` vectors nearest to ``query`` among live matching
+    items, best first, each with ``candidates`` (how many vectors there were); and whether
+    the index could be walked (False: every matching vector was scored, exact)."""
+    where = matching(namespace_prefix, filter, access)  # on store_items, inside EXISTS
+    q = where.param(query)
+    scope = under(where, namespace_prefix, "v.prefix") if namespace_prefix else "TRUE"
+    near = f"(v.embedding::{kind}({len(query)})) <#> ({q}::real[]::{kind}({len(query)}))"
+    columns = ", ".join(f"i.{c.strip()}" for c in COLUMNS.split(","))
+    sql = f"""WITH nearest AS MATERIALIZED (
+                SELECT v.prefix, v.key, v.embedding::vector <#> {q}::real[]::vector AS distance
+                  FROM store_vectors v
+                 WHERE {scope} AND EXISTS (
+                         SELECT FROM store_items
+                          WHERE store_items.prefix = v.prefix AND store_items.key = v.key
+                            AND {where.sql()})
+                 ORDER BY {near} LIMIT {where.param(k)}
+              ), best AS (
+                SELECT prefix, key, min(distance) AS distance FROM nearest GROUP BY prefix, key
+              )
+              SELECT {columns}, -b.distance AS score,
+                     (SELECT count(*) FROM nearest) AS candidates
+                FROM best b JOIN store_items i ON i.prefix = b.prefix AND i.key = b.key
+               ORDER BY b.distance, i.prefix, i.key"""
+    async with conn.transaction():
+        # Below HNSW_FROM vectors (the planner's count) no index scan: scoring them all is
+        # fast and exact. Above, filters are checked while the index is walked, and the walk
+        # goes on until k rows passed (relaxed order: the rows are sorted again by their
+        # exact distance). Each search is planned with its own prefix and k: the index or,
+        # for a small namespace, the exact scores of its rows (a generic plan would pick one
+        # for all).
+        walk = await conn.fetchval(
+            """SELECT set_config('enable_indexscan',
+                                 CASE WHEN c.reltuples >= $1 THEN 'on' ELSE 'off' END, true) = 'on',
+                      set_config('hnsw.iterative_scan', 'relaxed_order', true),
+                      set_config('hnsw.ef_search', $2, true),
+                      set_config('plan_cache_mode', 'force_custom_plan', true)
+                 FROM pg_class c WHERE c.oid = 'store_vectors'::regclass""",
+            HNSW_FROM,
+            str(min(max(k, 40), 1000)),
+        )
+        return list(await conn.fetch(sql, *where.params)), bool(walk)
+
+
+async def ensure_hnsw(conn: Conn, dims: int) -> str | None:
+    """The HNSW index for ``dims``-wide embeddings, created if missing (other sizes' indexes,
+    and one left invalid, dropped): its name, or None past pgvector's limit. Processes that
+    start together take turns (a transaction-scoped advisory lock); the build blocks writes
+    to ``store_vectors`` (not reads) for its time: seconds per 100k vectors."""
+    name, kind = hnsw_name(dims), hnsw_type(dims)
+    if await _hnsw_indexes(conn) == ([(name, True)] if name else []):
+        return name  # as wanted: no DDL (it would wait for writers, and block them)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('turnstile.store_hnsw'))")
+        for index, valid in await _hnsw_indexes(conn):
+            if index != name or not valid:
+                await conn.execute(f'DROP INDEX "{index}"')
+        if name is not None:
+            await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            await conn.execute(
+                f'CREATE INDEX IF NOT EXISTS "{name}" ON store_vectors '
+                f"USING hnsw ((embedding::{kind}({dims})) {kind}_ip_ops)"
+            )
+    return name
+
+
+async def drop_hnsw(conn: Conn) -> None:
+    """Every HNSW index on ``store_vectors`` (before a reindex writes vectors of a new size)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('turnstile.store_hnsw'))")
+        for index, _ in await _hnsw_indexes(conn):
+            await conn.execute(f'DROP INDEX "{index}"')
+
+
+async def discard_other_sizes(conn: Conn, dims: int) -> int:
+    """Delete vectors that are not ``dims`` wide (after a reindex: those of expired items
+    not swept yet); returns how many."""
+    result = await conn.execute(
+        "DELETE FROM store_vectors WHERE cardinality(embedding) <> $1", dims
+    )
+    return int(result.split()[-1])
+
+
+async def _hnsw_indexes(conn: Conn) -> list[tuple[str, bool]]:
+    rows = await conn.fetch(
+        """SELECT c.relname, x.indisvalid FROM pg_index x
+             JOIN pg_class c ON c.oid = x.indexrelid
+            WHERE x.indrelid = 'store_vectors'::regclass AND starts_with(c.relname, $1)""",
+        HNSW_PREFIX,
+    )
+    return [(r["relname"], r["indisvalid"]) for r in rows]
 
 
 async def signature(conn: Conn) -> dict[str, Any] | None:

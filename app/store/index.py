@@ -152,9 +152,14 @@ def text_hash(text: str) -> str:
 async def reindex(pool: Any, index: StoreIndex, page: int = 100) -> int:
     """Embed every live item again with ``index`` (``turnstile store reindex``), page by
     page (each page's texts in one batch, written in one transaction), then record the
-    index's signature. Returns the items embedded."""
+    index's signature. With pgvector the HNSW index is dropped first (the new vectors may
+    have another size) and built again at the end. Returns the items embedded."""
     from app.db import store_vectors as vector_rows
 
+    async with pool.acquire() as conn:
+        pgvector = await vector_rows.has_pgvector(conn)
+        if pgvector:
+            await vector_rows.drop_hnsw(conn)
     done = 0
     after: tuple[str, str] | None = None
     while True:
@@ -178,5 +183,8 @@ async def reindex(pool: Any, index: StoreIndex, page: int = 100) -> int:
         done += len(items)
         after = (items[-1]["prefix"], items[-1]["key"])
     async with pool.acquire() as conn:
+        await vector_rows.discard_other_sizes(conn, index.dims)
         await vector_rows.set_signature(conn, index.config.signature)
+        if pgvector:
+            await vector_rows.ensure_hnsw(conn, index.dims)
     return done

@@ -1,9 +1,15 @@
 """Semantic store search (issue 17): ``store.index`` from langgraph.json, over HTTP and for
 ``BaseStore`` inside graphs (async and sync nodes), with a deterministic embedding function
-shipped in the test project (tests/projects/memory: no model download)."""
+shipped in the test project (tests/projects/memory: no model download).
+
+Every test with a database runs twice (``backend``): on the machine's PostgreSQL, which has
+no pgvector (exact ranking in SQL), and on one private cluster for the module from the
+embedded binaries, which carry pgvector (HNSW index, scored by pgvector).
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -15,8 +21,10 @@ import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
+from app.db import migrate
 from app.db.urls import plain_url
-from tests.cluster import private_cluster
+from tests.cluster import Cluster, private_cluster
+from tests.pg import run_sync
 from tests.server import ROOT, command, running_server
 
 PROJECT = Path(__file__).resolve().parents[1] / "projects" / "memory"
@@ -27,12 +35,62 @@ ITEMS = {
     "dogs": "the dog barks at the mail carrier every morning",
     "tea": "green tea with honey in the afternoon",
 }
+_names = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def server_url(module_database_url: str) -> Iterator[str]:
-    with running_server(module_database_url, config=CONFIG) as url:
+def pgvector_cluster() -> Iterator[Cluster]:
+    """The module's private cluster, with a migrated template (``mem_template``)."""
+    with private_cluster() as cluster:
+        migrate.upgrade(cluster.create_database("mem_template"))
+        yield cluster
+
+
+def _clone(cluster: Cluster) -> str:
+    name = f"mem_{next(_names)}"
+    cluster.execute(f'CREATE DATABASE "{name}" TEMPLATE mem_template')
+    return cluster.url(name)
+
+
+@pytest.fixture(scope="module", params=["sql", "pgvector"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def store_database_url(request: pytest.FixtureRequest, backend: str) -> str:
+    """The module's database on the backend's server."""
+    if backend == "sql":
+        return str(request.getfixturevalue("module_database_url"))
+    return _clone(request.getfixturevalue("pgvector_cluster"))
+
+
+@pytest.fixture
+def fresh_database_url(request: pytest.FixtureRequest, backend: str) -> str:
+    """A migrated database of this test's own on the backend's server."""
+    if backend == "sql":
+        return str(request.getfixturevalue("database_url"))
+    return _clone(request.getfixturevalue("pgvector_cluster"))
+
+
+@pytest.fixture(scope="module")
+def server_url(store_database_url: str) -> Iterator[str]:
+    with running_server(store_database_url, config=CONFIG) as url:
         yield url
+
+
+def _log(server: str) -> str:
+    port = server.rsplit(":", 1)[1]
+    return (ROOT / ".pytest_cache" / "servers" / f"server-{port}.log").read_text()
+
+
+def test_the_start_log_says_how_searches_are_scored(server_url: str, backend: str) -> None:
+    log = _log(server_url)
+    if backend == "pgvector":
+        assert "HNSW index store_vectors_hnsw_vector_64_ip" in log, log[-2000:]
+        assert "scored by pgvector" in log
+    else:
+        assert "exact ranking, scored in SQL (no pgvector in this database)" in log, log[-2000:]
 
 
 async def _seed(client: LangGraphClient, ns: list[str]) -> None:
@@ -74,13 +132,13 @@ async def test_index_false_is_found_by_filter_not_by_query(client: LangGraphClie
 
 
 async def test_items_are_re_embedded_only_when_their_text_changes(
-    client: LangGraphClient, module_database_url: str
+    client: LangGraphClient, store_database_url: str
 ) -> None:
     ns = ["changes"]
     await client.store.put_item(ns, "k", {"text": "cats", "n": 1})
 
     async def row() -> Any:
-        conn = await asyncpg.connect(plain_url(module_database_url))
+        conn = await asyncpg.connect(plain_url(store_database_url))
         try:
             return await conn.fetchrow(
                 "SELECT text_hash, embedding FROM store_vectors WHERE prefix = 'changes'"
@@ -187,9 +245,13 @@ def test_bad_store_index_stops_serve(
     assert message in res.output, res.output[-2000:]
 
 
-def test_a_changed_index_needs_a_reindex(tmp_path: Path, database_url: str) -> None:
+def test_a_changed_index_needs_a_reindex(
+    tmp_path: Path, fresh_database_url: str, backend: str
+) -> None:
     """Items embedded with 64 dimensions; serving with another model (32) stops and names
-    the command; ``turnstile store reindex`` embeds them again, and then it serves."""
+    the command; ``turnstile store reindex`` embeds them again (and, with pgvector, builds
+    the HNSW index for 32 dimensions in place of the 64 one), and then it serves."""
+    database_url = fresh_database_url
     old, env = _serve(
         tmp_path / "old", {"embed": f"{PROJECT}/embed.py:embed", "dims": 64}, database_url
     )
@@ -212,37 +274,31 @@ def test_a_changed_index_needs_a_reindex(tmp_path: Path, database_url: str) -> N
     with running_server(database_url, config=str(new)) as url, httpx.Client(base_url=url) as http:
         found = http.post("/store/items/search", json={"namespace_prefix": ["n"], "query": "cat"})
         assert found.json()["items"][0]["key"] == "cats"
+    if backend == "pgvector":
+        assert "HNSW index store_vectors_hnsw_vector_32_ip" in _log(url)
+        assert run_sync(_hnsw_indexes(database_url)) == ["store_vectors_hnsw_vector_32_ip"]
 
 
-def test_pgvector_scores_the_same_ranking_where_it_is_installed(tmp_path: Path) -> None:
-    """On a PostgreSQL with pgvector (a private cluster from the embedded binaries, which
-    carry it) the migrations create the extension and the search scores with it: the
-    ranking and the scores are those of the SQL fallback (the machine's server has no
-    pgvector: the other tests here use the fallback)."""
-    with private_cluster() as cluster:
-        url = cluster.create_database("mem")
-        with running_server(url, config=CONFIG, migrate=True) as server:
-            assert cluster.execute(
-                "SELECT extname FROM pg_extension WHERE extname = 'vector'", database="mem"
-            )
-            with httpx.Client(base_url=server) as http:
-                for key, text in ITEMS.items():
-                    r = http.put(
-                        "/store/items",
-                        json={"namespace": ["n"], "key": key, "value": {"text": text}},
-                    )
-                    assert r.status_code == 204
-                found = http.post(
-                    "/store/items/search",
-                    json={"namespace_prefix": ["n"], "query": "my cat sleeps"},
-                ).json()["items"]
-            port = server.rsplit(":", 1)[1]
-            log = (ROOT / ".pytest_cache" / "servers" / f"server-{port}.log").read_text()
-    assert "scored by pgvector" in log
-    assert found[0]["key"] == "cats"
-    # The fallback's score for the best match, computed here the same way (unit vectors).
+async def test_scores_are_the_cosine_similarity(client: LangGraphClient) -> None:
+    """Whichever scores (SQL or pgvector, through the HNSW index or not): the score of the
+    best match is the cosine similarity of the query and the item's text."""
     from tests.projects.memory.embed import embed
 
+    for key, text in ITEMS.items():
+        await client.store.put_item(["cosine"], key, {"text": text})
+    found = (await client.store.search_items(["cosine"], query="my cat sleeps"))["items"]
+    assert found[0]["key"] == "cats"
     q, best = embed(["my cat sleeps", ITEMS["cats"]])
     norm = (sum(x * x for x in q) * sum(x * x for x in best)) ** 0.5
     assert abs(found[0]["score"] - sum(a * b for a, b in zip(q, best, strict=True)) / norm) < 1e-5
+
+
+async def _hnsw_indexes(database_url: str) -> list[str]:
+    conn = await asyncpg.connect(plain_url(database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'store_vectors_hnsw%'"
+        )
+        return [r["indexname"] for r in rows]
+    finally:
+        await conn.close()
