@@ -60,6 +60,7 @@ REQUESTS: dict[str, Any] = {
     "search_items": store.SearchItems,
     "list_namespaces": store.ListNamespaces,
     "mcp_post": mcp.JsonRpcRequest,
+    "a2a_post": mcp.JsonRpcRequest,
 }
 
 RESPONSES: dict[str, Any] = {
@@ -177,6 +178,7 @@ PARAMETERS: dict[str, list[dict[str, Any]]] = {
         _param("refresh_ttl", _FLAG),
     ],
     "ok": [_param("check_db", _FLAG)],
+    "agent_card": [_param("assistant_id", {"type": "string"})],
     "metrics": [_param("format", {"type": "string", "enum": ["prometheus", "json"]})],
 }
 """Query parameters and headers, by handler name."""
