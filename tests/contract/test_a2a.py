@@ -35,9 +35,13 @@ from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
 from google.protobuf import json_format
 from langgraph_sdk import get_client
 
+from tests.pg import create_database, drop_database
 from tests.server import ROOT, running_server
 
 GRAPHS = str(ROOT / "tests" / "graphs" / "langgraph.json")
+AUTH_EXAMPLE = str(ROOT / "docs" / "auth" / "langgraph.json")
+ALICE = {"Authorization": "Bearer token-alice"}
+BOB = {"Authorization": "Bearer token-bob"}
 CHAT = str(uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "chat"))
 STEPS = str(uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "steps"))
 
@@ -260,3 +264,39 @@ async def test_the_0_3_method_names(server_url: str) -> None:
     assert missing["error"]["code"] == -32001
     nobody = await rpc(server_url, "tasks/get", {"id": "x"}, path=str(uuid.uuid4()))
     assert nobody["error"]["code"] == -32602
+
+
+@pytest.fixture(scope="module")
+def auth_url(pg_admin_url: str, template_database: str) -> Iterator[str]:
+    url = create_database(pg_admin_url, template=template_database)
+    try:
+        with running_server(
+            url, config=AUTH_EXAMPLE, env={"TURNSTILE_DEMO_TOKEN_DELAY": "0"}
+        ) as served:
+            yield served
+    finally:
+        drop_database(pg_admin_url, url)
+
+
+async def test_custom_auth_applies(auth_url: str) -> None:
+    alice = get_client(url=auth_url, headers=ALICE)
+    mine = (await alice.assistants.create("agent", name="alice agent"))["assistant_id"]
+    hello = {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "hi"}]}}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": hello}
+    async with httpx.AsyncClient(base_url=auth_url, timeout=30) as http:
+        refused = await http.post(f"/a2a/{mine}", json=body)
+        assert refused.status_code == 401
+        card = f"/a2a/{mine}/.well-known/agent-card.json"
+        assert (await http.get(card)).status_code == 401
+        assert (await http.get(card, headers=ALICE)).status_code == 200
+        assert (await http.get(card, headers=BOB)).status_code == 404
+        sent = (await http.post(f"/a2a/{mine}", json=body, headers=ALICE)).json()
+        task = sent["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+        get = {"jsonrpc": "2.0", "id": 2, "method": "GetTask", "params": {"id": task["id"]}}
+        seen = (await http.post(f"/a2a/{mine}", json=get, headers=ALICE)).json()
+        assert seen["result"]["id"] == task["id"]
+        by_bob = (await http.post(f"/a2a/{mine}", json=get, headers=BOB)).json()
+        assert by_bob["error"]["code"] == -32602  # Bob cannot see the assistant at all
+        thread = await alice.threads.get(task["contextId"])
+        assert thread["metadata"]["owner"] == "alice"

@@ -14,6 +14,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -235,6 +236,23 @@ async def test_langchain_adapters_load_the_tools_for_a_graph(server_url: str) ->
     assert reply.type == "tool"
     assert reply.tool_call_id == "call-1"
     assert "echo: from a graph" in str(reply.content)
+
+
+async def test_http_flags_switch_mcp_and_a2a_off(module_database_url: str, tmp_path: Path) -> None:
+    chat = ROOT / "tests" / "graphs" / "chat.py"
+    config = {
+        "graphs": {"chat": f"{chat}:graph"},
+        "http": {"disable_mcp": True, "disable_a2a": True},
+    }
+    (tmp_path / "langgraph.json").write_text(json.dumps(config))
+    with running_server(module_database_url, config=str(tmp_path / "langgraph.json")) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+            assert (await http.post("/mcp", json=ping, headers=ACCEPT)).status_code == 404
+            assert (await http.post("/a2a/chat", json=ping)).status_code == 404
+            card = await http.get("/.well-known/agent-card.json", params={"assistant_id": "chat"})
+            assert card.status_code == 404
+            assert (await http.post("/threads/search", json={})).status_code == 200
 
 
 async def test_custom_auth_applies(auth_url: str) -> None:
