@@ -53,8 +53,8 @@ def server_url(module_database_url: str) -> Iterator[str]:
 
 
 @asynccontextmanager
-async def agent(url: str, *, streaming: bool) -> AsyncIterator[Client]:
-    client = await create_client(f"{url}/a2a/{CHAT}", ClientConfig(streaming=streaming))
+async def agent(url: str, *, streaming: bool, path: str = CHAT) -> AsyncIterator[Client]:
+    client = await create_client(f"{url}/a2a/{path}", ClientConfig(streaming=streaming))
     try:
         yield client
     finally:
@@ -150,7 +150,7 @@ async def test_send_continue_and_get(server_url: str) -> None:
 
 
 async def test_stream(server_url: str) -> None:
-    async with agent(server_url, streaming=True) as client:
+    async with agent(server_url, streaming=True, path="chat") as client:  # by graph id
         events = await send(client, "streamed")
     kinds = [event.WhichOneof("payload") for event in events]
     assert kinds == ["task", "status_update", "artifact_update", "status_update"]
