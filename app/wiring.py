@@ -188,7 +188,7 @@ async def store_index(pool: Any, config: IndexConfig | None, base_dir: str) -> S
         index.pgvector = await vector_rows.has_pgvector(conn)
         hnsw = await vector_rows.ensure_hnsw(conn, config.dims) if index.pgvector else None
     if hnsw:
-        ranking = f"HNSW index {hnsw} (approximate, filters by iterative scan)"
+        ranking = f"HNSW index {hnsw} (past {vector_rows.HNSW_FROM} vectors; else exact)"
     else:
         ranking = "exact ranking" + (" (too wide for HNSW)" if index.pgvector else "")
     log.info(

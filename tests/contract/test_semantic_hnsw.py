@@ -7,6 +7,7 @@ each, ranked by their best field."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -199,3 +200,23 @@ async def test_items_with_several_fields_come_once_by_their_best(small: asyncpg.
         exact = await vector_rows.exact(conn, ["multi"], query, None, 20, 0, pgvector=True)
     assert len({r["key"] for r in first + then}) == 20
     assert _keys(first + then) == _keys(exact)
+
+
+async def test_processes_starting_together_build_the_index_once(
+    small: asyncpg.Pool, urls: dict[str, str]
+) -> None:
+    """Two processes' start-time ``ensure_hnsw`` at once (the index dropped first): both
+    succeed, one index is built (without the advisory lock the second CREATE fails)."""
+    async with small.acquire() as conn:
+        await vector_rows.drop_hnsw(conn)
+    conns = [await asyncpg.connect(urls["small"]) for _ in range(2)]
+    try:
+        built = await asyncio.gather(*(vector_rows.ensure_hnsw(c, 64) for c in conns))
+        names = await conns[0].fetch(
+            "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'store_vectors_hnsw%'"
+        )
+    finally:
+        for c in conns:
+            await c.close()
+    assert built == [INDEX, INDEX]
+    assert [r["indexname"] for r in names] == [INDEX]
