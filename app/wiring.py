@@ -190,7 +190,7 @@ async def store_index(pool: Any, config: IndexConfig | None, base_dir: str) -> S
     if hnsw:
         ranking = f"HNSW index {hnsw} (past {vector_rows.HNSW_FROM} vectors; else exact)"
     else:
-        ranking = "exact ranking" + (" (too wide for HNSW)" if index.pgvector else "")
+        ranking = "exact ranking" + (" (no HNSW index)" if index.pgvector else "")
     log.info(
         "store index: %d dimensions, %s, scored %s",
         config.dims,

@@ -228,13 +228,22 @@ async def _candidates(
 
 async def ensure_hnsw(conn: Conn, dims: int) -> str | None:
     """The HNSW index for ``dims``-wide embeddings, created if missing (other sizes' indexes,
-    and one left invalid, dropped): its name, or None past pgvector's limit. Processes that
+    and one left invalid, dropped): its name, or None past pgvector's limit or without the
+    right to create it. Processes that
     start together take turns (a transaction-scoped advisory lock); the build blocks writes
     to ``store_vectors`` (not reads) for its time: half a minute for 100k vectors of 64
     dimensions on two busy cores."""
     name, kind = hnsw_name(dims), hnsw_type(dims)
     if await _hnsw_indexes(conn) == ([(name, True)] if name else []):
         return name  # as wanted: no DDL (it would wait for writers, and block them)
+    try:
+        await _build_hnsw(conn, name, kind, dims)
+    except asyncpg.InsufficientPrivilegeError:
+        return None  # not the table's owner: searches score exactly
+    return name
+
+
+async def _build_hnsw(conn: Conn, name: str | None, kind: str | None, dims: int) -> None:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('turnstile.store_hnsw'))")
         for index, valid in await _hnsw_indexes(conn):
@@ -246,7 +255,6 @@ async def ensure_hnsw(conn: Conn, dims: int) -> str | None:
                 f'CREATE INDEX IF NOT EXISTS "{name}" ON store_vectors '
                 f"USING hnsw ((embedding::{kind}({dims})) {kind}_ip_ops)"
             )
-    return name
 
 
 async def drop_hnsw(conn: Conn) -> None:
