@@ -20,6 +20,7 @@ from app.api import (
     mcp,
     meta,
     openapi,
+    protocol_v2,
     runs,
     store,
     streams,
@@ -72,7 +73,7 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
     off = policies.http.disabled
     groups: list[tuple[str, list[Any]]] = [
         ("meta", [*meta.ROUTES, *openapi.ROUTES]),
-        ("threads", threads.ROUTES),
+        ("threads", [*threads.ROUTES, *protocol_v2.ROUTES]),
         ("runs", [*runs.ROUTES, *streams.ROUTES, *crons.ROUTES]),
         ("assistants", assistants.ROUTES),
         ("store", store.ROUTES),
