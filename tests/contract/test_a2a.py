@@ -138,6 +138,13 @@ async def test_send_continue_and_get(server_url: str) -> None:
         assert [m.parts[0].text for m in short.history] == ["echo: again"]
         listed = await client.list_tasks(ListTasksRequest(context_id=task.context_id))
         assert {t.id for t in listed.tasks} == {task.id, second.task.id}
+        assert not listed.tasks[0].artifacts  # only with include_artifacts
+        everywhere = await client.list_tasks(ListTasksRequest(include_artifacts=True))
+        assert {task.id, second.task.id} <= {t.id for t in everywhere.tasks}
+        assert all(t.artifacts for t in everywhere.tasks if t.id == task.id)
+        paged = await client.list_tasks(ListTasksRequest(page_size=1))
+        assert len(paged.tasks) >= 1
+        assert paged.next_page_token == "1"
         with pytest.raises(TaskNotFoundError):
             await client.get_task(GetTaskRequest(id=f"{thread_id}:{uuid.uuid4()}"))
 
