@@ -255,6 +255,8 @@ async def test_the_0_3_method_names(server_url: str) -> None:
         not_json = await http.post(f"/a2a/{CHAT}", content=b"{nope")
         assert not_json.json()["error"]["code"] == -32700
 
+    extended = await rpc(server_url, "GetExtendedAgentCard", {})
+    assert extended["result"]["name"] == "Chatter"
     unknown = await rpc(server_url, "tasks/resubscribe", {"id": task["id"]})
     assert unknown["error"]["code"] == -32601
     refused = await rpc(
