@@ -238,22 +238,24 @@ class McpService:
         return await input_schema(self.registry, assistant)
 
 
-_SCHEMAS: dict[tuple[int, str], Any] = {}
-"""Input schemas of graphs that are compiled once (not made by a factory per config)."""
+_SCHEMAS: dict[int, tuple[Any, Any]] = {}
+"""Input schemas of graphs compiled once (not made by a factory per config), by the
+compiled graph's id: (the graph, its schema)."""
 
 
 async def input_schema(registry: GraphRegistry, assistant: wire.Assistant) -> Any:
     """The JSON schema of the assistant's graph input (None when it cannot be expressed)."""
     graph_id = str(assistant.graph_id)
-    key = (id(registry), graph_id)
-    if key in _SCHEMAS:
-        return _SCHEMAS[key]
+    compiled = registry.entry(graph_id).graph
+    cached = _SCHEMAS.get(id(compiled)) if compiled is not None else None
+    if cached is not None and cached[0] is compiled:
+        return cached[1]
     config = assistant.config if isinstance(assistant.config, dict) else {}
     try:
         graph = await registry.get(graph_id, config=config)  # type: ignore[arg-type]
         schema = graph.get_input_jsonschema()
     except Exception:  # a schema pydantic cannot express: the tool takes any object
         schema = None
-    if registry.entry(graph_id).graph is not None:
-        _SCHEMAS[key] = schema
+    if compiled is not None:
+        _SCHEMAS[id(compiled)] = (compiled, schema)
     return schema
