@@ -345,7 +345,9 @@ class A2aService:
         if run.status in TERMINAL_RUNS:
             _, output = await self.svc.runs.outcome(run_id)
         task_id, context = shapes.task_id(thread_id, run_id), str(thread_id)
-        started = Started(thread_id, run_id, task_id, context, {})
+        kwargs = run.kwargs if isinstance(run.kwargs, dict) else {}
+        sent = shapes.history(dialect, kwargs.get("input"), context, task_id)
+        started = Started(thread_id, run_id, task_id, context, sent[-1] if sent else {})
         task = await self._task(dialect, door, started, assistant, output, run=run)
         if history_length is not None and history_length > 0:
             task["history"] = task["history"][-history_length:]

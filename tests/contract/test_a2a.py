@@ -175,6 +175,12 @@ async def test_cancel_a_task(server_url: str) -> None:
         (started,) = await send(client, "wait 60", return_immediately=True)
         task = started.task
         assert task.status.state == TaskState.TASK_STATE_SUBMITTED
+        going = await client.get_task(GetTaskRequest(id=task.id))
+        assert going.status.state in (
+            TaskState.TASK_STATE_SUBMITTED,
+            TaskState.TASK_STATE_WORKING,
+        )
+        assert [m.parts[0].text for m in going.history] == ["wait 60"]
         cancelled = await client.cancel_task(CancelTaskRequest(id=task.id))
         assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
         got = await client.get_task(GetTaskRequest(id=task.id))
