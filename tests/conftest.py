@@ -16,6 +16,8 @@ from tests.pg import create_database, drop_database, find_server
 
 # The tiers, longest-running first: with several xdist workers (``-n``, pyproject.toml) a
 # long module started last would run alone at the end. Within a tier, collection order.
+# xdist keeps this order only with ``--no-loadscope-reorder`` (pyproject.toml): by default it
+# hands out files by their number of tests, most first, which started the one-test fuzz last.
 _TIERS = (
     "tests/contract/test_fuzz.py",
     "tests/soak/",
