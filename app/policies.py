@@ -18,7 +18,7 @@ from app.store.index import parse as parse_index
 
 TTL_STRATEGIES = ("delete", "keep_latest")
 ROUTE_GROUPS = ("assistants", "threads", "runs", "store", "meta", "ui", "mcp", "a2a")
-"""What ``http.disable_<group>`` turns off (``ui``, ``mcp`` and ``a2a`` are not served)."""
+"""What ``http.disable_<group>`` turns off (``ui`` is not served)."""
 MIDDLEWARE_ORDERS = ("middleware_first", "auth_first")
 _ENV_REFERENCE = re.compile(r"\$\{\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 

@@ -98,12 +98,8 @@ def test_every_route_is_documented_with_its_body() -> None:
                 assert ref.rsplit("/", 1)[1] in doc["components"]["schemas"]
 
 
-# Not served yet, each listed in the README with what it is: MCP, A2A, protocol v2.
+# Not served yet, each listed in the README with what it is: protocol v2.
 NOT_YET = {
-    ("post", "/a2a/{assistant_id}"),
-    ("get", "/mcp/"),
-    ("post", "/mcp/"),
-    ("delete", "/mcp/"),
     ("post", "/threads/{thread_id}/commands"),
     ("post", "/threads/{thread_id}/stream/events"),
 }
