@@ -21,6 +21,7 @@ from app.api import (
     meta,
     openapi,
     protocol_v2,
+    protocol_v2_socket,
     runs,
     store,
     streams,
@@ -73,7 +74,7 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
     off = policies.http.disabled
     groups: list[tuple[str, list[Any]]] = [
         ("meta", [*meta.ROUTES, *openapi.ROUTES]),
-        ("threads", [*threads.ROUTES, *protocol_v2.ROUTES]),
+        ("threads", [*threads.ROUTES, *protocol_v2.ROUTES, *protocol_v2_socket.ROUTES]),
         ("runs", [*runs.ROUTES, *streams.ROUTES, *crons.ROUTES]),
         ("assistants", assistants.ROUTES),
         ("store", store.ROUTES),

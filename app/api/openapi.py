@@ -16,7 +16,7 @@ import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.response import Response as HTMLResponse
 
-from app.api import crons, mcp, runs, schemas, store
+from app.api import crons, mcp, protocol_v2, runs, schemas, store
 from app.api.body import json
 from app.api.deps import services
 from app.core import wire
@@ -61,6 +61,8 @@ REQUESTS: dict[str, Any] = {
     "list_namespaces": store.ListNamespaces,
     "mcp_post": mcp.JsonRpcRequest,
     "a2a_post": mcp.JsonRpcRequest,
+    "thread_command": protocol_v2.ProtocolCommand,
+    "thread_stream_events": protocol_v2.StreamEvents,
 }
 
 RESPONSES: dict[str, Any] = {
@@ -111,6 +113,7 @@ STREAMING = frozenset(
         "join_run_stream",
         "join_stateless_run_stream",
         "thread_stream",
+        "thread_stream_events",
     }
 )
 

@@ -59,6 +59,19 @@ RUN_START_KEYS = (
 ACTIVE = ("pending", "running")
 
 
+Command = Callable[[Req, uuid.UUID, dict[str, Any], Access], Awaitable[dict[str, Any]]]
+Commands = dict[str, Command]
+
+
+class ProtocolCommand(msgspec.Struct):
+    """The body of ``POST /threads/{thread_id}/commands`` (for the OpenAPI document: the
+    handler reads it leniently, to answer each mistake with the protocol's error)."""
+
+    id: int
+    method: str
+    params: dict[str, Any] | None = None
+
+
 class CommandError(Exception):
     """A command that fails with one of the protocol's error codes."""
 
@@ -68,9 +81,9 @@ class CommandError(Exception):
         self.message = message
 
 
-def _envelope_error(command_id: Any, message: str) -> Response[bytes]:
+def _envelope_error(command_id: Any, message: str) -> tuple[int, dict[str, Any]]:
     body = {"type": "error", "id": command_id, "error": "invalid_argument", "message": message}
-    return json({**body, "detail": message}, status_code=400)
+    return 400, {**body, "detail": message}
 
 
 def _code(exc: Exception) -> tuple[str, str]:
@@ -88,13 +101,11 @@ def _code(exc: Exception) -> tuple[str, str]:
     return "unknown_error", f"{status}: {exc.detail}"  # as the reference wraps an HTTP error
 
 
-@post("/threads/{thread_id:str}/commands", status_code=200)
-async def thread_command(request: Req, thread_id: str) -> Response[bytes]:
-    tid = parse_uuid(thread_id, "thread")
-    try:
-        command = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError:
-        return _envelope_error(None, "Invalid JSON body")
+async def execute(
+    request: Req, tid: uuid.UUID, acc: Access, command: Any, *, extra: Commands | None = None
+) -> tuple[int, dict[str, Any]]:
+    """One decoded command envelope → (HTTP status, the protocol's answer). ``extra``: more
+    commands (the WebSocket's subscriptions)."""
     if not isinstance(command, dict):
         return _envelope_error(None, ENVELOPE)
     command_id, method = command.get("id"), command.get("method")
@@ -103,19 +114,34 @@ async def thread_command(request: Req, thread_id: str) -> Response[bytes]:
     params = command.get("params")
     if params is None:
         params = {}
-    handler = COMMANDS.get(method)
+    handler = (extra or {}).get(method) or COMMANDS.get(method)
     try:
         if handler is None:
             raise CommandError("unknown_command", f"Unknown protocol command: {method}")
         if not isinstance(params, dict):
             raise CommandError("invalid_argument", f"{method} params must be an object.")
         seq = await protocol_v2.latest_seq(services(request).streams, tid)
-        result = await handler(request, tid, params)
+        result = await handler(request, tid, params, acc)
     except (CommandError, DomainError, AuthHTTPException) as exc:
         code, message = _code(exc)
-        return json({"type": "error", "id": command_id, "error": code, "message": message})
+        return 200, {"type": "error", "id": command_id, "error": code, "message": message}
     meta = {"applied_through_seq": seq}
-    return json({"type": "success", "id": command_id, "result": result, "meta": meta})
+    return 200, {"type": "success", "id": command_id, "result": result, "meta": meta}
+
+
+@post("/threads/{thread_id:str}/commands", status_code=200)
+async def thread_command(request: Req, thread_id: str) -> Response[bytes]:
+    tid = parse_uuid(thread_id, "thread")
+    # Every command reads the thread (its events, its state): the door first, so a refused
+    # caller gets 403 whatever the body; a command that writes asks again for that.
+    acc = await authorize(request, "threads", "read", {"thread_id": tid})
+    try:
+        command = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError:
+        status, body = _envelope_error(None, "Invalid JSON body")
+    else:
+        status, body = await execute(request, tid, acc, command)
+    return json(body, status_code=status)
 
 
 def _run_body(assistant_id: str, params: dict[str, Any]) -> RunCreate:
@@ -139,7 +165,9 @@ async def _start(request: Req, tid: uuid.UUID, body: RunCreate) -> uuid.UUID:
     return run.ids()[1]
 
 
-async def run_start(request: Req, tid: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
+async def run_start(
+    request: Req, tid: uuid.UUID, params: dict[str, Any], acc: Access
+) -> dict[str, Any]:
     assistant_id = params.get("assistant_id")
     if not isinstance(assistant_id, str) or not assistant_id:
         raise CommandError("invalid_argument", "run.start requires an assistant_id.")
@@ -152,14 +180,15 @@ async def _latest_run(svc: Services, acc: Access, tid: uuid.UUID) -> Any:
     return found[0] if found else None
 
 
-async def input_respond(request: Req, tid: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
+async def input_respond(
+    request: Req, tid: uuid.UUID, params: dict[str, Any], acc: Access
+) -> dict[str, Any]:
     interrupt_id = params.get("interrupt_id")
     if not isinstance(interrupt_id, str) or not interrupt_id:
         raise CommandError("invalid_argument", "input.respond requires an interrupt_id.")
     if "response" not in params:
         raise CommandError("invalid_argument", "input.respond requires a response.")
     svc = services(request)
-    acc = await authorize(request, "threads", "read", {"thread_id": tid})
     thread = await svc.threads.get(acc, tid)
     pending = thread.interrupts if isinstance(thread.interrupts, dict) else {}
     waiting = {
@@ -180,9 +209,10 @@ async def input_respond(request: Req, tid: uuid.UUID, params: dict[str, Any]) ->
     return {"run_id": str(run_id)}
 
 
-async def agent_tree(request: Req, tid: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
+async def agent_tree(
+    request: Req, tid: uuid.UUID, params: dict[str, Any], acc: Access
+) -> dict[str, Any]:
     svc = services(request)
-    acc = await authorize(request, "threads", "read", {"thread_id": tid})
     await svc.threads.get(acc, tid)
     latest = await _latest_run(svc, acc, tid)
     if latest is None or latest.status not in ACTIVE:
@@ -193,16 +223,20 @@ async def agent_tree(request: Req, tid: uuid.UUID, params: dict[str, Any]) -> di
     return introspection.drawing(graph, bool(params.get("xray")))
 
 
-async def subscribe(request: Req, tid: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
+async def subscribe(
+    request: Req, tid: uuid.UUID, params: dict[str, Any], acc: Access
+) -> dict[str, Any]:
     """Over HTTP a subscription is the stream request itself; accepted, as the reference."""
     return {"subscription_id": str(uuid.uuid4()), "replayed_events": 0}
 
 
-async def unsubscribe(request: Req, tid: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
+async def unsubscribe(
+    request: Req, tid: uuid.UUID, params: dict[str, Any], acc: Access
+) -> dict[str, Any]:
     return {}
 
 
-COMMANDS: dict[str, Callable[[Req, uuid.UUID, dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+COMMANDS: Commands = {
     "run.start": run_start,
     "input.respond": input_respond,
     "agent.getTree": agent_tree,
@@ -220,7 +254,7 @@ class StreamEvents(msgspec.Struct, forbid_unknown_fields=False):
     since: int | None = None
 
 
-def _filter(body: StreamEvents) -> Filter:
+def subscription(body: StreamEvents) -> Filter:
     if not body.channels:
         raise BadRequest("channels is required and must be a non-empty array")
     unknown = [c for c in body.channels if c not in CHANNELS and not c.startswith("custom:")]
@@ -236,7 +270,7 @@ def _filter(body: StreamEvents) -> Filter:
     return Filter(body.channels, body.namespaces, body.depth, body.since)
 
 
-def _lookup(svc: Services, acc: Access, tid: uuid.UUID) -> protocol_v2.Lookup:
+def lookup_in(svc: Services, acc: Access, tid: uuid.UUID) -> protocol_v2.Lookup:
     async def lookup(run_id: uuid.UUID) -> tuple[str | None, str | None]:
         run = await svc.runs.find(acc, tid, run_id)
         if run is None:
@@ -250,16 +284,16 @@ def _lookup(svc: Services, acc: Access, tid: uuid.UUID) -> protocol_v2.Lookup:
 @post("/threads/{thread_id:str}/stream/events", status_code=200)
 async def thread_stream_events(request: Req, thread_id: str) -> Stream:
     tid = parse_uuid(thread_id, "thread")
-    wanted = _filter(await decode(request, StreamEvents))
-    svc = services(request)
     acc = await authorize(request, "threads", "read", {"thread_id": tid})
+    wanted = subscription(await decode(request, StreamEvents))
+    svc = services(request)
     try:
         await svc.threads.get(acc, tid)  # 404 before the stream starts
     except NotFound:
         raise NotFound(f"Thread with ID {tid} not found") from None
 
     async def frames() -> AsyncIterator[bytes]:
-        async for event in protocol_v2.events(svc.streams, tid, wanted, _lookup(svc, acc, tid)):
+        async for event in protocol_v2.events(svc.streams, tid, wanted, lookup_in(svc, acc, tid)):
             if event is None:
                 yield sse.HEARTBEAT
             else:

@@ -384,3 +384,45 @@ async def test_bad_commands_get_the_documented_errors(server_url: str) -> None:
         assert r.status_code == 404
         r = await http.post("/threads/nope/commands", json={"id": 1, "method": "run.start"})
         assert r.status_code == 422
+
+
+async def test_the_websocket_transport(client: LangGraphClient, server_url: str) -> None:
+    async with client.threads.stream(assistant_id="agent", transport="websocket") as thread:
+        await thread.run.start(input=QUESTION)
+        async with asyncio.timeout(DEADLINE):
+            streams = [m async for m in thread.messages]
+            output = await thread.output
+    assert len(streams) == 2
+    assert "San Francisco" in await streams[-1].text
+    assert output["messages"][-1]["content"] == await streams[-1].text
+    # The frames themselves: the answer to the subscribe, then the events after ``since``.
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    ws_url = server_url.replace("http://", "ws://") + f"/threads/{thread.thread_id}/stream/events"
+    async with asyncio.timeout(DEADLINE), connect(ws_url) as ws:
+        await ws.send(json.dumps({"id": 1, "method": "subscription.subscribe", "params": {}}))
+        refused = json.loads(await ws.recv())
+        assert refused["error"] == "invalid_argument"
+        await ws.send(
+            json.dumps(
+                {"id": 2, "method": "subscription.subscribe", "params": {"channels": ["lifecycle"]}}
+            )
+        )
+        answer = json.loads(await ws.recv())
+        assert answer["type"] == "success"
+        first = json.loads(await ws.recv())
+        assert first["params"]["data"]["event"] == "running"
+        since = {"channels": ["lifecycle"], "since": first["seq"]}
+        await ws.send(json.dumps({"id": 3, "method": "subscription.subscribe", "params": since}))
+        frames = [json.loads(await ws.recv()) for _ in range(3)]
+    # (the first subscription's "completed" may come before or after the third's answer)
+    assert [f["id"] for f in frames if "method" not in f] == [3]
+    events = [f["params"]["data"]["event"] for f in frames if "method" in f]
+    assert events == ["completed", "completed"]
+    missing = server_url.replace("http://", "ws://") + f"/threads/{uuid.uuid4()}/stream/events"
+    with pytest.raises(ConnectionClosedError) as closed:
+        async with asyncio.timeout(DEADLINE), connect(missing) as ws:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4404
