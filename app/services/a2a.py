@@ -24,6 +24,7 @@ from app.core.access import Access, Caller
 from app.core.errors import DomainError, NotFound
 from app.core.ids import system_assistant_id
 from app.core.runs import RunCreate
+from app.db import statuses
 from app.services import a2a_shapes as shapes
 from app.services.a2a_card import card
 from app.services.container import Services
@@ -35,7 +36,7 @@ WAIT_SLICE_SECONDS = 5.0
 CANCEL_WAIT_SECONDS = 10.0
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
-TERMINAL_RUNS = frozenset({"success", "error", "timeout", "interrupted"})
+TERMINAL_RUNS = frozenset(statuses.TERMINAL)
 SEND = {"message/send": shapes.V03, "SendMessage": shapes.V10}
 STREAM = {"message/stream": shapes.V03, "SendStreamingMessage": shapes.V10}
 GET = {"tasks/get": shapes.V03, "GetTask": shapes.V10}
