@@ -16,9 +16,11 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.pg import create_database, drop_database
 from tests.server import running_server
 
 GRAPHS = str(Path(__file__).resolve().parents[1] / "graphs" / "langgraph.json")
+AUTH = str(Path(__file__).resolve().parents[1] / "graphs" / "v2auth" / "langgraph.json")
 QUESTION = {"messages": [{"role": "user", "content": "what's the weather in sf?"}]}
 ALL = ["values", "updates", "messages", "tools", "lifecycle", "input", "tasks", "custom"]
 DEADLINE = 20.0
@@ -30,6 +32,17 @@ def server_url(module_database_url: str) -> Iterator[str]:
         module_database_url, config=GRAPHS, env={"TURNSTILE_DEMO_TOKEN_DELAY": "0"}
     ) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def auth_url(pg_admin_url: str, template_database: str) -> Iterator[str]:
+    """A server with custom auth (tests/graphs/v2auth), on a database of its own."""
+    url = create_database(pg_admin_url, template=template_database)
+    try:
+        with running_server(url, config=AUTH) as base:
+            yield base
+    finally:
+        drop_database(pg_admin_url, url)
 
 
 async def _command(
@@ -426,3 +439,49 @@ async def test_the_websocket_transport(client: LangGraphClient, server_url: str)
             await ws.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4404
+
+
+async def test_custom_auth_guards_commands_and_streams(auth_url: str) -> None:
+    def as_user(name: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=auth_url, timeout=DEADLINE, headers={"Authorization": f"Bearer {name}"}
+        )
+
+    tid = str(uuid.uuid4())
+    run = {"assistant_id": "steps", "input": {"label": "mine"}}
+    async with as_user("alice") as alice, as_user("bob") as bob, as_user("reader") as reader:
+        denied = await _command(reader, tid, "run.start", run)
+        assert denied["error"] == "permission_denied"
+        assert (await alice.get(f"/threads/{tid}")).status_code == 404  # nothing written
+        started = await _command(alice, tid, "run.start", run)
+        assert started["type"] == "success"
+        events = await _collect(alice, tid, {"channels": ["lifecycle", "values"]})
+        assert events[-2]["params"]["data"]["log"] == ["mine", "done:mine"]
+        hidden = await bob.post(f"/threads/{tid}/stream/events", json={"channels": ["values"]})
+        assert hidden.status_code == 404  # as if it did not exist
+        respond = {"interrupt_id": "x", "namespace": [], "response": 1}
+        assert (await _command(bob, tid, "input.respond", respond))["error"] == "unknown_error"
+        anonymous = await httpx.AsyncClient(base_url=auth_url).post(
+            f"/threads/{tid}/commands", json={"id": 1, "method": "run.start", "params": run}
+        )
+        assert anonymous.status_code == 401
+        alice_client = get_client(url=auth_url, headers={"Authorization": "Bearer alice"})
+        try:
+            async with alice_client.threads.stream(tid, assistant_id="steps") as thread:
+                async with asyncio.timeout(DEADLINE):
+                    await thread.run.start(input={"label": "again"})
+                    output = await thread.output
+        finally:
+            await alice_client.http.client.aclose()
+        assert output["log"][-2:] == ["again", "done:again"]
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    ws_url = auth_url.replace("http://", "ws://") + f"/threads/{tid}/stream/events"
+    for token, code in ((None, 4401), ("bob", 4404)):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        with pytest.raises(ConnectionClosedError) as closed:
+            async with asyncio.timeout(DEADLINE), connect(ws_url, additional_headers=headers) as ws:
+                await ws.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == code
