@@ -43,13 +43,15 @@ def _random(rng: random.Random) -> list[float]:
 
 @pytest.fixture(scope="module")
 def urls() -> Iterator[dict[str, str]]:
-    """Two databases: ``big`` (BIG random vectors under ``crowd.u<n>``, one item in ten of
-    kind "some", three of tier "gold") and ``small`` (the app's puts: a needle and items with three fields)."""
+    """Three migrated databases: ``big`` (BIG random vectors under ``crowd.u<n>``, one item
+    in ten of kind "some", three of tier "gold"), ``small`` (the app's puts: a needle and
+    items with three fields) and ``wide`` (empty), each filled by its first test."""
     with private_cluster() as cluster:
+        migrate.upgrade(cluster.create_database("template"))
         out = {}
-        for name in ("big", "small"):
-            out[name] = cluster.create_database(name)
-            migrate.upgrade(out[name])
+        for name in ("big", "small", "wide"):
+            cluster.execute(f'CREATE DATABASE "{name}" TEMPLATE template')
+            out[name] = cluster.url(name)
         yield out
 
 
@@ -220,3 +222,37 @@ async def test_processes_starting_together_build_the_index_once(
             await c.close()
     assert built == [INDEX, INDEX]
     assert [r["indexname"] for r in names] == [INDEX]
+
+
+@pytest.mark.parametrize(
+    ("dims", "name"), [(2048, "store_vectors_hnsw_halfvec_2048_ip"), (4001, None)]
+)
+async def test_wide_embeddings_index_as_halfvec_and_none_past_4000(
+    urls: dict[str, str], dims: int, name: str | None
+) -> None:
+    rng = random.Random(dims)
+    conn = await asyncpg.connect(urls["wide"])
+    try:
+        await vector_rows.drop_hnsw(conn)
+        await conn.execute("TRUNCATE store_items CASCADE")
+        keys = [("wide", f"w{i}") for i in range(20)]
+        vectors = [_unit([rng.gauss(0, 1) for _ in range(dims)]) for _ in keys]
+        await conn.copy_records_to_table(
+            "store_items",
+            records=[(p, k, "{}") for p, k in keys],
+            columns=["prefix", "key", "value"],
+        )
+        await conn.copy_records_to_table(
+            "store_vectors",
+            records=[(p, k, "$", "-", v) for (p, k), v in zip(keys, vectors, strict=True)],
+            columns=["prefix", "key", "field", "text_hash", "embedding"],
+        )
+        assert await vector_rows.ensure_hnsw(conn, dims) == name
+        found = await vector_rows.search(
+            conn, ["wide"], vectors[4], filter=None, limit=3, offset=0, pgvector=True
+        )
+    finally:
+        await conn.close()
+    assert [r["key"] for r in found][:1] == ["w4"]
+    assert abs(found[0]["score"] - 1) < 1e-5
+    assert len(found) == 3
