@@ -16,6 +16,7 @@ not served (the SDK's default transport is SSE).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -70,6 +71,27 @@ class ProtocolCommand(msgspec.Struct):
     id: int
     method: str
     params: dict[str, Any] | None = None
+
+
+class StreamCut(Exception):
+    """Raised to cut a v2 event stream's connection (the SDK then reconnects)."""
+
+
+def _not_a_cut(record: logging.LogRecord) -> bool:
+    """A log filter: the server's "Exception in ASGI application" for a ``StreamCut`` is
+    the intended end of a drained stream, not an error worth a traceback."""
+    exc: BaseException | None = record.exc_info[1] if record.exc_info else None
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, StreamCut):
+            return False
+        inner = getattr(exc, "exceptions", None)  # an ExceptionGroup
+        exc = inner[0] if inner else exc.__cause__ or exc.__context__
+        seen += 1
+    return True
+
+
+logging.getLogger("uvicorn.error").addFilter(_not_a_cut)
 
 
 class CommandError(Exception):
@@ -298,8 +320,15 @@ async def thread_stream_events(request: Req, thread_id: str) -> Stream:
                 yield sse.HEARTBEAT
             else:
                 yield sse.frame(event.method, protocol_v2.encode(event), str(event.seq))
+        if svc.streams.hub.draining:
+            # The SDK takes a clean end for the end of the thread's stream; a cut connection
+            # it reopens, with ``since``, on a process that serves on.
+            raise StreamCut("the process stops: the client reconnects with since")
 
-    return sse.response(frames(), headers={"Content-Location": f"/threads/{tid}"})
+    # Not ``sse.response``: a failure mid-stream (and the drain) must cut the connection,
+    # not end it with an ``error`` event, so that the SDK reconnects and resumes.
+    headers = {**sse.HEADERS, "Content-Location": f"/threads/{tid}"}
+    return Stream(frames(), media_type="text/event-stream", headers=headers, status_code=200)
 
 
 ROUTES = [thread_command, thread_stream_events]

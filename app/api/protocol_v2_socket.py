@@ -112,6 +112,9 @@ class _Session:
         async for event in protocol_v2.events(svc.streams, self.tid, wanted, lookup):
             if event is not None:
                 await self.send(event.wire())
+        # The thread is gone, or the process stops (1012: the SDK reconnects elsewhere).
+        with contextlib.suppress(Exception):
+            await self.socket.close(code=1012 if svc.streams.hub.draining else 1000)
 
     async def close(self) -> None:
         for task in self.tasks.values():

@@ -487,3 +487,40 @@ async def test_custom_auth_guards_commands_and_streams(auth_url: str) -> None:
                 await ws.recv()
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == code
+
+
+async def test_a_stopping_process_cuts_the_stream_and_since_resumes_elsewhere(
+    server_url: str, module_database_url: str
+) -> None:
+    tid = str(uuid.uuid4())
+    body = {"channels": ["custom", "lifecycle"]}
+    got: list[dict[str, Any]] = []
+    ticking = asyncio.Event()
+    async with _http(server_url) as http:
+        ticks = {"ticks": 40, "interval": 0.05}
+        await _command(http, tid, "run.start", {"assistant_id": "ticker", "input": ticks})
+        with running_server(
+            module_database_url, config=GRAPHS, extra_args=("--no-worker", "--no-migrate")
+        ) as other_url:
+
+            async def read() -> None:
+                async with _http(other_url) as other:
+                    async for event in _events(other, tid, body):
+                        got.append(event)
+                        if event["method"] == "custom":
+                            ticking.set()
+
+            reader = asyncio.create_task(read())
+            async with asyncio.timeout(DEADLINE):
+                await ticking.wait()
+        # Leaving the block stopped that process (SIGTERM): its stream was cut, not ended.
+        with pytest.raises(httpx.RemoteProtocolError):
+            async with asyncio.timeout(DEADLINE):
+                await reader
+        assert got[-1]["method"] == "custom"  # the run was still going
+        rest = await _collect(http, tid, {**body, "since": got[-1]["seq"]})
+        whole = await _collect(http, tid, body)
+    assert got + rest == whole
+    assert [e["params"]["data"]["tick"] for e in whole if e["method"] == "custom"] == list(
+        range(40)
+    )
