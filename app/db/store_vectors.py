@@ -109,8 +109,8 @@ async def search(
     pgvector: bool = False,
 ) -> list[asyncpg.Record]:
     """Items under the prefix that have embeddings, best match first, with their ``score``
-    (cosine similarity). With ``pgvector`` (the extension is there and ``ensure_hnsw`` ran
-    for ``len(query)`` dimensions) through the HNSW index, else exactly."""
+    (cosine similarity). With ``pgvector`` (the extension is there) through the HNSW index
+    for ``len(query)`` dimensions when ``ensure_hnsw`` built it, else exactly."""
     kind = hnsw_type(len(query)) if pgvector else None
     if kind is not None and limit > 0:
         found = await _nearest(conn, kind, namespace_prefix, query, filter, limit, offset, access)
@@ -161,17 +161,49 @@ async def _nearest(
 ) -> list[asyncpg.Record] | None:
     """The page from the ``k`` nearest vectors of matching items (an item may have several,
     one per field), ``k`` grown until they hold ``limit + offset`` distinct items. None
-    when an index walk ends short (fewer matches than that, or pgvector's
-    ``hnsw.max_scan_tuples`` reached): the exact ranking then answers."""
+    when the index is missing, or when a walk of it ends short (fewer matches than that, or
+    pgvector's ``hnsw.max_scan_tuples`` reached): the exact ranking then answers."""
     wanted = limit + offset
     k = 2 * wanted
-    while True:
-        found, walked = await _candidates(conn, kind, namespace_prefix, query, filter, access, k)
-        if len(found) >= wanted:
-            return found[offset:wanted]
-        if not found or found[0]["candidates"] < k or k >= MAX_CANDIDATES:
-            return None if walked else found[offset:wanted]
-        k *= 4
+    async with conn.transaction():
+        walk = await _plan(conn, hnsw_name(len(query)), k)
+        if walk is None:
+            return None
+        while True:
+            found = await _candidates(conn, kind, namespace_prefix, query, filter, access, k)
+            if len(found) >= wanted:
+                return found[offset:wanted]
+            if not found or found[0]["candidates"] < k or k >= MAX_CANDIDATES:
+                return None if walk else found[offset:wanted]
+            k *= 4
+
+
+async def _plan(conn: Conn, index: str | None, k: int) -> bool | None:
+    """For the rest of the transaction: whether the index is walked (True), or every
+    matching vector scored (False: below HNSW_FROM vectors, the planner's count, that is
+    fast and exact); None when the index is not there (invalid, or not built).
+
+    A walk checks the filters as it goes, and goes on until k rows passed (pgvector's
+    iterative scans, from 0.8; relaxed order: rows are sorted again by their exact
+    distance). Each search is planned with its own prefix and k: the index or, for a small
+    namespace, the exact scores of its rows (a generic plan would pick one for all)."""
+    row = await conn.fetchrow(
+        """SELECT set_config('enable_indexscan',
+                             CASE WHEN c.reltuples >= $2 THEN 'on' ELSE 'off' END, true) = 'on'
+                    AS walk,
+                  CASE WHEN string_to_array(e.extversion, '.')::int[] >= '{0,8}'
+                       THEN set_config('hnsw.iterative_scan', 'relaxed_order', true) END,
+                  set_config('hnsw.ef_search', $3, true),
+                  set_config('plan_cache_mode', 'force_custom_plan', true)
+             FROM pg_class c, pg_extension e
+            WHERE c.oid = 'store_vectors'::regclass AND e.extname = 'vector'
+              AND EXISTS (SELECT FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                           WHERE x.indrelid = c.oid AND i.relname = $1 AND x.indisvalid)""",
+        index,
+        HNSW_FROM,
+        str(min(max(k, 40), 1000)),
+    )
+    return None if row is None else bool(row["walk"])
 
 
 async def _candidates(
@@ -182,48 +214,34 @@ async def _candidates(
     filter: dict[str, Any] | None,
     access: Access,
     k: int,
-) -> tuple[list[asyncpg.Record], bool]:
+) -> list[asyncpg.Record]:
     """The distinct items of the ``k`` vectors nearest to ``query`` among live matching
-    items, best first, each with ``candidates`` (how many vectors there were); and whether
-    the index could be walked (False: every matching vector was scored, exact)."""
+    items, best first, each with ``candidates`` (how many vectors there were)."""
     where = matching(namespace_prefix, filter, access)  # on store_items, inside EXISTS
     q = where.param(query)
     scope = under(where, namespace_prefix, "v.prefix") if namespace_prefix else "TRUE"
     near = f"(v.embedding::{kind}({len(query)})) <#> ({q}::real[]::{kind}({len(query)}))"
     columns = ", ".join(f"i.{c.strip()}" for c in COLUMNS.split(","))
-    sql = f"""WITH nearest AS MATERIALIZED (
-                SELECT v.prefix, v.key, v.embedding::vector <#> {q}::real[]::vector AS distance
-                  FROM store_vectors v
-                 WHERE {scope} AND EXISTS (
-                         SELECT FROM store_items
-                          WHERE store_items.prefix = v.prefix AND store_items.key = v.key
-                            AND {where.sql()})
-                 ORDER BY {near} LIMIT {where.param(k)}
-              ), best AS (
-                SELECT prefix, key, min(distance) AS distance FROM nearest GROUP BY prefix, key
-              )
-              SELECT {columns}, -b.distance AS score,
-                     (SELECT count(*) FROM nearest) AS candidates
-                FROM best b JOIN store_items i ON i.prefix = b.prefix AND i.key = b.key
-               ORDER BY b.distance, i.prefix, i.key"""
-    async with conn.transaction():
-        # Below HNSW_FROM vectors (the planner's count) no index scan: scoring them all is
-        # fast and exact. Above, filters are checked while the index is walked, and the walk
-        # goes on until k rows passed (relaxed order: the rows are sorted again by their
-        # exact distance). Each search is planned with its own prefix and k: the index or,
-        # for a small namespace, the exact scores of its rows (a generic plan would pick one
-        # for all).
-        walk = await conn.fetchval(
-            """SELECT set_config('enable_indexscan',
-                                 CASE WHEN c.reltuples >= $1 THEN 'on' ELSE 'off' END, true) = 'on',
-                      set_config('hnsw.iterative_scan', 'relaxed_order', true),
-                      set_config('hnsw.ef_search', $2, true),
-                      set_config('plan_cache_mode', 'force_custom_plan', true)
-                 FROM pg_class c WHERE c.oid = 'store_vectors'::regclass""",
-            HNSW_FROM,
-            str(min(max(k, 40), 1000)),
+    return list(
+        await conn.fetch(
+            f"""WITH nearest AS MATERIALIZED (
+                  SELECT v.prefix, v.key, v.embedding::vector <#> {q}::real[]::vector AS distance
+                    FROM store_vectors v
+                   WHERE {scope} AND EXISTS (
+                           SELECT FROM store_items
+                            WHERE store_items.prefix = v.prefix AND store_items.key = v.key
+                              AND {where.sql()})
+                   ORDER BY {near} LIMIT {where.param(k)}
+                ), best AS (
+                  SELECT prefix, key, min(distance) AS distance FROM nearest GROUP BY prefix, key
+                )
+                SELECT {columns}, -b.distance AS score,
+                       (SELECT count(*) FROM nearest) AS candidates
+                  FROM best b JOIN store_items i ON i.prefix = b.prefix AND i.key = b.key
+                 ORDER BY b.distance, i.prefix, i.key""",
+            *where.params,
         )
-        return list(await conn.fetch(sql, *where.params)), bool(walk)
+    )
 
 
 async def ensure_hnsw(conn: Conn, dims: int) -> str | None:
