@@ -256,8 +256,8 @@ async def ensure_hnsw(conn: Conn, dims: int) -> str | None:
         return name  # as wanted: no DDL (it would wait for writers, and block them)
     try:
         await _build_hnsw(conn, name, kind, dims)
-    except asyncpg.InsufficientPrivilegeError:
-        return None  # not the table's owner: searches score exactly
+    except (asyncpg.InsufficientPrivilegeError, asyncpg.UndefinedObjectError):
+        return None  # not the table's owner, or a pgvector before hnsw/halfvec: exact
     return name
 
 
