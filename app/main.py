@@ -15,6 +15,7 @@ from litestar.middleware.base import DefineMiddleware
 from app.api import (
     a2a,
     assistants,
+    console,
     crons,
     custom_app,
     mcp,
@@ -80,6 +81,7 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
         ("store", store.ROUTES),
         ("mcp", mcp.ROUTES),
         ("a2a", a2a.ROUTES),
+        ("console", console.ROUTES),  # its own group: http.disable_ui is the official /ui
     ]
     routes = [route for group, listed in groups if group not in off for route in listed]
     if "meta" in off:

@@ -20,6 +20,7 @@ from app.graphs.config import ConfigError
 from app.graphs.registry import GraphRegistry
 from app.policies import Policies
 from app.services.assistants import AssistantService
+from app.services.console import ConsoleService
 from app.services.container import Services
 from app.services.crons import CronService
 from app.services.health import HealthService
@@ -101,6 +102,7 @@ class Process:
             streams=StreamService(pool, hub),
             store=StoreService(pool, self.policies.store, self.store_index),
             health=HealthService(pool, hub, runs),
+            console=ConsoleService(pool),
         )
 
     def workers(self) -> WorkerPool:

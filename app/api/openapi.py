@@ -17,6 +17,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.response import Response as HTMLResponse
 
 from app.api import crons, mcp, protocol_v2, runs, schemas, store
+from app.api.assets import SWAGGER, SWAGGER_ROUTES, page
 from app.api.body import json
 from app.api.deps import services
 from app.core import wire
@@ -101,6 +102,9 @@ RESPONSES: dict[str, Any] = {
     "get_item": wire.Item | None,
     "search_items": wire.Items,
     "list_namespaces": wire.Namespaces,
+    "console_thread_runs": list[dict[str, Any]],
+    "console_run": dict[str, Any],
+    "console_queue": dict[str, Any],
 }
 
 NO_BODY = frozenset({"copy_thread", "cancel_run"})
@@ -313,17 +317,25 @@ def apply_security(doc: dict[str, Any], security: dict[str, Any]) -> None:
 
 DOCS = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Turnstile API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="@root@/docs/assets/swagger-ui.css?v=@css@"></head>
+<body><div id="ui" data-spec="@root@/openapi.json"></div>
+<script src="@root@/docs/assets/swagger-ui-bundle.js?v=@js@"></script>
+<script>
+SwaggerUIBundle({url: document.getElementById("ui").dataset.spec, dom_id: "#ui",
+                 validatorUrl: null});
+</script>
 </body></html>"""
+"""Swagger UI from our own copy (``app.api.assets``: no CDN, works offline); every link
+under the mount prefix (``root_path``)."""
 
 
 @get("/docs", opt={"public": True})
-async def docs() -> HTMLResponse[str]:
+async def docs(request: Req) -> HTMLResponse[str]:
     """API documentation (Swagger UI over /openapi.json)."""
-    return HTMLResponse(DOCS, media_type="text/html")
+    versions = {"css": SWAGGER["swagger-ui.css"].etag, "js": SWAGGER["swagger-ui-bundle.js"].etag}
+    body = page(DOCS, request.scope.get("root_path", ""), **versions)
+    return HTMLResponse(body, media_type="text/html", headers={"Cache-Control": "no-cache"})
 
 
-ROUTES = [openapi_json, docs]
+ROUTES = [openapi_json, docs, *SWAGGER_ROUTES]

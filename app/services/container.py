@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from app.graphs.registry import GraphRegistry
 from app.services.assistants import AssistantService
+from app.services.console import ConsoleService
 from app.services.crons import CronService
 from app.services.health import HealthService
 from app.services.runs import RunService
@@ -26,3 +27,4 @@ class Services:
     crons: CronService
     store: StoreService
     health: HealthService
+    console: ConsoleService

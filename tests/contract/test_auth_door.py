@@ -27,6 +27,12 @@ PUBLIC = {
     ("GET", "/info"),
     ("GET", "/docs"),
     ("GET", "/openapi.json"),
+    # the console's and /docs' page files (their data comes from the API, behind auth)
+    ("GET", "/console"),
+    ("GET", "/console/console.js"),
+    ("GET", "/console/console.css"),
+    ("GET", "/docs/assets/swagger-ui-bundle.js"),
+    ("GET", "/docs/assets/swagger-ui.css"),
 }
 AUTHENTICATED_ONLY = {("GET", "/metrics")}
 RUN = {"assistant_id": "agent", "input": {"messages": []}}
