@@ -70,7 +70,15 @@ def page(template: str, root_path: str, **values: str) -> str:
 SWAGGER = {
     name: Asset.read(SWAGGER_DIR / name) for name in ("swagger-ui-bundle.js", "swagger-ui.css")
 }
+CONSOLE = {name: Asset.read(CONSOLE_DIR / name) for name in ("console.js", "console.css")}
+DOCS_FILES = frozenset(f"/docs/assets/{name}" for name in SWAGGER)
+CONSOLE_FILES = frozenset(f"/console/{name}" for name in CONSOLE)
+"""The files' paths: public, as the pages that load them."""
 SWAGGER_ROUTES = [
     route(f"/docs/assets/{name}", asset, "docs_" + name.replace("-", "_").replace(".", "_"))
     for name, asset in SWAGGER.items()
+]
+CONSOLE_ROUTES = [
+    route(f"/console/{name}", asset, "console_" + name.replace(".", "_"))
+    for name, asset in CONSOLE.items()
 ]

@@ -14,7 +14,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.response import Response as HTMLResponse
 
-from app.api.assets import CONSOLE_DIR, Asset, page, route
+from app.api.assets import CONSOLE, CONSOLE_DIR, CONSOLE_ROUTES, page
 from app.api.body import json
 from app.api.deps import services
 from app.auth.door import authorize
@@ -22,7 +22,6 @@ from app.core.ids import parse_uuid
 
 Req = Request[Any, Any, Any]
 
-FILES = {name: Asset.read(CONSOLE_DIR / name) for name in ("console.js", "console.css")}
 TEMPLATE = (CONSOLE_DIR / "console.html").read_text()
 
 
@@ -34,8 +33,8 @@ async def console_page(request: Req) -> HTMLResponse[str]:
         TEMPLATE,
         request.scope.get("root_path", ""),
         auth="1" if request.app.state.get("authorizer") is not None else "0",
-        js=FILES["console.js"].etag,
-        css=FILES["console.css"].etag,
+        js=CONSOLE["console.js"].etag,
+        css=CONSOLE["console.css"].etag,
     )
     return HTMLResponse(body, media_type="text/html", headers={"Cache-Control": "no-cache"})
 
@@ -72,13 +71,4 @@ async def console_queue(request: Req) -> Response[bytes]:
     return json(await services(request).console.queue(acc))
 
 
-ROUTES = [
-    console_page,
-    console_thread_runs,
-    console_run,
-    console_queue,
-    *(
-        route(f"/console/{name}", asset, "console_" + name.replace(".", "_"))
-        for name, asset in FILES.items()
-    ),
-]
+ROUTES = [console_page, console_thread_runs, console_run, console_queue, *CONSOLE_ROUTES]

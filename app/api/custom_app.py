@@ -2,7 +2,8 @@
 served beside the API, as the official server does it (API.md §11).
 
 - Its routes come first: they may shadow any API route except ``/ok``, ``/metrics``,
-  ``/docs`` and ``/openapi.json``; a path it has no route for goes to the API.
+  ``/docs`` (with its Swagger UI files) and ``/openapi.json``; a path it has no route for
+  goes to the API.
 - Its middleware wraps API requests too (a Starlette app's ``user_middleware``: the request
   goes through the app, whose router falls back to the API). Any other ASGI app is asked
   first and, when it answers 404, the request goes to the API with its body replayed.
@@ -19,6 +20,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from app.api.assets import CONSOLE_FILES, DOCS_FILES
 from app.api.middleware import authenticated
 from app.auth.handlers import Authorizer
 from app.graphs.config import ConfigError
@@ -32,8 +34,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 """Plain ASGI types: the user's app is not a Litestar app."""
 
-UNSHADOWABLE = frozenset({"/ok", "/metrics", "/docs", "/openapi.json"})
-PUBLIC = frozenset({"/", "/ok", "/info", "/docs", "/openapi.json"})
+UNSHADOWABLE = frozenset({"/ok", "/metrics", "/docs", "/openapi.json"}) | DOCS_FILES
+PUBLIC = (
+    frozenset({"/", "/ok", "/info", "/docs", "/openapi.json", "/console"})
+    | DOCS_FILES
+    | CONSOLE_FILES
+)
 """Paths anyone may call: not authenticated in front of the custom app either."""
 
 

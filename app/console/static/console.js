@@ -19,15 +19,17 @@
       else if (key.startsWith("data-")) node.setAttribute(key, value);
       else node[key] = value;
     }
-    for (const child of children) {
-      if (child !== null && child !== undefined) {
-        node.append(child instanceof Node ? child : String(child));
-      }
+    for (const child of children.filter((c) => c !== null && c !== undefined)) {
+      node.append(child instanceof Node ? child : String(child));
     }
     return node;
   }
 
   const badge = (status) => el("span", { class: "status " + status }, status);
+  const td = (content, cls) => el("td", cls ? { class: cls } : {}, content);
+  const link = (href, text) => el("a", { href }, el("code", {}, text));
+  const terms = (id, attr, rows) => // a <dl>'s [key, label, value] rows
+    $(id).replaceChildren(...rows.flatMap(([k, label, v]) => [el("dt", {}, label), el("dd", { [attr]: k }, v)]));
   const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
   const short = (id) => String(id).slice(0, 8) + "…" + String(id).slice(-4);
   const compact = (value, limit = 400) => {
@@ -63,12 +65,8 @@
     }
     const headers = { ...authHeaders(), ...extra };
     if (body !== undefined) headers["content-type"] = "application/json";
-    const response = await fetch(ROOT + path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal,
-    });
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const response = await fetch(ROOT + path, { method, headers, body: payload, signal });
     if (!response.ok) {
       let detail = response.statusText;
       try {
@@ -85,6 +83,14 @@
     const response = await request(method, path, body);
     return response.status === 204 ? null : response.json();
   }
+
+  const parsed = (raw) => {
+    try {
+      return JSON.parse(raw);
+    } catch (_) {
+      return raw; // not JSON: left as text
+    }
+  };
 
   // Server-sent events from a fetch (EventSource cannot send the token header).
   async function readEvents(response, onEvent) {
@@ -110,14 +116,7 @@
           else if (field === "id") frame.id = text;
         }
         if (!frame.data.length) continue;
-        const raw = frame.data.join("\n");
-        let data = raw;
-        try {
-          data = JSON.parse(raw);
-        } catch (_) {
-          // left as text
-        }
-        onEvent({ event: frame.event, data, id: frame.id });
+        onEvent({ event: frame.event, data: parsed(frame.data.join("\n")), id: frame.id });
       }
     }
   }
@@ -151,14 +150,9 @@
       }
       const threads = await api("POST", "/threads/search", body);
       const rows = threads.map((t) =>
-        el(
-          "tr",
-          { "data-thread-id": t.thread_id },
-          el("td", {}, el("a", { href: "#/thread/" + t.thread_id }, el("code", {}, t.thread_id))),
-          el("td", { class: "thread-status" }, badge(t.status)),
-          el("td", {}, (t.metadata || {}).graph_id || ""),
-          el("td", {}, time(t.updated_at)),
-        ),
+        el("tr", { "data-thread-id": t.thread_id },
+          td(link("#/thread/" + t.thread_id, t.thread_id)), td(badge(t.status), "thread-status"),
+          td((t.metadata || {}).graph_id || ""), td(time(t.updated_at))),
       );
       $("thread-list").tBodies[0].replaceChildren(...rows);
     }
@@ -182,16 +176,10 @@
       $("thread-status-badge").replaceChildren(badge(thread.status));
       $("run-list").tBodies[0].replaceChildren(
         ...runs.map((r) =>
-          el(
-            "tr",
-            { "data-run-id": r.run_id },
-            el("td", {}, el("a", { href: `#/run/${threadId}/${r.run_id}` }, el("code", {}, short(r.run_id)))),
-            el("td", { class: "run-status" }, badge(r.status)),
-            el("td", {}, r.multitask_strategy),
-            el("td", { class: "attempts" }, r.attempt),
-            el("td", { class: "worker" }, r.lease_owner || ""),
-            el("td", { class: "timeline-text" }, timelineText(r)),
-          ),
+          el("tr", { "data-run-id": r.run_id },
+            td(link(`#/run/${threadId}/${r.run_id}`, short(r.run_id))), td(badge(r.status), "run-status"),
+            td(r.multitask_strategy), td(r.attempt, "attempts"), td(r.lease_owner || "", "worker"),
+            td(timelineText(r), "timeline-text")),
         ),
       );
       $("state-next").textContent = JSON.stringify(state.next || []);
@@ -200,13 +188,9 @@
         ...history.map((h) => {
           const meta = h.metadata || {};
           const id = (h.checkpoint || {}).checkpoint_id || h.checkpoint_id || "";
-          return el(
-            "li",
-            { "data-checkpoint-id": id },
-            el("code", {}, id),
-            ` step ${meta.step ?? "?"} (${meta.source || "?"})`,
-            h.next && h.next.length ? ` next: ${h.next.join(", ")}` : "",
-          );
+          const next = h.next && h.next.length ? ` next: ${h.next.join(", ")}` : "";
+          return el("li", { "data-checkpoint-id": id }, el("code", {}, id),
+            ` step ${meta.step ?? "?"} (${meta.source || "?"})`, next);
         }),
       );
     }
@@ -231,9 +215,7 @@
         "Lease until": run.lease_expires_at ? time(run.lease_expires_at) : "",
         "Cancel asked": run.cancel_action || "",
       };
-      $("run-facts").replaceChildren(
-        ...Object.entries(facts).flatMap(([k, v]) => [el("dt", {}, k), el("dd", { "data-fact": k }, v)]),
-      );
+      terms("run-facts", "data-fact", Object.entries(facts).map(([k, v]) => [k, k, v]));
       $("run-timeline").replaceChildren(
         ...run.timeline.map((s) => el("li", { "data-step": s.step }, `${s.step} ${time(s.at)}`)),
       );
@@ -278,25 +260,13 @@
         workers_busy: "Workers busy",
         threads_busy: "Threads busy",
       };
-      $("queue-counts").replaceChildren(
-        ...Object.entries(labels).flatMap(([key, label]) => [
-          el("dt", {}, label),
-          el("dd", { "data-count": key }, queue.counts[key]),
-        ]),
-      );
+      terms("queue-counts", "data-count", Object.entries(labels).map(([k, l]) => [k, l, queue.counts[k]]));
       $("busy-list").tBodies[0].replaceChildren(
         ...queue.busy_threads.map((b) =>
-          el(
-            "tr",
-            { "data-thread-id": b.thread_id },
-            el("td", {}, el("a", { href: "#/thread/" + b.thread_id }, el("code", {}, short(b.thread_id)))),
-            el("td", {}, el("a", { href: `#/run/${b.thread_id}/${b.run_id}` }, el("code", {}, short(b.run_id)))),
-            el("td", {}, badge(b.run_status)),
-            el("td", {}, time(b.since)),
-            el("td", { class: "worker" }, b.worker || ""),
-            el("td", {}, b.attempt),
-            el("td", {}, b.queued_runs),
-          ),
+          el("tr", { "data-thread-id": b.thread_id },
+            td(link("#/thread/" + b.thread_id, short(b.thread_id))),
+            td(link(`#/run/${b.thread_id}/${b.run_id}`, short(b.run_id))), td(badge(b.run_status)),
+            td(time(b.since)), td(b.worker || "", "worker"), td(b.attempt), td(b.queued_runs)),
         ),
       );
     }
@@ -321,13 +291,10 @@
     return { refresh: () => Promise.resolve() };
   }
 
-  function textOf(content) {
-    if (typeof content === "string") return content;
-    if (Array.isArray(content)) {
-      return content.map((part) => (typeof part === "string" ? part : part.text || "")).join("");
-    }
-    return "";
-  }
+  const textOf = (content) => // a message's content: a string, or a list of parts
+    typeof content === "string" ? content
+      : Array.isArray(content) ? content.map((p) => (typeof p === "string" ? p : p.text || "")).join("")
+        : "";
 
   async function send(event) {
     event.preventDefault();
@@ -358,13 +325,10 @@
         if (chunk.type !== "AIMessageChunk" && chunk.type !== "ai") return;
         const piece = textOf(chunk.content);
         if (!piece) return;
-        let bubble = bubbles.get(chunk.id);
-        if (!bubble) {
-          bubble = el("div", { class: "message ai", "data-message-id": chunk.id || "" });
-          bubbles.set(chunk.id, bubble);
-          box.append(bubble);
+        if (!bubbles.has(chunk.id)) {
+          bubbles.set(chunk.id, box.appendChild(el("div", { class: "message ai" })));
         }
-        bubble.textContent += piece;
+        bubbles.get(chunk.id).textContent += piece;
       });
       const runId = runPath.split("/").pop();
       state.replaceChildren("done: ", el("a", { href: `#/run/${conversation}/${runId}` }, "its run"));
@@ -377,18 +341,21 @@
   }
 
   // --- wiring --------------------------------------------------------------------------
-  let busy = false;
+  let refreshing = false;
+  let again = false; // asked while a refresh was under way: one more after it
   async function tick() {
-    if (!view || busy || document.hidden) return;
-    busy = true;
+    if (!view || document.hidden) return;
+    if (refreshing) return void (again = true);
+    refreshing = true;
     try {
       await view.refresh();
       notice("");
     } catch (error) {
       failed(error);
     } finally {
-      busy = false;
+      refreshing = false;
     }
+    if (again) (again = false), tick();
   }
 
   function route() {
@@ -411,10 +378,7 @@
     notice("");
     route();
   });
-  $("thread-search").addEventListener("submit", (event) => {
-    event.preventDefault();
-    tick();
-  });
+  $("thread-search").addEventListener("submit", (event) => event.preventDefault() || tick());
   $("allow-writes").addEventListener("change", () => {
     const on = $("allow-writes").checked;
     sessionStorage.setItem(KEYS.writes, on ? "1" : "0");
