@@ -7,9 +7,7 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -124,47 +122,6 @@ def graph_config(settings: Settings) -> GraphsConfig:
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
-def _die_with_parent() -> None:
-    """In a child, before exec: get SIGKILL when the parent dies (Linux), so a killed
-    ``serve`` leaves no worker behind (its runs are recovered like any dead worker's)."""
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-@contextlib.contextmanager
-def worker_processes(settings: Settings, url: str) -> Iterator[int]:
-    """``serve --worker-processes N``: start N ``turnstile worker`` children on ``url``
-    (migrated already: they do not migrate) and yield the in-process worker count (0 then).
-    They get SIGTERM when ``serve`` stops and run their graceful shutdown."""
-    if settings.worker_processes <= 0 or settings.workers <= 0:
-        yield settings.workers
-        return
-    cmd = [sys.executable, "-m", "app", "worker", "--no-migrate", "--jobs", str(settings.workers)]
-    if settings.config_path:
-        cmd += ["--config", settings.config_path]
-    env = {**os.environ, "DATABASE_URL": url, "TURNSTILE_DATABASE_POOLER": settings.pooler}
-    if settings.direct_database_url:
-        env["TURNSTILE_DIRECT_DATABASE_URL"] = settings.direct_database_url
-    children: list[subprocess.Popen[bytes]] = []
-    try:
-        for _ in range(settings.worker_processes):
-            children.append(subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent))
-        yield 0
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + settings.shutdown_grace_seconds + 10
-        for child in children:
-            try:
-                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
 def serve(settings: Settings) -> int:
     import uvicorn
 
@@ -180,11 +137,17 @@ def serve(settings: Settings) -> int:
     from app.api.http_limits import HttpLimits, protocol_class
     from app.graphs.registry import GraphRegistry
     from app.main import served_app
+    from app.observability import metrics
+    from app.worker.children import worker_processes
 
     if database_problem(settings):
         return 2
     config = graph_config(settings)
-    with migrated(settings) as url, worker_processes(settings, url) as in_process:
+    with (
+        metrics.installed(settings.metrics_dir, private=settings.worker_processes > 0),
+        migrated(settings) as url,
+        worker_processes(settings, url) as in_process,
+    ):
         registry = GraphRegistry.load(config)
         _progress(f"graphs: {', '.join(registry.ids)}")
         app = served_app(
@@ -214,7 +177,7 @@ def serve(settings: Settings) -> int:
                 lifespan="on",
                 # JSON lines: uvicorn's records go through the root logger's formatter too.
                 log_config=None if settings.log_json else uvicorn.config.LOGGING_CONFIG,
-                access_log=settings.log_level == "debug",
+                access_log=False,  # ours: turnstile.access (app.api.observed)
                 # Waits and joins still open after this long are cut; their clients retry.
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
@@ -235,13 +198,14 @@ def work(settings: Settings) -> int:
     import uvloop
 
     from app.graphs.registry import GraphRegistry
+    from app.observability import metrics
     from app.policies import Policies
     from app.worker.process import run_worker
 
     if database_problem(settings):
         return 2
     config = graph_config(settings)
-    with migrated(settings) as url:
+    with metrics.installed(settings.metrics_dir), migrated(settings) as url:
         registry = GraphRegistry.load(config)
         _progress(f"worker: graphs {', '.join(registry.ids)}, {settings.workers} jobs")
         uvloop.install()

@@ -31,6 +31,7 @@ from app.api import (
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.http_config import cors_config, header_policy
 from app.api.middleware import Authentication, add_request_id, allow_private_network
+from app.api.observed import Observed, logging_headers
 from app.auth.handlers import Authorizer, load_auth
 from app.graphs.config import load_config
 from app.graphs.registry import GraphRegistry
@@ -86,9 +87,10 @@ def create_app(settings: Settings, registry: GraphRegistry | None = None) -> Lit
     routes = [route for group, listed in groups if group not in off for route in listed]
     if "meta" in off:
         routes.append(meta.ok)  # the operator can still see that it started
-    middleware = (
-        [] if authorizer is None else [DefineMiddleware(Authentication, authorizer=authorizer)]
-    )
+    middleware = [
+        DefineMiddleware(Observed, headers=logging_headers(raw_http)),  # first: sees 401s too
+        *([] if authorizer is None else [DefineMiddleware(Authentication, authorizer=authorizer)]),
+    ]
     hooks = [add_request_id, *([allow_private_network] if settings.allow_private_network else [])]
     return Litestar(
         route_handlers=routes,

@@ -87,6 +87,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """A keep-alive connection is closed after this many requests (0: no limit)."""
     max_connections: int = 2048
     """Open connections at once; past that a new request answers 503 (0: no limit)."""
+    metrics_dir: str | None = None
+    """A directory the processes of one host share their metrics in (prometheus-client's
+    multiprocess mode): a scrape of any ``serve`` shows the counts of every process that
+    writes there (``TURNSTILE_METRICS_DIR`` or ``PROMETHEUS_MULTIPROC_DIR``). None: this
+    process only (``serve --worker-processes`` then makes a private one for its children)."""
     db_retry_seconds: float = 60.0
     """How long a running run rides out a database fault (connection lost, restart,
     outage, ``statement_timeout``, serialization failure) before it gives up: its batch
@@ -192,6 +197,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 values[key] = kind(env[name])
         if env.get("TURNSTILE_WEBHOOK_ALLOW_PRIVATE"):
             values["webhook_allow_private"] = _flag(env["TURNSTILE_WEBHOOK_ALLOW_PRIVATE"])
+        metrics_dir = env.get("TURNSTILE_METRICS_DIR") or env.get("PROMETHEUS_MULTIPROC_DIR")
+        if metrics_dir:
+            values["metrics_dir"] = metrics_dir
         if env.get("LOG_JSON"):
             values["log_json"] = _flag(env["LOG_JSON"])
         if env.get("ALLOW_PRIVATE_NETWORK"):

@@ -149,9 +149,11 @@ def running_worker(
     jobs: int | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 60.0,
+    logs: list[Path] | None = None,
 ) -> Iterator[Process]:
     """Start ``python -m app worker`` and yield the process once its pool has started (so
-    tests can signal it: SIGKILL, SIGSTOP...). At the end: SIGTERM, 30 s later SIGKILL."""
+    tests can signal it: SIGKILL, SIGSTOP...). At the end: SIGTERM, 30 s later SIGKILL. Its
+    log's path is appended to ``logs``."""
     cmd = [sys.executable, "-m", "app", "worker", "--no-migrate"]
     if config:
         cmd += ["--config", config]
@@ -164,10 +166,13 @@ def running_worker(
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"worker-{time.monotonic_ns()}.log"
     log = open(log_path, "w+")  # noqa: SIM115
+    if logs is not None:
+        logs.append(log_path)
     proc = start(cmd, proc_env, log)
+    started = ("turnstile.worker: worker", '"logger":"turnstile.worker","event":"worker ')
     try:
         deadline = time.monotonic() + timeout
-        while "turnstile.worker: worker" not in log_path.read_text():
+        while not any(line in log_path.read_text() for line in started):  # plain or LOG_JSON
             if proc.poll() is not None:
                 raise RuntimeError(f"worker exited with {proc.returncode}:\n{log_path.read_text()}")
             if time.monotonic() > deadline:

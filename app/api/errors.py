@@ -18,6 +18,7 @@ from app.core.errors import (
     NotFound,
     NotSupported,
 )
+from app.observability import metrics
 from app.services.faults import domain_error as stands_for
 from app.services.faults import is_transient
 
@@ -35,6 +36,8 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
 def domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
+            if cls is Conflict:
+                metrics.conflict(type(exc).__name__)
             return json({"detail": exc.detail}, status_code=STATUS_BY_ERROR[cls])
     return json({"detail": exc.detail}, status_code=400)
 

@@ -9,6 +9,7 @@ from litestar import Request, Response, get
 
 from app.api.body import flag, json
 from app.api.deps import services
+from app.observability import exposition
 
 
 def _version(dist: str) -> str | None:
@@ -64,37 +65,17 @@ async def info(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/metrics")
-async def metrics(request: Request[Any, Any, Any]) -> Response[bytes] | Response[str]:
-    """System metrics as Prometheus text (format=json: JSON): the run queue, workers and
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """System metrics as Prometheus text (format=json: the official server's JSON): what
+    the processes counted (runs, HTTP requests, claims, leases, webhooks...; all of this
+    host's processes in multiprocess mode), and what is read now: the run queue, workers and
     webhook outbox (absent while the database does not answer), whether the database is
-    reachable, each loop of this process (up, seconds down, errors so far), and its
-    caches."""
-    health = services(request).health
-    queue = await health.queue()
-    loops = health.loops()
-    listening = health.listening()
-    gauges = {"database_up": int(queue is not None and listening), "listen_up": int(listening)}
-    caches = health.caches()
-    official = health.official(queue)
+    reachable, each loop of this process (up, seconds down, errors so far), its pool and
+    its caches."""
+    scrape = await services(request).health.scrape()
     if request.query_params.get("format") == "json":
-        return json(
-            {"queue": queue, "health": gauges, "loops": loops, "caches": caches, **official}
-        )
-    lines = []
-    for key, value in official.items():
-        lines.append(f"# TYPE {key} gauge")
-        lines.append(f"{key} {value}")
-    for key, value in {**(queue or {}), **gauges}.items():
-        lines.append(f"# TYPE turnstile_{key} gauge")
-        lines.append(f"turnstile_{key} {value}")
-    for key, kind in (("up", "gauge"), ("down_seconds", "gauge"), ("errors_total", "counter")):
-        lines.append(f"# TYPE turnstile_loop_{key} {kind}")
-        for name, values in loops.items():
-            lines.append(f'turnstile_loop_{key}{{loop="{name}"}} {values[key]}')
-    for key, value in caches.items():
-        lines.append(f"# TYPE turnstile_cache_{key} gauge")
-        lines.append(f"turnstile_cache_{key} {value}")
-    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+        return json(scrape.as_json())
+    return Response(exposition.text(scrape.families()), media_type=exposition.CONTENT_TYPE)
 
 
 ROUTES = [ok, info, metrics]

@@ -103,12 +103,18 @@ async def add_request_id(message: Message, scope: Scope) -> None:
     it sent a sane one, else a new id (the SDK shows it in its errors)."""
     if message["type"] != "http.response.start":
         return
-    state = scope.setdefault("state", {})
-    request_id = state.get("request_id")
-    if request_id is None:
-        sent = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = sent if REQUEST_ID.match(sent) else str(uuid.uuid4())
-        state["request_id"] = request_id
     headers = MutableScopeHeaders.from_message(message)
     if "x-request-id" not in headers:
-        headers["x-request-id"] = request_id
+        headers["x-request-id"] = request_id(scope)
+
+
+def request_id(scope: Scope) -> str:
+    """The request's id (kept in ``scope["state"]``): the caller's ``x-request-id`` when it
+    sent a sane one, else a new one."""
+    state = scope.setdefault("state", {})
+    found: str | None = state.get("request_id")
+    if found is None:
+        sent = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        found = sent if REQUEST_ID.match(sent) else str(uuid.uuid4())
+        state["request_id"] = found
+    return found

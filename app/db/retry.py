@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from app.db.errors import is_conflict, is_transient
 from app.db.loops import Backoff as Steps
+from app.observability import metrics
 
 log = logging.getLogger("turnstile.db")
 
@@ -96,6 +97,7 @@ class Backoff:
         if left <= 0:
             return None
         self.tries += 1
+        metrics.database_retry()
         return min(self._steps.next(), left)
 
     async def wait(self) -> bool:

@@ -135,7 +135,8 @@ async def claim(conn: Conn, owner: str, limit: int, lease_seconds: float) -> lis
     Every later write of the attempt is fenced by (epoch, token). The epoch alone could
     repeat: claims commit with ``synchronous_commit=off``, so a PostgreSQL crash (or a
     failover to a lagging replica) can lose a claim that a worker already acted on, and the
-    next claim would hand out the same epoch again; the token is never handed out twice."""
+    next claim would hand out the same epoch again; the token is never handed out twice.
+    ``queued_seconds``: how long ago the run was created (or became due)."""
     return list(
         await conn.fetch(
             """UPDATE runs r SET status = 'running', attempt = r.attempt + 1,
@@ -148,7 +149,8 @@ async def claim(conn: Conn, owner: str, limit: int, lease_seconds: float) -> lis
                WHERE r.run_id = picked.run_id
                RETURNING r.run_id, r.thread_id, r.assistant_id, r.kwargs, r.metadata,
                          r.attempt, r.lease_epoch, r.lease_token, r.temporary,
-                         r.cancel_action""",
+                         r.cancel_action, r.multitask_strategy,
+                         extract(epoch FROM now() - r.created_at)::float8 AS queued_seconds""",
             owner,
             limit,
             lease_seconds,

@@ -38,6 +38,7 @@ from app.db.notify import Hub
 from app.db.retry import on_conflict
 from app.db.types import Conn
 from app.graphs.registry import GraphRegistry
+from app.observability import metrics
 from app.services import webhooks
 from app.services.threads import clean_metadata
 from app.services.webhooks import WebhookPolicy
@@ -153,6 +154,7 @@ class RunCreation(abc.ABC):
 
     def after_commit(self, created: Created) -> None:
         """Wake this process's workers (and cancel superseded runs) once committed."""
+        metrics.run_created(created.row["multitask_strategy"])
         if created.row["status"] == "pending":
             if created.due is not None:
                 self.hub.note_due(created.due)

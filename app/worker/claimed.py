@@ -4,8 +4,9 @@ graph) and the finish (which writes the outcome)."""
 
 from __future__ import annotations
 
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -32,7 +33,13 @@ class ClaimedRun:
     finishing: bool = False
     """The graph is done and the outcome is being written: no more cancelling."""
     lease_lost: bool = False
-    """The lease keeper found the run no longer held by this attempt: it stops."""
+    """The run is no longer held by this attempt (the lease keeper found it, or a fenced
+    write was refused): it stops."""
+    strategy: str = "enqueue"
+    """The run's multitask strategy (for the metrics)."""
+    queued_seconds: float = 0.0
+    """How long the run had waited since its creation (or due time) when claimed."""
+    claimed_at: float = field(default_factory=time.monotonic)
 
     @property
     def cancellable(self) -> bool:
@@ -52,4 +59,6 @@ class ClaimedRun:
             token=row["lease_token"],
             temporary=row["temporary"],
             cancel_action=row["cancel_action"],
+            strategy=row["multitask_strategy"],
+            queued_seconds=row["queued_seconds"],
         )

@@ -181,7 +181,7 @@ class Executor:
                 status = "interrupted"
             except LeaseLost as exc:
                 # Another worker owns the run now: write nothing more for it.
-                run.finishing = True
+                run.finishing = run.lease_lost = True
                 log.warning("run %s: %s; abandoning this attempt", run.run_id, exc)
                 writer.abandon()
                 return
@@ -204,6 +204,7 @@ class Executor:
         try:
             events = await writer.close()  # checkpoints first: the outcome reads them
         except LeaseLost as exc:
+            run.lease_lost = True
             log.warning("run %s: %s; abandoning this attempt", run.run_id, exc)
             return
         except Exception as exc:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -41,6 +42,7 @@ from app.db import threads as thread_rows
 from app.db import webhooks as delivery_rows
 from app.db.notify import RUN_DONE, RUN_READY, Hub, notify
 from app.db.retry import Backoff, retrying, transient
+from app.observability import metrics
 from app.worker.claimed import ClaimedRun
 from app.worker.webhooks import WebhookSender
 
@@ -176,6 +178,7 @@ class Finisher:
         try:
             promoted, hook = await self._transact(run, transaction, backoff)
         except LeaseLost:
+            run.lease_lost = True
             log.warning("run %s: lease lost before finishing; leaving it", run.run_id)
             return
         except ProgressLost as exc:
@@ -190,6 +193,7 @@ class Finisher:
         finally:
             self.hub.finishing.discard(run.run_id)
         self.hub.signal_done(run.run_id, {} if rollback else output)
+        metrics.run_finished(status, run.strategy, time.monotonic() - run.claimed_at)
         if promoted:
             self.hub.signal_ready()
         if hook is not None:

@@ -48,6 +48,8 @@ from app.db import workers as worker_rows
 from app.db.loops import forever
 from app.db.notify import RUN_READY, Hub, notify
 from app.db.pool import create_pool
+from app.observability import context as log_context
+from app.observability import metrics
 from app.services.crons import CronService
 from app.services.threads import ThreadService
 from app.worker.claimed import ClaimedRun
@@ -139,6 +141,7 @@ class WorkerPool:
         self.leases.on_lost = on_lost
         self.leases.health = self.hub.health
         self.leases.start()
+        metrics.worker_slots(self.concurrency, 0)
         self.executor.webhooks.start()
         self._tasks = [
             asyncio.create_task(self._dispatch(), name="turnstile-dispatch"),
@@ -169,6 +172,7 @@ class WorkerPool:
             if still:
                 await asyncio.wait(still, timeout=10)
         await asyncio.to_thread(self.leases.stop)
+        metrics.worker_slots(0, 0)
         await self.executor.webhooks.stop()
         await self._deregister()
         if self.relaxed is not None:
@@ -280,22 +284,29 @@ class WorkerPool:
             # This pool claimed the run again (its earlier attempt's lease was lost): the
             # earlier attempt is over; the slot, the renewals and cancels are the new one's.
             self._abandon(*older)
+        metrics.run_claimed(run.attempt, run.queued_seconds)
         task = asyncio.create_task(self._execute(run), name=f"run-{run.run_id}")
         self._running[run.run_id] = (run, task)
         self._held_changed()
 
     def _held_changed(self) -> None:
         self.leases.held = tuple((r.run_id, r.token) for r, _ in self._running.values())
+        metrics.worker_slots(self.concurrency, len(self._running))
 
     async def _execute(self, run: ClaimedRun) -> None:
+        # Every line this attempt logs (the graph's own included) carries these ids.
+        ids = {"run_id": str(run.run_id), "thread_id": str(run.thread_id)}
         try:
-            await self.executor.execute(run)
+            with log_context.bound(**ids, attempt=run.attempt, worker=self.owner):
+                await self.executor.execute(run)
         except asyncio.CancelledError:
             if not (run.shutdown or run.lease_lost):
                 raise
         except Exception:
             log.exception("run %s: unexpected failure in the worker", run.run_id)
         finally:
+            if run.lease_lost:
+                metrics.lease_lost()
             # Only this attempt's entry: after a re-claim by this pool the run's slot
             # belongs to the newer attempt, which must keep its renewals and cancels.
             entry = self._running.get(run.run_id)

@@ -34,6 +34,7 @@ import httpx
 from app.core import jsonable
 from app.core.errors import InvalidInput
 from app.db import webhooks as delivery_rows
+from app.observability import metrics
 from app.services import webhooks
 
 log = logging.getLogger("turnstile.webhooks")
@@ -188,10 +189,12 @@ class WebhookSender:
             retry, error = True, f"{type(exc).__name__}: {exc}"[:500]
         else:
             if res.is_success:
+                metrics.webhook("delivered")
                 await self._record(delivery_rows.mark_delivered, delivery_id)
                 return
             retry = res.status_code >= 500 or res.status_code == 429
             error = f"HTTP {res.status_code}"
+        metrics.webhook("retry" if retry and attempt < self.max_attempts else "failed")
         if retry and attempt < self.max_attempts:
             delay = backoff(attempt, self.backoff_seconds)
             log.info("webhook %s (run %s): %s; retry in %.1fs", url, row["run_id"], error, delay)

@@ -39,6 +39,7 @@ from app.core import jsonable
 from app.db import run_batch
 from app.db.retry import Backoff, transient
 from app.db.run_batch import Batch
+from app.observability import metrics
 
 log = logging.getLogger("turnstile.worker")
 
@@ -89,6 +90,7 @@ class RunWriter:
         it shares a statement with the first checkpoint)."""
         self._batch.events.append((event, jsonable.dumps_str(data)))
         self._queued += 1
+        metrics.stream_event()
         if linger > 0:
             asyncio.get_running_loop().call_later(linger, self._wake.set)
         else:
