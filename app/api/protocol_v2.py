@@ -56,6 +56,7 @@ RUN_START_KEYS = (
     "webhook",
     "langsmith_tracer",
     "feedback_keys",
+    "strict_resume",
 )
 ACTIVE = ("pending", "running")
 
@@ -219,14 +220,21 @@ async def input_respond(
         for item in (items if isinstance(items, list) else [])
         if isinstance(item, dict)
     }
-    if interrupt_id not in waiting:
+    latest = await _latest_run(svc, acc, tid)
+    # The event stream shows an interrupt before the run that raised it has committed its
+    # end (and the thread's interrupts): while a run is active the answer waits behind it,
+    # and ``strict_resume`` checks, when it starts, that the thread waits on that interrupt.
+    active = latest is not None and latest.status in ACTIVE
+    if interrupt_id not in waiting and not active:
         raise CommandError(
             "no_such_interrupt", f"Unknown or already-consumed interrupt: {interrupt_id}"
         )
-    latest = await _latest_run(svc, acc, tid)
     if latest is None:
         raise CommandError("no_such_run", "No run of this thread to resume.")
-    resume = {"command": {"resume": {interrupt_id: params["response"]}}}
+    resume = {
+        "command": {"resume": {interrupt_id: params["response"]}},
+        "strict_resume": True,
+    }
     run_id = await _start(request, tid, _run_body(str(latest.assistant_id), resume))
     return {"run_id": str(run_id)}
 
