@@ -43,7 +43,10 @@ async def browser() -> AsyncIterator[Any]:
     """Async Playwright, on the tests' session event loop (the sync API would leave its own
     loop marked running and break every async test after it in the process)."""
     binary = chromium_binary()
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
+
+    # Deadlines, not sleeps: assertions wait up to this long (a loaded 2-core machine).
+    expect.set_options(timeout=20_000)
 
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
