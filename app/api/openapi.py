@@ -121,6 +121,9 @@ STREAMING = frozenset(
     }
 )
 
+PAGES = frozenset({"docs", "console_page"})
+"""Operations that answer an HTML page."""
+
 _PARAM = re.compile(r"{(\w+)}")
 SHOWN_PATHS = {"/mcp": "/mcp/"}
 """Paths listed as the reference server lists them (both spellings are served)."""
@@ -266,6 +269,8 @@ def _operation(handler: Any, path: str, refs: dict[Any, Any]) -> dict[str, Any]:
             "description": "Server-sent events (API.md §6)",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         }
+    elif name in PAGES:
+        ok = {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}
     elif status == "204" or status == "202":
         ok = {"description": "No content"}
     else:

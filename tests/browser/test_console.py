@@ -135,6 +135,7 @@ async def test_a_running_run_streams_then_its_thread_shows_runs_and_history(
     busy = page.locator(f'#busy-list tr[data-thread-id="{tid}"]')
     await expect(busy).to_be_visible()
     await expect(busy.locator(".worker")).not_to_have_text("")
+    await expect(page.locator('#queue-counts [data-count="threads_busy"]')).not_to_have_text("0")
 
     await page.goto(f"{server}/console#/run/{tid}/{rid}")
     await expect(page.locator("#run-status")).to_have_text("running")
