@@ -230,6 +230,7 @@
         await readEvents(response, ({ event, data }) => {
           const list = $("events");
           list.append(el("li", { "data-event": event }, el("span", { class: "name" }, event), compact(data)));
+          list.scrollTop = list.scrollHeight; // follow the newest event
         });
         $("stream-state").textContent = "(ended)";
         live = false;
@@ -369,6 +370,7 @@
     tick();
   }
 
+  $("token-form").hidden = !NEEDS_TOKEN; // without custom auth the server takes no token
   $("token").value = sessionStorage.getItem(KEYS.token) || "";
   $("token-header").value = sessionStorage.getItem(KEYS.header) || "authorization";
   $("token-form").addEventListener("submit", (event) => {
