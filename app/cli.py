@@ -356,6 +356,14 @@ def _main(argv: list[str] | None) -> int:
         migrate=False if args.no_migrate else None,
         **flags,
     )
+    if settings.traces:
+        from app.graphs.config import ConfigError
+        from app.observability import tracing
+
+        try:
+            tracing.start(os.environ)
+        except tracing.TracingUnavailable as exc:
+            raise ConfigError(str(exc)) from None
     return serve(settings) if args.command == "serve" else work(settings)
 
 

@@ -128,8 +128,8 @@ KEYS: dict[str, Rule] = {
     "http.cors.*": _works("as Starlette's CORSMiddleware"),
     "http.configurable_headers": _works("request headers copied into `configurable`"),
     "http.configurable_headers.*": _works("`includes`/`excludes` (or `include`/`exclude`)"),
-    "http.logging_headers": _works("Turnstile's logs never contain request headers"),
-    "http.logging_headers.*": _works("see `http.logging_headers`"),
+    "http.logging_headers": _works("request headers shown in access log lines (none by default)"),
+    "http.logging_headers.*": _works("`includes`/`excludes` patterns; credentials never"),
     "http.middleware_order": _works("`middleware_first` (default) or `auth_first`"),
     "http.enable_custom_route_auth": _works("custom auth on `http.app`'s routes too"),
     "http.mount_prefix": _works("every route under this prefix (`/ok` also at the root)"),
@@ -191,7 +191,9 @@ ENV: dict[str, Rule] = {
     ),
     "FF_CRONS_ENABLED": _works("crons are always enabled (`false` is refused)"),
     "DD_API_KEY": _refused("Datadog tracing is not supported"),
-    "OTEL_ENABLED": _refused("OpenTelemetry export is not supported yet"),
+    "OTEL_ENABLED": _works(
+        "true: OpenTelemetry traces (the `otel` extra; README: Logs and traces)"
+    ),
     "LANGGRAPH_METRICS_ENABLED": _refused("metrics export to LangSmith is not supported"),
     "LANGGRAPH_LOGS_ENABLED": _refused("log export to LangSmith is not supported"),
     "REDIS_URI": _works("not needed: streams go through PostgreSQL"),
@@ -284,9 +286,9 @@ def env_problems(env: Mapping[str, str]) -> list[str]:
 
 
 def _refusal_applies(name: str, value: str) -> bool:
-    """A refused flag set to false (``OTEL_ENABLED=false``) or a backend set to the default
-    asks for nothing."""
-    if name in ("OTEL_ENABLED", "LANGGRAPH_METRICS_ENABLED", "LANGGRAPH_LOGS_ENABLED"):
+    """A refused flag set to false (``LANGGRAPH_METRICS_ENABLED=false``) or a backend set
+    to the default asks for nothing."""
+    if name in ("LANGGRAPH_METRICS_ENABLED", "LANGGRAPH_LOGS_ENABLED"):
         return _truthy(value)
     if name in ("LANGGRAPH_STORE_BACKEND", "LS_DEFAULT_CHECKPOINTER_BACKEND"):
         return value.strip().lower() not in ("default", "postgres")

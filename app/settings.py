@@ -92,6 +92,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     multiprocess mode): a scrape of any ``serve`` shows the counts of every process that
     writes there (``TURNSTILE_METRICS_DIR`` or ``PROMETHEUS_MULTIPROC_DIR``). None: this
     process only (``serve --worker-processes`` then makes a private one for its children)."""
+    traces: bool = False
+    """OpenTelemetry traces (the ``otel`` extra): ``TURNSTILE_OTEL`` or the official
+    ``OTEL_ENABLED``; when neither is set, on when an OTLP endpoint is
+    (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``)."""
     db_retry_seconds: float = 60.0
     """How long a running run rides out a database fault (connection lost, restart,
     outage, ``statement_timeout``, serialization failure) before it gives up: its batch
@@ -200,6 +204,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         metrics_dir = env.get("TURNSTILE_METRICS_DIR") or env.get("PROMETHEUS_MULTIPROC_DIR")
         if metrics_dir:
             values["metrics_dir"] = metrics_dir
+        otel = env.get("TURNSTILE_OTEL") or env.get("OTEL_ENABLED")
+        if otel:
+            values["traces"] = _flag(otel)
+        elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        ):
+            values["traces"] = True
         if env.get("LOG_JSON"):
             values["log_json"] = _flag(env["LOG_JSON"])
         if env.get("ALLOW_PRIVATE_NETWORK"):

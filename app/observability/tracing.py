@@ -53,6 +53,12 @@ def exporter_from_env(env: Mapping[str, str]) -> Any:
         ) from None
 
 
+def start(env: Mapping[str, str]) -> None:
+    """Traces on for a command, exported as the environment says (``exporter_from_env``).
+    Raises TracingUnavailable (the command stops, naming the package to install)."""
+    configure(exporter_from_env(env))
+
+
 def configure(exporter: Any, *, batch: bool = True) -> None:
     """Traces on, sent to ``exporter`` (batched; ``batch=False``: each span when it ends,
     as tests want). Raises TracingUnavailable without the SDK."""

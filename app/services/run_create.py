@@ -38,7 +38,7 @@ from app.db.notify import Hub
 from app.db.retry import on_conflict
 from app.db.types import Conn
 from app.graphs.registry import GraphRegistry
-from app.observability import metrics
+from app.observability import metrics, tracing
 from app.services import webhooks
 from app.services.threads import clean_metadata
 from app.services.webhooks import WebhookPolicy
@@ -283,7 +283,8 @@ class RunCreation(abc.ABC):
                 "temporary": request.stateless,
                 "metadata_before": assistant["metadata"] or {},
                 "metadata_after": _run_metadata(request, assistant),
-                "kwargs": request.kwargs(assistant, caller.configurable),
+                # traces on: the request's span, for the run's to continue (in any process)
+                "kwargs": tracing.stamp(request.kwargs(assistant, caller.configurable)),
                 "delay_seconds": request.delay,
                 "ready_payload": self.hub.ready_payload(request.due),
             }

@@ -33,6 +33,7 @@ from app.db import runs as run_rows
 from app.db.notify import Hub
 from app.db.retry import Backoff, from_database, retrying, transient
 from app.graphs.registry import GraphRegistry
+from app.observability import tracing
 from app.worker import arguments
 from app.worker.chunks import StreamMapper
 from app.worker.claimed import ClaimedRun
@@ -115,6 +116,9 @@ class Executor:
             await self.finisher.hand_back(run)
             return
         config, graph_id = arguments.config(run)
+        nodes = tracing.node_callbacks()  # traces on: a span per node, under the run's
+        if nodes:
+            config["callbacks"] = [*(config.get("callbacks") or []), *nodes]
         mapper = StreamMapper(
             run.kwargs.get("stream_mode") or ["values"], subgraphs=bool(run.kwargs.get("subgraphs"))
         )

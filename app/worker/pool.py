@@ -49,7 +49,7 @@ from app.db.loops import forever
 from app.db.notify import RUN_READY, Hub, notify
 from app.db.pool import create_pool
 from app.observability import context as log_context
-from app.observability import metrics
+from app.observability import metrics, tracing
 from app.services.crons import CronService
 from app.services.threads import ThreadService
 from app.worker.claimed import ClaimedRun
@@ -297,7 +297,10 @@ class WorkerPool:
         # Every line this attempt logs (the graph's own included) carries these ids.
         ids = {"run_id": str(run.run_id), "thread_id": str(run.thread_id)}
         try:
-            with log_context.bound(**ids, attempt=run.attempt, worker=self.owner):
+            with (
+                log_context.bound(**ids, attempt=run.attempt, worker=self.owner),
+                tracing.run_span(run.run_id, run.thread_id, run.attempt, run.kwargs),
+            ):
                 await self.executor.execute(run)
         except asyncio.CancelledError:
             if not (run.shutdown or run.lease_lost):

@@ -377,7 +377,7 @@ REFUSED = [
     ({"checkpointer": {"ttl": {"strategy": "archive"}}}, {}, "checkpointer.ttl.strategy must be"),
     ({"webhooks": {"headers": {"x": "${{ env.NOPE_UNSET }}"}}}, {}, "NOPE_UNSET is not set"),
     ({}, {"LANGGRAPH_AES_KEY": "k" * 32}, "LANGGRAPH_AES_KEY: at-rest encryption"),
-    ({}, {"OTEL_ENABLED": "true"}, "OTEL_ENABLED: OpenTelemetry"),
+    ({}, {"OTEL_ENABLED": "true", "OTEL_TRACES_EXPORTER": "zipkin"}, "exports 'otlp' or 'console'"),
     ({}, {"LANGGRAPH_AUTH_TYPE": "langsmith"}, "LANGGRAPH_AUTH_TYPE=langsmith"),
     (
         {},

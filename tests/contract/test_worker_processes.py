@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from langgraph_sdk import get_client
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.server import running_server
 
@@ -29,6 +32,29 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "zombie" not in status
+
+
+async def _finished_counted(url: str, runs: int) -> bool:
+    """Whether serve's /metrics counts ``runs`` successful runs and both children's worker
+    slots (a child counts a run's end just after its commit: scraped until a deadline)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        async with httpx.AsyncClient(base_url=url) as http:
+            text = (await http.get("/metrics")).text
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        done = sum(
+            v
+            for (name, labels), v in samples.items()
+            if name == "turnstile_runs_finished_total" and ("status", "success") in labels
+        )
+        if done >= runs and samples.get(("lg_api_workers_max", ())) == 2 * 3:
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
@@ -68,6 +94,8 @@ async def test_runs_execute_in_child_workers_that_stop_with_serve(
         assert worker is not None
         assert int(worker.split(":")[1]) in children
         await client.runs.join(tid, slow["run_id"])
+        if stop == signal.SIGTERM:  # the children's counts reach serve's scrape
+            assert await _finished_counted(url, 2), "the children's runs are not in /metrics"
     for _ in range(150):  # running_server waited for serve; the children go with it
         if not any(_alive(c) for c in children):
             break

@@ -69,7 +69,7 @@ def test_config_problems_name_refused_and_unknown_keys() -> None:
     [
         ({"LANGGRAPH_AES_KEY": "x"}, "LANGGRAPH_AES_KEY"),
         ({"DD_API_KEY": "x"}, "DD_API_KEY"),
-        ({"OTEL_ENABLED": "true"}, "OTEL_ENABLED"),
+        ({"LANGGRAPH_METRICS_ENABLED": "true"}, "LANGGRAPH_METRICS_ENABLED"),
         ({"LANGGRAPH_STORE_BACKEND": "mongo"}, "LANGGRAPH_STORE_BACKEND"),
         ({"LANGGRAPH_AUTH_TYPE": "langsmith"}, "LANGGRAPH_AUTH_TYPE=langsmith"),
         ({"FF_CRONS_ENABLED": "false"}, "FF_CRONS_ENABLED=false"),
