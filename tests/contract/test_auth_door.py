@@ -34,7 +34,8 @@ PUBLIC = {
     ("GET", "/docs/assets/swagger-ui-bundle.js"),
     ("GET", "/docs/assets/swagger-ui.css"),
 }
-AUTHENTICATED_ONLY = {("GET", "/metrics")}
+# No resource behind them: MCP is stateless, so GET (a stream) is 405 and DELETE (a session) 404.
+AUTHENTICATED_ONLY = {("GET", "/metrics"), ("GET", "/mcp"), ("DELETE", "/mcp")}
 RUN = {"assistant_id": "agent", "input": {"messages": []}}
 # Bodies that pass validation, so what answers is the door and not the body check.
 BODIES: dict[tuple[str, str], Any] = {
@@ -54,9 +55,17 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/threads/{thread_id}/runs/crons"): {"assistant_id": "agent", "schedule": "* * * * *"},
     ("PUT", "/store/items"): {"namespace": ["n"], "key": "k", "value": {}},
     ("DELETE", "/store/items"): {"namespace": ["n"], "key": "k"},
+    ("POST", "/mcp"): {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+    ("POST", "/a2a/{assistant_id}"): {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tasks/get",
+        "params": {"id": str(uuid.uuid4())},
+    },
 }
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/store/items"): {"namespace": "n", "key": "k"},
+    ("GET", "/.well-known/agent-card.json"): {"assistant_id": str(uuid.uuid4())},
 }
 
 
