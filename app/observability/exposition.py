@@ -78,15 +78,16 @@ def text(families: list[Metric]) -> bytes:
     )
 
 
-def _samples(family_name: str) -> list[Any]:
-    out: list[Any] = []
+def counted() -> dict[str, list[Any]]:
+    """The counted metrics' samples by family name, read once (every process's files in
+    multiprocess mode)."""
+    out: dict[str, list[Any]] = {}
     for family in metrics.source().collect():
-        if family.name == family_name:
-            out.extend(family.samples)
+        out.setdefault(family.name, []).extend(family.samples)
     return out
 
 
-def http_requests() -> list[dict[str, Any]]:
+def http_requests(samples: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """The official server's ``api.http_requests_total``: one entry per method, route
     template and status."""
     return [
@@ -96,15 +97,14 @@ def http_requests() -> list[dict[str, Any]]:
             "status": int(s.labels["status"]),
             "count": int(s.value),
         }
-        for s in _samples("lg_api_http_requests")
+        for s in samples.get("lg_api_http_requests", [])
         if s.name.endswith("_total")
     ]
 
 
-def workers() -> dict[str, int]:
+def workers(samples: dict[str, list[Any]]) -> dict[str, int]:
     """The official server's ``workers``: run slots, busy and free, over live processes."""
-    out = {}
-    for key in ("max", "active", "available"):
-        found = _samples(f"lg_api_workers_{key}")
-        out[key] = int(sum(s.value for s in found))
-    return out
+    return {
+        key: int(sum(s.value for s in samples.get(f"lg_api_workers_{key}", [])))
+        for key in ("max", "active", "available")
+    }

@@ -196,10 +196,11 @@ class Scrape:
                 else None,
                 **self.queue,
             }
-        workers = exposition.workers()
+        counted = exposition.counted()
+        workers = exposition.workers(counted)
         return {
             "queue": queue,
-            "api": {"http_requests_total": exposition.http_requests()},
+            "api": {"http_requests_total": exposition.http_requests(counted)},
             "workers": workers,
             "health": self.health,
             "loops": self.loops,

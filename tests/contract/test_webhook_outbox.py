@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from langgraph_sdk import get_client
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.server import running_server
 
@@ -196,6 +198,16 @@ async def test_retries_backoff_and_give_up(database_url: str, receiver: Receiver
             database_url,
             lambda r: len(r) == 3 and all(x["status"] != "pending" for x in r.values()),
         )
+        # Each POST's outcome is counted before it is recorded.
+        async with httpx.AsyncClient(base_url=base) as http:
+            text = (await http.get("/metrics")).text
+    outcomes = {
+        s.labels["outcome"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "turnstile_webhook_deliveries_total"
+    }
+    assert outcomes == {"delivered": 1, "retry": 6, "failed": 2}
     assert (rows[flaky]["status"], rows[flaky]["attempts"]) == ("delivered", 4)
     assert (rows[gone]["status"], rows[gone]["attempts"]) == ("failed", 1)
     assert rows[gone]["last_error"] == "HTTP 404"

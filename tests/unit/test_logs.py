@@ -97,7 +97,7 @@ def test_http_metrics_leave_out_probes_and_unrouted_paths() -> None:
     def count(path: str) -> int:
         return sum(
             e["count"]
-            for e in exposition.http_requests()
+            for e in exposition.http_requests(exposition.counted())
             if e["path"] == path and e["method"] == "PUT"
         )
 

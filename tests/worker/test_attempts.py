@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from app.db import runs as run_rows
+from app.observability import metrics
 from tests.worker.conftest import House
 
 
@@ -17,11 +18,21 @@ async def _claim_and_die(house: House, run_id: uuid.UUID) -> None:
     assert (claimed["run_id"], claimed["attempt"]) == (run_id, 1)
 
 
+def _recoveries() -> float:
+    """Claims of a later attempt counted in this process (``turnstile_run_claims_total``)."""
+    found = metrics.current().registry.get_sample_value(
+        "turnstile_run_claims_total", {"attempt": "retry"}
+    )
+    return found or 0.0
+
+
 async def test_an_expired_lease_is_claimed_again_as_the_next_attempt(house: House) -> None:
     tid, rid = await house.create_run(input={"label": "x"})
     await _claim_and_die(house, rid)
+    recovered = _recoveries()
     async with house.workers(lease_seconds=1.0, max_attempts=3) as workers:
         row = await house.wait_for_run(rid, lambda r: r["status"] == "success", "success")
+        assert _recoveries() == recovered + 1  # counted as a recovery
         assert row["attempt"] == 2
         assert row["lease_owner"] is None
         assert row["output"] == {"label": "x", "log": ["x", "done:x"]}
