@@ -159,6 +159,8 @@ class Metrics:
 
 _current: Metrics | None = None
 _directory: str | None = None
+_http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+"""The labelled HTTP metrics by (method, route, status), looked up once each."""
 
 
 def install(directory: str | None) -> None:
@@ -175,6 +177,7 @@ def install(directory: str | None) -> None:
         atexit.register(mark_process_dead, os.getpid(), directory)
     _directory = directory or None
     _current = Metrics(CollectorRegistry(auto_describe=False))
+    _http_children.clear()
 
 
 @contextlib.contextmanager
@@ -228,9 +231,17 @@ def http_request(method: str, path: str | None, status: int, seconds: float) -> 
     """A request answered on a route (``path``: its template, as ``/threads/{thread_id}``)."""
     if not path or path in UNCOUNTED_ROUTES:
         return
-    m = current()
-    m.http_requests.labels(method, path, str(status)).inc()
-    m.http_latency.labels(method, path).observe(seconds * 1000)
+    key = (method, path, status)
+    children = _http_children.get(key)
+    if children is None:  # few: routes x methods x statuses
+        m = current()
+        children = (
+            m.http_requests.labels(method, path, str(status)),
+            m.http_latency.labels(method, path),
+        )
+        _http_children[key] = children
+    children[0].inc()
+    children[1].observe(seconds * 1000)
 
 
 def run_created(strategy: str) -> None:
