@@ -3,11 +3,12 @@ next attempt, until ``max_attempts`` claims were used up (DESIGN I4)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from app.db import runs as run_rows
 from app.observability import metrics
-from tests.worker.conftest import House
+from tests.worker.conftest import House, until
 
 
 async def _claim_and_die(house: House, run_id: uuid.UUID) -> None:
@@ -59,3 +60,28 @@ async def test_a_run_claimed_max_attempts_times_ends_error(house: House) -> None
     thread = await house.thread(tid)
     assert thread["status"] == "error"
     assert thread["error"] == row["error"]
+
+
+async def test_a_lease_taken_over_stops_the_attempt_and_is_counted(house: House) -> None:
+    def counted(name: str, **labels: str) -> float:
+        return metrics.current().registry.get_sample_value(name, labels) or 0.0
+
+    lost, recovered = counted("turnstile_lease_losses_total"), _recoveries()
+    _, rid = await house.create_run(input={"label": "x", "sleep": 2})
+    async with house.workers(lease_seconds=1.0, max_attempts=3):
+        await house.wait_for_run(rid, lambda r: r["status"] == "running", "running")
+        async with house.pool.acquire() as conn:  # what another worker's claim would do
+            await conn.execute(
+                "UPDATE runs SET lease_owner = 'thief:1:x', lease_epoch = lease_epoch + 1, "
+                "lease_token = gen_random_uuid() WHERE run_id = $1",
+                rid,
+            )
+        await until(
+            lambda: asyncio.sleep(0, counted("turnstile_lease_losses_total")),
+            lambda n: n == lost + 1,
+            "the lease loss counted",
+        )
+        # The thief never renews: the run comes back and its next attempt succeeds.
+        row = await house.wait_for_run(rid, lambda r: r["status"] == "success", "success")
+    assert row["attempt"] == 2
+    assert _recoveries() == recovered + 1
