@@ -48,10 +48,10 @@ from app.db import workers as worker_rows
 from app.db.loops import forever
 from app.db.notify import RUN_READY, Hub, notify
 from app.db.pool import create_pool
-from app.observability import context as log_context
-from app.observability import metrics, tracing
+from app.observability import metrics
 from app.services.crons import CronService
 from app.services.threads import ThreadService
+from app.worker import observed
 from app.worker.claimed import ClaimedRun
 from app.worker.executor import Executor
 from app.worker.lease import LeaseKeeper
@@ -209,11 +209,7 @@ class WorkerPool:
         if run.lease_lost or run.finishing:
             return
         run.lease_lost = True
-        log.warning(
-            "run %s: lease epoch %s is no longer held; stopping the attempt",
-            run.run_id,
-            run.epoch,
-        )
+        observed.lease_gone(run, self.owner)
         if run.cancellable:  # not started: it sees lease_lost at start
             task.cancel()
 
@@ -284,7 +280,6 @@ class WorkerPool:
             # This pool claimed the run again (its earlier attempt's lease was lost): the
             # earlier attempt is over; the slot, the renewals and cancels are the new one's.
             self._abandon(*older)
-        metrics.run_claimed(run.attempt, run.queued_seconds)
         task = asyncio.create_task(self._execute(run), name=f"run-{run.run_id}")
         self._running[run.run_id] = (run, task)
         self._held_changed()
@@ -294,13 +289,8 @@ class WorkerPool:
         metrics.worker_slots(self.concurrency, len(self._running))
 
     async def _execute(self, run: ClaimedRun) -> None:
-        # Every line this attempt logs (the graph's own included) carries these ids.
-        ids = {"run_id": str(run.run_id), "thread_id": str(run.thread_id)}
         try:
-            with (
-                log_context.bound(**ids, attempt=run.attempt, worker=self.owner),
-                tracing.run_span(run.run_id, run.thread_id, run.attempt, run.kwargs),
-            ):
+            with observed.attempt(run, self.owner):  # log ids, span, lease loss counted
                 await self.executor.execute(run)
         except asyncio.CancelledError:
             if not (run.shutdown or run.lease_lost):
@@ -308,8 +298,6 @@ class WorkerPool:
         except Exception:
             log.exception("run %s: unexpected failure in the worker", run.run_id)
         finally:
-            if run.lease_lost:
-                metrics.lease_lost()
             # Only this attempt's entry: after a re-claim by this pool the run's slot
             # belongs to the newer attempt, which must keep its renewals and cancels.
             entry = self._running.get(run.run_id)

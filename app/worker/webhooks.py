@@ -34,7 +34,7 @@ import httpx
 from app.core import jsonable
 from app.core.errors import InvalidInput
 from app.db import webhooks as delivery_rows
-from app.observability import metrics
+from app.observability import context, metrics
 from app.services import webhooks
 
 log = logging.getLogger("turnstile.webhooks")
@@ -163,6 +163,10 @@ class WebhookSender:
         self._wake.set()  # a slot is free, and a retry may be due sooner than the poll
 
     async def _send(self, http: httpx.AsyncClient, row: asyncpg.Record) -> None:
+        with context.bound(run_id=str(row["run_id"])):  # its log lines name the run
+            await self._post(http, row)
+
+    async def _post(self, http: httpx.AsyncClient, row: asyncpg.Record) -> None:
         delivery_id, attempt, url = row["delivery_id"], row["attempts"], row["url"]
         payload = dict(row["payload"])
         payload["webhook_sent_at"] = datetime.datetime.now(datetime.UTC).isoformat()
