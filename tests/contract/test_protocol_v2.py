@@ -497,30 +497,44 @@ async def test_a_stopping_process_cuts_the_stream_and_since_resumes_elsewhere(
     got: list[dict[str, Any]] = []
     ticking = asyncio.Event()
     async with _http(server_url) as http:
-        ticks = {"ticks": 40, "interval": 0.05}
-        await _command(http, tid, "run.start", {"assistant_id": "ticker", "input": ticks})
-        with running_server(
+        ticks = {"ticks": 400, "interval": 0.05}  # long: cancelled below
+        started = await _command(http, tid, "run.start", {"assistant_id": "ticker", "input": ticks})
+        run_id = started["result"]["run_id"]
+        other_server = running_server(
             module_database_url, config=GRAPHS, extra_args=("--no-worker", "--no-migrate")
-        ) as other_url:
+        )
+        other_url = other_server.__enter__()
 
-            async def read() -> None:
-                async with _http(other_url) as other:
-                    async for event in _events(other, tid, body):
-                        got.append(event)
-                        if event["method"] == "custom":
-                            ticking.set()
+        async def read() -> None:
+            async with _http(other_url) as other:
+                async for event in _events(other, tid, body):
+                    got.append(event)
+                    if event["method"] == "custom":
+                        ticking.set()
 
-            reader = asyncio.create_task(read())
+        reader = asyncio.create_task(read())
+        try:
             async with asyncio.timeout(DEADLINE):
                 await ticking.wait()
-        # Leaving the block stopped that process (SIGTERM): its stream was cut, not ended.
+        finally:
+            # SIGTERM, and wait for the exit in a thread: the reader reads on meanwhile.
+            await asyncio.to_thread(other_server.__exit__, None, None, None)
+        # That process stopped: its stream was cut, not ended.
         with pytest.raises(httpx.RemoteProtocolError):
             async with asyncio.timeout(DEADLINE):
                 await reader
         assert got[-1]["method"] == "custom"  # the run was still going
-        rest = await _collect(http, tid, {**body, "since": got[-1]["seq"]})
-        whole = await _collect(http, tid, body)
-    assert got + rest == whole
-    assert [e["params"]["data"]["tick"] for e in whole if e["method"] == "custom"] == list(
-        range(40)
-    )
+        resumed: list[dict[str, Any]] = []
+        async with asyncio.timeout(DEADLINE):
+            async for event in _events(
+                http, tid, {**body, "since": got[-1]["seq"]}, until="failed"
+            ):
+                resumed.append(event)
+                if len(resumed) == 5:
+                    cancel = f"/threads/{tid}/runs/{run_id}/cancel"
+                    assert (await http.post(cancel)).status_code in (200, 202, 204)
+        whole = await _collect(http, tid, body, until="failed")
+    assert got + resumed == whole
+    ticked = [e["params"]["data"]["tick"] for e in whole if e["method"] == "custom"]
+    assert ticked == list(range(len(ticked)))
+    assert whole[-1]["params"]["data"]["error"] == "The run was cancelled."
