@@ -154,6 +154,20 @@ def run_span(
         yield
 
 
+def run_ended(status: str) -> None:
+    """The current run's end, on its span: its status (an error or timeout marks it
+    failed)."""
+    if _tracer is None:
+        return
+    from opentelemetry import trace
+    from opentelemetry.trace import Status, StatusCode
+
+    span = trace.get_current_span()
+    span.set_attribute("langgraph.status", status)
+    if status in ("error", "timeout"):
+        span.set_status(Status(StatusCode.ERROR, status))
+
+
 def node_callbacks() -> list[Any]:
     """LangChain callbacks for a run's config: a span per graph node, children of the
     current (run) span. Empty while traces are off."""

@@ -42,7 +42,7 @@ from app.db import threads as thread_rows
 from app.db import webhooks as delivery_rows
 from app.db.notify import RUN_DONE, RUN_READY, Hub, notify
 from app.db.retry import Backoff, retrying, transient
-from app.observability import metrics
+from app.observability import metrics, tracing
 from app.worker.claimed import ClaimedRun
 from app.worker.webhooks import WebhookSender
 
@@ -194,6 +194,7 @@ class Finisher:
             self.hub.finishing.discard(run.run_id)
         self.hub.signal_done(run.run_id, {} if rollback else output)
         metrics.run_finished(status, run.strategy, time.monotonic() - run.claimed_at)
+        tracing.run_ended(status)
         if promoted:
             self.hub.signal_ready()
         if hook is not None:

@@ -76,6 +76,7 @@ async def test_spans_nest_request_run_node(
         assert node.parent.span_id == run.context.span_id
     assert run.attributes is not None
     assert run.attributes["langgraph.thread_id"] == tid
+    assert run.attributes["langgraph.status"] == "success"
     assert request.attributes is not None
     assert request.attributes["http.response.status_code"] == 200
     # The thread create had no traceparent: a trace of its own.
