@@ -193,8 +193,9 @@ class Translator:
 
     def _updates(self, run: _Run, namespace: tuple[str, ...], data: dict[str, Any]) -> Out:
         out: Out = []
-        for key in [k for k in run.messages if k[0] == namespace]:
-            out.extend(self._finish_message(run, key))  # its node is done
+        returned = _message_ids(data)
+        for key in [k for k in run.messages if k[0] == namespace and k[1] in returned]:
+            out.extend(self._finish_message(run, key))  # its node returned it: it is done
         rest = {k: v for k, v in data.items() if k != "__interrupt__"}
         if rest:
             out.append(("updates", namespace, rest))
@@ -264,6 +265,17 @@ class Translator:
         out.append(("messages", namespace, done))
         out.extend(("tools", namespace, e) for e in _tool_starts(calls))
         return out
+
+
+def _message_ids(update: dict[str, Any]) -> set[str]:
+    """The ids of the messages in an ``updates`` chunk's node outputs."""
+    ids: set[str] = set()
+    for output in update.values():
+        for value in output.values() if isinstance(output, dict) else ():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, dict) and item.get("id"):
+                    ids.add(str(item["id"]))
+    return ids
 
 
 def _message_of(raw: dict[str, Any]) -> BaseMessage | None:
