@@ -10,8 +10,9 @@ error), ``input.respond`` resumes the interrupted thread with ``Command(resume=.
 
 ``POST /threads/{thread_id}/stream/events`` is the SSE of the thread's v2 events
 (``app.services.protocol_v2``): ``event: <method>`` / ``data: <event>`` / ``id: <seq>``,
-resumed after ``since`` from the durable event log, by any process. The WebSocket form is
-not served (the SDK's default transport is SSE).
+resumed after ``since`` from the durable event log, by any process; a process that stops
+cuts the connection (the SDK then reconnects elsewhere). The WebSocket form of that path is
+``app.api.protocol_v2_socket``.
 """
 
 from __future__ import annotations
