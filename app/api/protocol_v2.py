@@ -258,6 +258,7 @@ async def subscribe(
     request: Req, tid: uuid.UUID, params: dict[str, Any], acc: Access
 ) -> dict[str, Any]:
     """Over HTTP a subscription is the stream request itself; accepted, as the reference."""
+    await services(request).threads.get(acc, tid)
     return {"subscription_id": str(uuid.uuid4()), "replayed_events": 0}
 
 

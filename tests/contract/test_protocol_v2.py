@@ -461,6 +461,9 @@ async def test_custom_auth_guards_commands_and_streams(auth_url: str) -> None:
         assert hidden.status_code == 404  # as if it did not exist
         respond = {"interrupt_id": "x", "namespace": [], "response": 1}
         assert (await _command(bob, tid, "input.respond", respond))["error"] == "unknown_error"
+        intruder = await _command(bob, tid, "run.start", run)
+        assert intruder["type"] == "error", intruder
+        assert len((await alice.get(f"/threads/{tid}/runs")).json()) == 1
         anonymous = await httpx.AsyncClient(base_url=auth_url).post(
             f"/threads/{tid}/commands", json={"id": 1, "method": "run.start", "params": run}
         )
