@@ -281,6 +281,8 @@ async def test_run_start_on_a_busy_thread_follows_the_multitask_rules(server_url
             "message": "409: Thread is already running a task. Wait for it to finish or "
             "choose a different multitask strategy.",
         }
+        tree = await _command(http, tid, "agent.getTree", {}, cid=5)
+        assert {n["id"] for n in tree["result"]["nodes"]} >= {"work", "finish"}
         queued = await _command(
             http, tid, "run.start", {"assistant_id": "steps", "input": {"label": "c"}}, cid=3
         )
