@@ -543,3 +543,11 @@ async def test_a_stopping_process_cuts_the_stream_and_since_resumes_elsewhere(
     ticked = [e["params"]["data"]["tick"] for e in whole if e["method"] == "custom"]
     assert ticked == list(range(len(ticked)))
     assert whole[-1]["params"]["data"]["error"] == "The run was cancelled."
+
+
+async def test_a_failing_run_ends_failed(client: LangGraphClient) -> None:
+    async with client.threads.stream(assistant_id="fail") as thread:
+        await thread.run.start(input={"label": "x"})
+        with pytest.raises(RuntimeError, match="Run errored: boom: x"):
+            async with asyncio.timeout(DEADLINE):
+                await thread.output
