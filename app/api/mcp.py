@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, delete, get, post
 
-from app.api.body import empty, json
+from app.api.body import json
 from app.api.deps import services
 from app.auth.door import authorize, run_access
 from app.core.access import Access, Caller
@@ -63,8 +63,8 @@ async def mcp_post(request: Req) -> Response[bytes]:
         call = jsonrpc.parse(await request.body())
     except jsonrpc.RpcError as exc:
         return json(jsonrpc.error_of(exc), status_code=400)
-    if not call.answers:
-        return empty(202)
+    if not call.answers:  # a notification: 202 and no body (so no JSON content type either)
+        return Response(content=b"", status_code=202, media_type="text/plain")
     svc = services(request)
     mcp = McpService(svc.assistants, svc.runs, svc.registry)
     try:
@@ -77,13 +77,16 @@ async def mcp_post(request: Req) -> Response[bytes]:
 @get("/mcp", status_code=405)
 async def mcp_get() -> Response[bytes]:
     """No server-sent stream: this MCP server is stateless (405)"""
-    return Response(content=b"", status_code=405, headers={"Allow": "POST"})
+    detail = "This MCP server is stateless: it has no server-sent stream to GET; POST messages."
+    return json({"detail": detail}, status_code=405, headers={"Allow": "POST"})
 
 
 @delete("/mcp", status_code=404)
 async def mcp_delete() -> Response[bytes]:
     """No session to end: this MCP server is stateless (404)"""
-    return empty(404)
+    return json(
+        {"detail": "This MCP server is stateless: there is no session to end."}, status_code=404
+    )
 
 
 ROUTES = [mcp_post, mcp_get, mcp_delete]

@@ -151,8 +151,13 @@ async def test_the_protocol_over_plain_http(server_url: str) -> None:
         note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
         initialized = await http.post("/mcp", json=note, headers=ACCEPT)
         assert (initialized.status_code, initialized.content) == (202, b"")
-        assert (await http.get("/mcp", headers=ACCEPT)).status_code == 405
-        assert (await http.delete("/mcp")).status_code == 404
+        stream = await http.get("/mcp", headers=ACCEPT)
+        assert (stream.status_code, stream.headers["allow"]) == (405, "POST")
+        assert "stateless" in stream.json()["detail"]
+        ended = await http.delete("/mcp")
+        assert ended.status_code == 404
+        assert "stateless" in ended.json()["detail"]
+        assert not initialized.headers.get("content-type", "").startswith("application/json")
         not_json = await http.post("/mcp", content=b"{nope", headers=ACCEPT)
         assert not_json.status_code == 400
         assert not_json.json()["error"]["code"] == -32700
