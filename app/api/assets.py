@@ -21,9 +21,9 @@ SWAGGER_DIR = Path(swagger_ui.__path__[0]) / "static"
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console" / "static"
 CACHE = "public, max-age=86400"
 TYPES = {
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
     ".png": "image/png",
 }
 

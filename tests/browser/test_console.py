@@ -75,13 +75,13 @@ async def test_docs_assets_are_cached_typed_and_only_the_listed_files(server: st
     async with httpx.AsyncClient(base_url=server) as http:
         bundle = await http.get("/docs/assets/swagger-ui-bundle.js")
         assert bundle.status_code == 200
-        assert bundle.headers["content-type"].startswith("text/javascript")
+        assert bundle.headers["content-type"] == "text/javascript; charset=utf-8"
         assert "max-age" in bundle.headers["cache-control"]
         etag = {"if-none-match": bundle.headers["etag"]}
         again = await http.get("/docs/assets/swagger-ui-bundle.js", headers=etag)
         assert again.status_code == 304
         css = await http.get("/docs/assets/swagger-ui.css")
-        assert css.headers["content-type"].startswith("text/css")
+        assert css.headers["content-type"] == "text/css; charset=utf-8"
         for path in (
             "/docs/assets/swagger-ui.js",
             "/docs/assets/..%2f..%2fpyproject.toml",
