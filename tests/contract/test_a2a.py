@@ -35,13 +35,10 @@ from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
 from google.protobuf import json_format
 from langgraph_sdk import get_client
 
-from tests.pg import create_database, drop_database
+from tests.contract.auth_example import ALICE, BOB
 from tests.server import ROOT, running_server
 
 GRAPHS = str(ROOT / "tests" / "graphs" / "langgraph.json")
-AUTH_EXAMPLE = str(ROOT / "docs" / "auth" / "langgraph.json")
-ALICE = {"Authorization": "Bearer token-alice"}
-BOB = {"Authorization": "Bearer token-bob"}
 CHAT = str(uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "chat"))
 STEPS = str(uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "steps"))
 
@@ -279,18 +276,6 @@ async def test_the_0_3_method_names(server_url: str) -> None:
     assert missing["error"]["code"] == -32001
     nobody = await rpc(server_url, "tasks/get", {"id": "x"}, path=str(uuid.uuid4()))
     assert nobody["error"]["code"] == -32602
-
-
-@pytest.fixture(scope="module")
-def auth_url(pg_admin_url: str, template_database: str) -> Iterator[str]:
-    url = create_database(pg_admin_url, template=template_database)
-    try:
-        with running_server(
-            url, config=AUTH_EXAMPLE, env={"TURNSTILE_DEMO_TOKEN_DELAY": "0"}
-        ) as served:
-            yield served
-    finally:
-        drop_database(pg_admin_url, url)
 
 
 async def test_custom_auth_applies(auth_url: str) -> None:

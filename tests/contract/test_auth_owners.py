@@ -31,13 +31,11 @@ from langgraph_sdk.errors import (
     PermissionDeniedError,
 )
 
+from tests.contract.auth_example import ALICE, AUTH_EXAMPLE, BOB, NO_TOKEN_DELAY
 from tests.pg import create_database, drop_database
 from tests.server import ROOT, running_server
 
-AUTH_EXAMPLE = str(ROOT / "docs" / "auth" / "langgraph.json")
 WHOAMI = str(ROOT / "tests" / "graphs" / "auth_langgraph.json")
-ALICE = {"Authorization": "Bearer token-alice"}
-BOB = {"Authorization": "Bearer token-bob"}
 HI = {"messages": [{"role": "user", "content": "hi"}]}
 YEARLY = "0 0 1 1 *"  # never fires while the tests run
 RUN_NOT_FOUND = {"__error__": {"error": "HTTPException", "message": "404: Run not found"}}
@@ -52,9 +50,7 @@ ALICE_USER = {
 
 @pytest.fixture(scope="module")
 def server_url(module_database_url: str) -> Iterator[str]:
-    with running_server(
-        module_database_url, config=AUTH_EXAMPLE, env={"TURNSTILE_DEMO_TOKEN_DELAY": "0"}
-    ) as url:
+    with running_server(module_database_url, config=AUTH_EXAMPLE, env=NO_TOKEN_DELAY) as url:
         yield url
 
 

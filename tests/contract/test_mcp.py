@@ -28,13 +28,10 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import McpError
 
-from tests.pg import create_database, drop_database
+from tests.contract.auth_example import ALICE, BOB
 from tests.server import ROOT, running_server
 
 GRAPHS = str(ROOT / "tests" / "graphs" / "langgraph.json")
-AUTH_EXAMPLE = str(ROOT / "docs" / "auth" / "langgraph.json")
-ALICE = {"Authorization": "Bearer token-alice"}
-BOB = {"Authorization": "Bearer token-bob"}
 ACCEPT = {"Accept": "application/json, text/event-stream"}
 MESSAGES_ARGUMENT = {
     "type": "string",
@@ -47,18 +44,6 @@ MESSAGES_ARGUMENT = {
 def server_url(module_database_url: str) -> Iterator[str]:
     with running_server(module_database_url, config=GRAPHS) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def auth_url(pg_admin_url: str, template_database: str) -> Iterator[str]:
-    url = create_database(pg_admin_url, template=template_database)
-    try:
-        with running_server(
-            url, config=AUTH_EXAMPLE, env={"TURNSTILE_DEMO_TOKEN_DELAY": "0"}
-        ) as served:
-            yield served
-    finally:
-        drop_database(pg_admin_url, url)
 
 
 @asynccontextmanager
