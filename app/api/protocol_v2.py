@@ -213,6 +213,12 @@ async def input_respond(
     if "response" not in params:
         raise CommandError("invalid_argument", "input.respond requires a response.")
     svc = services(request)
+    # The event stream shows an interrupt before the run that raised it has committed its
+    # end (and the thread's interrupts): while a run is active the answer waits behind it,
+    # and ``strict_resume`` checks, when it starts, that the thread waits on that interrupt.
+    # The run is read first: a run seen ended has committed its end, so the thread read
+    # after it shows the interrupts (the other order misses both in that window).
+    latest = await _latest_run(svc, acc, tid)
     thread = await svc.threads.get(acc, tid)
     pending = thread.interrupts if isinstance(thread.interrupts, dict) else {}
     waiting = {
@@ -221,10 +227,6 @@ async def input_respond(
         for item in (items if isinstance(items, list) else [])
         if isinstance(item, dict)
     }
-    latest = await _latest_run(svc, acc, tid)
-    # The event stream shows an interrupt before the run that raised it has committed its
-    # end (and the thread's interrupts): while a run is active the answer waits behind it,
-    # and ``strict_resume`` checks, when it starts, that the thread waits on that interrupt.
     active = latest is not None and latest.status in ACTIVE
     if interrupt_id not in waiting and not active:
         raise CommandError(
