@@ -129,7 +129,8 @@ def int_param(
 
 
 def paged(items: list[Any], total: int, offset: int) -> Response[bytes]:
-    """A bare array with the pagination headers of API.md §8 (the total is exact)."""
+    """A bare array with the pagination headers of API.md §8 (``app.db.paging`` says what
+    the total is)."""
     headers = {"X-Pagination-Total": str(total)}
     if offset + len(items) < total:
         headers["X-Pagination-Next"] = str(offset + len(items))

@@ -116,8 +116,10 @@ threads = Table(
     timestamp("expires_at", nullable=True, comment="When the TTL sweep acts; renewed by each run."),
     CheckConstraint(f"status IN {THREAD_STATUSES!r}", name="status"),
     Index("ix_threads_metadata", "metadata", postgresql_using="gin"),
-    Index("ix_threads_status", "status"),
+    Index("ix_threads_status_thread_id", "status", "thread_id"),
     Index("ix_threads_created_at", "created_at"),
+    Index("ix_threads_updated_at", "updated_at", "thread_id"),
+    Index("ix_threads_state_updated_at", "state_updated_at", "thread_id"),
     Index("ix_threads_expires_at", "expires_at", postgresql_where=text("expires_at IS NOT NULL")),
     comment="Threads: a conversation whose state lives in the checkpoint tables.",
 )
@@ -221,6 +223,11 @@ runs = Table(
     Index(
         "ix_runs_lease_expires_at", "lease_expires_at", postgresql_where=text("status = 'running'")
     ),
+    Index(
+        "ix_runs_temporary_ended_at",
+        "ended_at",
+        postgresql_where=text("temporary AND (kwargs ->> 'on_completion') = 'delete'"),
+    ),
     comment="Runs. At most one pending-or-running run per thread (uq_runs_one_active_per_thread).",
 )
 
@@ -294,6 +301,7 @@ store_items = Table(
     ),
     PrimaryKeyConstraint("prefix", "key"),
     Index("ix_store_items_prefix", "prefix", postgresql_ops={"prefix": "text_pattern_ops"}),
+    Index("ix_store_items_updated_at", "updated_at"),
     Index(
         "ix_store_items_expires_at", "expires_at", postgresql_where=text("expires_at IS NOT NULL")
     ),

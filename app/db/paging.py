@@ -1,4 +1,4 @@
-"""One page of a filtered table plus the number of matches, in one query."""
+"""One page of a filtered table, and the pagination total the reference server reports."""
 
 from __future__ import annotations
 
@@ -21,25 +21,34 @@ async def page(
     limit: int,
     offset: int,
 ) -> tuple[list[asyncpg.Record], int]:
-    """Rows ``offset..offset+limit`` of ``table`` matching ``where``, and the exact total.
+    """Rows ``offset..offset+limit`` of ``table`` matching ``where``, and a total for
+    ``X-Pagination-Total``.
 
     Ordered by ``sort_by`` then the primary ``key`` (a stable order across pages). The
     caller has checked ``sort_by`` and ``columns`` against the resource's allowed fields.
 
-    The total comes from a window count on the same scan; only an empty page past the end
-    needs a second (count) query.
+    One row past the page is read to learn whether more exist, so a page costs what its
+    rows cost, never the whole match (API.md §8). The total is then the reference server's:
+    exact on the last page (``offset + len``), and ``offset + limit + 1`` (the least it can
+    be) when more follow, which keeps ``X-Pagination-Next`` right. Only an empty page past
+    the end counts the match, to report where it ends (that read costs what the offset
+    already did). Exact totals are what the ``/count`` endpoints are for.
     """
     order = "ASC" if sort_order == "asc" else "DESC"
     order_by = f"{sort_by} {order}, {key} {order}"
     n_filter_params = len(where.params)
-    lim, off = where.param(limit), where.param(offset)
-    rows = await conn.fetch(
-        f"""SELECT {columns}, count(*) OVER () AS _total FROM {table} WHERE {where.sql()}
-            ORDER BY {order_by} LIMIT {lim} OFFSET {off}""",
-        *where.params,
+    lim, off = where.param(limit + 1), where.param(offset)
+    rows = list(
+        await conn.fetch(
+            f"""SELECT {columns} FROM {table} WHERE {where.sql()}
+                ORDER BY {order_by} LIMIT {lim} OFFSET {off}""",
+            *where.params,
+        )
     )
-    if rows:
-        return list(rows), int(rows[0]["_total"])
+    if len(rows) > limit:
+        return rows[:limit], offset + limit + 1
+    if rows or offset == 0:
+        return rows, offset + len(rows)
     total = await conn.fetchval(
         f"SELECT count(*) FROM {table} WHERE {where.sql()}", *where.params[:n_filter_params]
     )

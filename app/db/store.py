@@ -173,10 +173,15 @@ async def namespaces(
     access: Access = ALL,
 ) -> list[list[str]]:
     """Distinct namespaces (cut to ``max_depth``), filtered by prefix/suffix labels where
-    ``*`` matches any one label."""
-    where = Where()
-    where.add(LIVE)
-    access.apply(where, "value")
+    ``*`` matches any one label.
+
+    The namespaces come from a skip scan of the primary key (one index probe per distinct
+    namespace holding a live item the caller may see), so the cost follows the number of
+    namespaces, not of items."""
+    live = Where()
+    live.add(LIVE)
+    access.apply(live, "value")
+    where = Where(params=live.params)
     labels = "(string_to_array(prefix, '.'))"
     for i, label in enumerate(prefix or (), start=1):
         if label != "*":
@@ -190,8 +195,15 @@ async def namespaces(
         where.add(f"cardinality({labels}) >= {len(suffix)}")
     shown = f"{labels}[1:{where.param(max_depth)}]" if max_depth else labels
     rows = await conn.fetch(
-        f"""SELECT DISTINCT {shown} AS ns FROM store_items WHERE {where.sql()}
-            ORDER BY 1 LIMIT {where.param(limit)} OFFSET {where.param(offset)}""",
+        f"""WITH RECURSIVE spaces(prefix) AS (
+              (SELECT prefix FROM store_items WHERE {live.sql()} ORDER BY prefix LIMIT 1)
+              UNION ALL
+              SELECT (SELECT prefix FROM store_items
+                       WHERE prefix > spaces.prefix AND {live.sql()} ORDER BY prefix LIMIT 1)
+                FROM spaces WHERE spaces.prefix IS NOT NULL)
+            SELECT DISTINCT {shown} AS ns FROM spaces
+             WHERE prefix IS NOT NULL AND {where.sql()}
+             ORDER BY 1 LIMIT {where.param(limit)} OFFSET {where.param(offset)}""",
         *where.params,
     )
     return [list(r["ns"]) for r in rows]

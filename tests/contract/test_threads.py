@@ -117,12 +117,20 @@ async def test_search_filters_sort_and_pagination(server_url: str, client: LangG
 
     async with httpx.AsyncClient(base_url=server_url) as http:
         r = await http.post("/threads/search", json={"metadata": {"tag": tag}, "limit": 2})
-        assert r.headers["x-pagination-total"] == "5"
+        # The reference's total (API.md §8): the least it can be while more follow, exact
+        # on the last page; past the end, where the match ends.
+        assert r.headers["x-pagination-total"] == "3"
         assert r.headers["x-pagination-next"] == "2"
         r = await http.post(
             "/threads/search", json={"metadata": {"tag": tag}, "limit": 2, "offset": 4}
         )
         assert len(r.json()) == 1
+        assert r.headers["x-pagination-total"] == "5"
+        assert "x-pagination-next" not in r.headers
+        r = await http.post(
+            "/threads/search", json={"metadata": {"tag": tag}, "limit": 2, "offset": 9}
+        )
+        assert (r.json(), r.headers["x-pagination-total"]) == ([], "5")
         assert "x-pagination-next" not in r.headers
         r = await http.post("/threads/search", json={"ids": ["not-a-uuid"]})
         assert r.status_code == 400

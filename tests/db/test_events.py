@@ -77,3 +77,20 @@ async def test_purge_keeps_active_runs_and_recent_ends(pool: asyncpg.Pool) -> No
         left = await conn.fetch("SELECT run_id FROM run_events ORDER BY event_id")
     assert deleted == 2  # the old run's event and the thread-level run_done
     assert [r["run_id"] for r in left] == [r_active, r_new]
+
+
+async def test_purge_deletes_batch_after_batch(pool: asyncpg.Pool) -> None:
+    """One sweep keeps deleting while batches come back full (one batch per sweep capped
+    the rate at a batch per tick); a zero budget stops after the first batch."""
+    async with pool.acquire() as conn:
+        tid, rid = await insert_run(conn, epoch=3)
+        await _append(conn, rid, tid, 3, [("values", "{}")] * 25)
+        await conn.execute("UPDATE run_events SET created_at = now() - interval '1 hour'")
+        await conn.execute(
+            "UPDATE runs SET status = 'success', ended_at = now() - interval '10 minutes' "
+            "WHERE run_id = $1",
+            rid,
+        )
+        assert await events.purge(conn, 120, batch=10, budget_seconds=0) == 10
+        assert await events.purge(conn, 120, batch=4) == 15
+        assert await conn.fetchval("SELECT count(*) FROM run_events") == 0
