@@ -59,11 +59,13 @@ async def lease_due(conn: Conn, limit: int, lease_seconds: float) -> list[asyncp
 async def next_due_in(conn: Conn) -> float | None:
     """Seconds until the earliest pending delivery is due (0 if one is due now), or None
     when nothing is pending."""
+    # Not greatest(..., 0) in SQL: greatest ignores NULL, so an empty outbox read as "due
+    # now" and an idle sender polled every 10 ms.
     value = await conn.fetchval(
-        """SELECT greatest(extract(epoch FROM min(next_attempt_at) - now()), 0)::float8
+        """SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
              FROM webhook_deliveries WHERE status = 'pending'"""
     )
-    return None if value is None else float(value)
+    return None if value is None else max(float(value), 0.0)
 
 
 async def mark_delivered(conn: Conn, delivery_id: int) -> bool:
