@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import uuid
@@ -12,7 +13,9 @@ from app.core.errors import InvalidInput
 SYSTEM_ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 
 
+@functools.lru_cache(maxsize=1024)
 def system_assistant_id(graph_id: str) -> uuid.UUID:
+    """The id of a graph's default assistant (asked on every run create by graph name)."""
     return uuid.uuid5(SYSTEM_ASSISTANT_NAMESPACE, graph_id)
 
 
