@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSON, JSONB, TIMESTAMP, UUID
 
 from app.db.meta import EMPTY_OBJECT, metadata, timestamp
-from app.db.statuses import ACTIVE_SQL, ONE_ACTIVE_RUN_INDEX, RUN_STATUSES
+from app.db.statuses import ACTIVE_SQL, INFLIGHT_SQL, ONE_ACTIVE_RUN_INDEX, RUN_STATUSES
 
 assistants = Table(
     "assistants",
@@ -222,6 +222,11 @@ runs = Table(
     ),
     Index(
         "ix_runs_lease_expires_at", "lease_expires_at", postgresql_where=text("status = 'running'")
+    ),
+    Index(
+        "ix_runs_assistant_id_inflight",
+        "assistant_id",
+        postgresql_where=text(f"status IN {INFLIGHT_SQL}"),
     ),
     Index(
         "ix_runs_temporary_ended_at",

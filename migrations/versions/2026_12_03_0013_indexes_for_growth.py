@@ -4,7 +4,8 @@
   page (``updated_at``, ``state_updated_at``; ``status`` with the ``thread_id`` tie-break,
   which also serves the status filter the old ``status`` index served).
 - ``runs``: the temporary-thread sweep reads only stateless runs waiting for deletion (a
-  partial index that stays tiny: those threads are deleted a minute after their run).
+  partial index that stays tiny: those threads are deleted a minute after their run); the
+  assistant delete finds the assistant's runs in flight without reading every run.
 - ``store_items``: search's newest-first order.
 
 On a large installation each index is built while the migration holds its table's lock
@@ -26,6 +27,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TEMPORARY = "temporary AND (kwargs ->> 'on_completion') = 'delete'"
+INFLIGHT = "status IN ('pending', 'running', 'queued')"
 
 
 def upgrade() -> None:
@@ -36,10 +38,14 @@ def upgrade() -> None:
     op.create_index(
         'ix_runs_temporary_ended_at', 'runs', ['ended_at'], postgresql_where=sa.text(TEMPORARY)
     )
+    op.create_index(
+        'ix_runs_assistant_id_inflight', 'runs', ['assistant_id'], postgresql_where=sa.text(INFLIGHT)
+    )
     op.create_index('ix_store_items_updated_at', 'store_items', ['updated_at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_runs_assistant_id_inflight', table_name='runs')
     op.drop_index('ix_store_items_updated_at', table_name='store_items')
     op.drop_index('ix_runs_temporary_ended_at', table_name='runs')
     op.create_index('ix_threads_status', 'threads', ['status'])
