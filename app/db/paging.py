@@ -20,6 +20,7 @@ async def page(
     sort_order: str,
     limit: int,
     offset: int,
+    walk_index: bool = False,
 ) -> tuple[list[asyncpg.Record], int]:
     """Rows ``offset..offset+limit`` of ``table`` matching ``where``, and a total for
     ``X-Pagination-Total``.
@@ -33,18 +34,24 @@ async def page(
     be) when more follow, which keeps ``X-Pagination-Next`` right. Only an empty page past
     the end counts the match, to report where it ends (that read costs what the offset
     already did). Exact totals are what the ``/count`` endpoints are for.
+
+    ``walk_index``: read the sort's index in order, filtering as it goes, rather than scan
+    the table and sort (the caller passes it for a filter the planner cannot estimate: a
+    ``values`` containment, guessed to match almost nothing, so it chose a whole-table scan
+    where a few hundred index entries find the page).
     """
     order = "ASC" if sort_order == "asc" else "DESC"
     order_by = f"{sort_by} {order}, {key} {order}"
     n_filter_params = len(where.params)
     lim, off = where.param(limit + 1), where.param(offset)
-    rows = list(
-        await conn.fetch(
-            f"""SELECT {columns} FROM {table} WHERE {where.sql()}
-                ORDER BY {order_by} LIMIT {lim} OFFSET {off}""",
-            *where.params,
-        )
-    )
+    query = f"""SELECT {columns} FROM {table} WHERE {where.sql()}
+                ORDER BY {order_by} LIMIT {lim} OFFSET {off}"""
+    if walk_index:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            rows = list(await conn.fetch(query, *where.params))
+    else:
+        rows = list(await conn.fetch(query, *where.params))
     if len(rows) > limit:
         return rows[:limit], offset + limit + 1
     if rows or offset == 0:

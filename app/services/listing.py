@@ -45,6 +45,7 @@ class Table:
         columns: str,
         sort_by: str,
         convert: Callable[[asyncpg.Record], Any] | None = None,
+        walk_index: bool = False,
     ) -> tuple[list[Any], int]:
         """``page`` of the rows matching ``where`` (newest first unless told), and the total."""
         async with pool.acquire() as conn:
@@ -58,6 +59,7 @@ class Table:
                 sort_order=page["sort_order"] or "desc",
                 limit=page["limit"],
                 offset=page["offset"],
+                walk_index=walk_index,
             )
         convert = convert or self.to_wire
         return [convert(row) for row in found], total

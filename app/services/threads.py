@@ -223,7 +223,11 @@ class ThreadService:
             # "context" is in the SDK's list but is no thread column: ignored (API.md §13).
             fields = selected(query["select"], THREAD_SELECT_FIELDS, ignored=("context",))
             columns = ", ".join(f'"{name}"' for name in fields) or rows.KEY
-        return await THREADS.search(self.pool, where, query, columns=columns, sort_by=sort)
+        # The planner cannot estimate a values containment (no index: it would cost every
+        # run's state write), so the page walks the sort's index (app.db.paging).
+        return await THREADS.search(
+            self.pool, where, query, columns=columns, sort_by=sort, walk_index=bool(query["values"])
+        )
 
     async def count(self, access: Access, **query: Unpack[ThreadFilters]) -> int:
         return await THREADS.count(self.pool, self._where(access, query, ids=None))
