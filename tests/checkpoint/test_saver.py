@@ -11,6 +11,7 @@ import pytest
 from langgraph.checkpoint.base import Checkpoint
 from langgraph.checkpoint.conformance.test_utils import generate_checkpoint, generate_metadata
 
+import app.checkpoint.rows as rows_module
 import app.checkpoint.saver as saver_module
 from app.checkpoint import PostgresSaver
 
@@ -61,6 +62,44 @@ async def test_channel_without_value_is_an_empty_blob(saver: PostgresSaver) -> N
     assert tup is not None
     assert tup.checkpoint["channel_values"] == {}
     assert tup.checkpoint["channel_versions"] == {"a": "1"}
+
+
+async def test_large_blobs_and_writes_are_stored_compressed(
+    saver: PostgresSaver, pool: asyncpg.Pool
+) -> None:
+    """A value of COMPRESS_FROM bytes or more is stored as a zstd frame (type ``…+zstd``),
+    a smaller one as the serde wrote it; both read back as they were put."""
+    big = [f"message {i}: " + "the quick brown fox " * 20 for i in range(200)]
+    stored = await put(
+        saver,
+        "t",
+        {"big": big, "small": "hi"},
+        {"big": "1", "small": "1"},
+        {"big": "1", "small": "1"},
+    )
+    await saver.aput_writes(stored, [("big", big), ("small", "x")], "task-1")  # type: ignore[arg-type]
+    rows = {
+        r["channel"]: r
+        for r in await pool.fetch(
+            "SELECT channel, type, length(blob) AS n FROM checkpoint_blobs WHERE thread_id = 't'"
+        )
+    }
+    assert rows["big"]["type"] == "msgpack+zstd"
+    assert rows["small"]["type"] == "msgpack"
+    raw = len(saver.serde.dumps_typed(big)[1])
+    assert raw >= rows_module.COMPRESS_FROM
+    assert rows["big"]["n"] < raw / 4
+    types = await pool.fetch(
+        "SELECT channel, type FROM checkpoint_writes WHERE thread_id = 't' ORDER BY idx"
+    )
+    assert [(r["channel"], r["type"]) for r in types] == [
+        ("big", "msgpack+zstd"),
+        ("small", "msgpack"),
+    ]
+    tup = await saver.aget_tuple(stored)  # type: ignore[arg-type]
+    assert tup is not None
+    assert tup.checkpoint["channel_values"] == {"big": big, "small": "hi"}
+    assert [(c, v) for _, c, v in tup.pending_writes or []] == [("big", big), ("small", "x")]
 
 
 async def test_delete_for_runs_sweeps_only_unreferenced_blobs(
