@@ -115,12 +115,14 @@ async def _cancel_if(
 
 
 async def created(
-    request: Req, thread_id: uuid.UUID | None, *, waited: bool = False
+    request: Req, thread_id: uuid.UUID | None, *, waited: bool = False, only_output: bool = False
 ) -> tuple[RunCreate, wire.Run]:
     """The body of a create request and the run it created (through the access door)."""
     body = await decode(request, RunCreate)
     access, caller = await run_access(request, body, thread_id)
-    run = await services(request).runs.create(access, caller, thread_id, body, waited=waited)
+    run = await services(request).runs.create(
+        access, caller, thread_id, body, waited=waited, only_output=only_output
+    )
     return body, run
 
 
@@ -140,7 +142,7 @@ async def create_stateless_run(request: Req) -> Response[bytes]:
 
 @post("/threads/{thread_id:str}/runs/wait", status_code=200)
 async def wait_run(request: Req, thread_id: str) -> Response[bytes] | Stream:
-    body, run = await created(request, parse_uuid(thread_id, "thread"))
+    body, run = await created(request, parse_uuid(thread_id, "thread"), only_output=True)
     svc = services(request)
     location, path = _paths(run, False)
     headers = {"Content-Location": location, "Location": f"{path}/join"}
@@ -155,7 +157,7 @@ async def wait_run(request: Req, thread_id: str) -> Response[bytes] | Stream:
 
 @post("/runs/wait", status_code=200)
 async def wait_stateless_run(request: Req) -> Response[bytes] | Stream:
-    body, run = await created(request, None, waited=True)
+    body, run = await created(request, None, waited=True, only_output=True)
     svc = services(request)
     location, path = _paths(run, True)
     headers = {"Content-Location": location, "Location": f"{path}/join"}

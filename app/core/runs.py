@@ -164,6 +164,10 @@ class RunRequest:
     """When a delayed run becomes claimable, epoch seconds (None: at once)."""
     waited: bool
     """A client waits for the output (stateless wait and stream)."""
+    only_output: bool
+    """A wait endpoint made it: the client takes its output, not its stream, so its events
+    are written only while somebody reads the run or its thread live (unless
+    ``stream_resumable`` asks for them)."""
     extra_metadata: dict[str, Any]
     """Metadata the server adds (a cron's id and tick)."""
 
@@ -174,6 +178,7 @@ class RunRequest:
         thread_id: uuid.UUID | None,
         *,
         waited: bool = False,
+        only_output: bool = False,
         extra_metadata: dict[str, Any] | None = None,
         now: float | None = None,
     ) -> RunRequest:
@@ -193,6 +198,7 @@ class RunRequest:
             delay=delay,
             due=at + delay if delay > 0 else None,
             waited=waited,
+            only_output=only_output,
             extra_metadata=dict(extra_metadata or {}),
         )
 
@@ -268,4 +274,5 @@ class RunRequest:
             "durability": durability(body),
             "on_completion": (body.on_completion or "delete") if self.stateless else None,
             "waited": self.waited,
+            "events_when_watched": self.only_output and not body.stream_resumable,
         }

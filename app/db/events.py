@@ -6,6 +6,10 @@ active run, or the transaction that ends a run which never started), so ids grow
 order within a run and within a thread, and "everything after id N" is a plain range read.
 The wire id is ``"<created ms>-<event_id>"``, shaped like the Redis stream ids the
 reference server sends.
+
+``stream_watchers`` holds the live readers: a run made by a wait endpoint (kwargs
+``events_when_watched``) writes its events only while its run or its thread is watched
+(:data:`WATCHED_SQL`), since nobody else could read them.
 """
 
 from __future__ import annotations
@@ -148,6 +152,34 @@ async def id_at_ms(
     return int(value or 0)
 
 
+WATCH_SECONDS = 30.0
+"""A watcher's row holds this long; its reader renews it every third of that."""
+
+
+def watched_sql(run: str, thread: str) -> str:
+    """SQL: somebody reads the run (``run``: its id as SQL) or its thread live."""
+    return (
+        f"EXISTS (SELECT 1 FROM stream_watchers WHERE watched IN ({run}, {thread}) "
+        "AND expires_at > now())"
+    )
+
+
+async def watch(conn: Conn, watcher_id: uuid.UUID, watched: uuid.UUID) -> None:
+    """Register (or renew) a live reader of ``watched`` (a run or a thread)."""
+    await conn.execute(
+        """INSERT INTO stream_watchers (watcher_id, watched, expires_at)
+           VALUES ($1, $2, now() + make_interval(secs => $3))
+           ON CONFLICT (watcher_id) DO UPDATE SET expires_at = EXCLUDED.expires_at""",
+        watcher_id,
+        watched,
+        WATCH_SECONDS,
+    )
+
+
+async def unwatch(conn: Conn, watcher_id: uuid.UUID) -> None:
+    await conn.execute("DELETE FROM stream_watchers WHERE watcher_id = $1", watcher_id)
+
+
 PURGE_BATCH = 10_000
 
 
@@ -157,9 +189,11 @@ async def purge(
     """Delete events of runs that ended more than ``ttl_seconds`` ago, and thread-level
     events older than that, ``batch`` rows per statement until none is left or
     ``budget_seconds`` are spent (one batch per sweep capped the rate at 1,000 events/s).
-    Events of active runs are kept however old they are. Returns how many went."""
+    Events of active runs are kept however old they are. Returns how many went. Watchers
+    whose reader stopped renewing (its process died) go too."""
     deadline = time.monotonic() + budget_seconds
     deleted = 0
+    await conn.execute("DELETE FROM stream_watchers WHERE expires_at < now()")
     while True:
         result = await conn.execute(
             f"""DELETE FROM run_events WHERE event_id IN (

@@ -282,6 +282,24 @@ run_events = Table(
     "process; deleted a while after the run ends (TURNSTILE_STREAM_TTL_SECONDS).",
 )
 
+stream_watchers = Table(
+    "stream_watchers",
+    metadata,
+    Column("watcher_id", UUID(as_uuid=True), primary_key=True, comment="One live reader."),
+    Column(
+        "watched",
+        UUID(as_uuid=True),
+        nullable=False,
+        comment="The run (a join) or the thread (a thread stream) it reads.",
+    ),
+    timestamp("expires_at", comment="Renewed while the reader reads; past it the row is void."),
+    Index("ix_stream_watchers_watched", "watched"),
+    prefixes=["UNLOGGED"],
+    comment="Who reads run_events live. A run made by a wait endpoint (kwargs "
+    "events_when_watched) writes its stream events only while its run or thread is watched: "
+    "nobody else could read them. Unlogged: a crash empties it, and readers re-register.",
+)
+
 store_items = Table(
     "store_items",
     metadata,

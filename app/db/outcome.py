@@ -25,7 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from app.db.events import events_payload
+from app.db.events import events_payload, watched_sql
 from app.db.notify import RUN_DONE, RUN_EVENTS, RUN_READY
 from app.db.runs import PROMOTE_NEXT
 from app.db.statuses import TERMINAL
@@ -106,8 +106,10 @@ async def write(
     events: Sequence[tuple[str, str]],
     thread_events: Sequence[tuple[str, str]],
     checkpoint_id: str | None = None,
+    when_watched: bool = False,
 ) -> bool:
-    """Write the outcome; False (nothing written) if the lease was lost meanwhile, or if
+    """Write the outcome (``events`` only if somebody reads the run or its thread live,
+    with ``when_watched``); False (nothing written) if the lease was lost meanwhile, or if
     ``checkpoint_id`` (the attempt's latest root checkpoint) is no longer in the table:
     PostgreSQL lost commits the attempt had seen succeed (a crash with
     ``synchronous_commit = off``, a failover to a replica that had not received them), so
@@ -131,6 +133,7 @@ async def write(
               SELECT CASE WHEN e.own THEN $1::uuid END, $6, e.event, e.data::json
                 FROM fin, unnest($7::text[], $8::text[], $9::bool[])
                           WITH ORDINALITY AS e(event, data, own, n)
+               WHERE NOT (e.own AND $14) OR {watched_sql("$1", "$6")}
                ORDER BY e.n
               RETURNING 1),
             ping AS (
@@ -151,6 +154,7 @@ async def write(
         token,
         checkpoint_id,
         str(thread_id),
+        when_watched,
     )
     assert row is not None
     return bool(row["finished"])

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.checkpoint import sql
-from app.db.events import events_payload
+from app.db.events import events_payload, watched_sql
 from app.db.notify import RUN_EVENTS
 from app.db.types import Conn
 
@@ -60,7 +60,7 @@ new_events AS (
     INSERT INTO run_events (run_id, thread_id, event, data)
     SELECT $1, $26, e.event, e.data::json
       FROM unnest($27::text[], $28::text[]) WITH ORDINALITY AS e(event, data, n)
-     WHERE EXISTS (SELECT 1 FROM lease)
+     WHERE EXISTS (SELECT 1 FROM lease) AND (NOT $31 OR {watched_sql("$1", "$26")})
      ORDER BY e.n
     RETURNING 1
 ),
@@ -79,13 +79,16 @@ async def write(
     epoch: int,
     token: uuid.UUID,
     batch: Batch,
+    *,
+    when_watched: bool = False,
 ) -> bool:
     """Write ``batch`` while ``run_id`` holds the lease (``epoch``, ``token``) of the
-    writer's attempt; False (nothing written) if it does not."""
+    writer's attempt; False (nothing written) if it does not. ``when_watched``: its events
+    only if somebody reads the run or its thread live (``stream_watchers``)."""
     args: list[Any] = [run_id, epoch]
     args += sql.upsert_args(batch.blobs, batch.checkpoints, batch.writes)
     args += [thread_id, [e for e, _ in batch.events], [d for _, d in batch.events]]
     args.append(events_payload(run_id, thread_id))
-    args.append(token)
+    args += [token, when_watched]
     row = await conn.fetchrow(STATEMENT, *args)
     return bool(row is not None and row["held"])

@@ -178,7 +178,7 @@ class McpService:
         body = RunCreate(assistant_id=str(assistant.assistant_id), input=arguments)
         try:
             access, caller = await door.run(body)
-            run = await self.runs.create(access, caller, None, body, waited=True)
+            run = await self.runs.create(access, caller, None, body, waited=True, only_output=True)
         except DomainError as exc:
             raise RpcError(INVALID_PARAMS, exc.detail) from None
         thread_id, run_id = run.ids()

@@ -101,12 +101,14 @@ class RunCreation(abc.ABC):
         body: RunCreate,
         *,
         waited: bool = False,
+        only_output: bool = False,
     ) -> wire.Run:
-        """Create a run; ``thread_id=None`` makes a stateless run on a temporary thread.
+        """Create a run; ``thread_id=None`` makes a stateless run on a temporary thread;
+        ``only_output``: its client waits for the output (``RunRequest.only_output``).
 
         Raises ThreadBusy (reject on a busy thread), NotFound, InvalidInput, BadRequest.
         """
-        request = await self._checked(body, thread_id, waited=waited)
+        request = await self._checked(body, thread_id, waited=waited, only_output=only_output)
         aid = self._assistant_id(body.assistant_id)
         created = None
         one_statement = not request.stateless and not request.supersedes
@@ -181,6 +183,7 @@ class RunCreation(abc.ABC):
         thread_id: uuid.UUID | None,
         *,
         waited: bool,
+        only_output: bool = False,
         extra_metadata: dict[str, Any] | None = None,
     ) -> RunRequest:
         """The request, validated, and its webhook address checked (a relative one made
@@ -190,7 +193,9 @@ class RunCreation(abc.ABC):
             await webhooks.check(url, self.webhooks)
             if url != body.webhook:
                 body = msgspec.structs.replace(body, webhook=url)
-        return RunRequest.of(body, thread_id, waited=waited, extra_metadata=extra_metadata)
+        return RunRequest.of(
+            body, thread_id, waited=waited, only_output=only_output, extra_metadata=extra_metadata
+        )
 
     def _assistant_id(self, assistant_id: str) -> uuid.UUID:
         """A graph id names its system assistant; anything else must be an assistant UUID."""

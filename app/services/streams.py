@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import asyncpg
@@ -84,18 +85,64 @@ class Cursor:
         return cls(after_ms=int(ms))
 
 
+class Watch:
+    """A live reader's row in ``stream_watchers``, renewed while it reads."""
+
+    def __init__(self, watched: uuid.UUID) -> None:
+        self.watcher_id = uuid.uuid4()
+        self.watched = watched
+        self.renewed_at: float | None = None
+
+    @property
+    def due(self) -> bool:
+        return self.renewed_at is None or (
+            time.monotonic() - self.renewed_at > event_rows.WATCH_SECONDS / 3
+        )
+
+    async def renew(self, conn: Any) -> None:
+        await event_rows.watch(conn, self.watcher_id, self.watched)
+        self.renewed_at = time.monotonic()
+
+
 class StreamService:
     def __init__(self, pool: asyncpg.Pool[Any], hub: Hub) -> None:
         self.pool = pool
         self.hub = hub
+        self._unwatching: set[asyncio.Task[None]] = set()
 
-    async def _start(self, cursor: Cursor, **key: Any) -> int:
-        if cursor.after is not None:
+    async def _start(self, cursor: Cursor, watch: Watch | None, **key: Any) -> int:
+        """Where the reader starts; it is registered as a watcher first (so a run that
+        writes its events only while watched writes them from here on)."""
+        if cursor.after is not None and watch is None:
             return cursor.after
         async with self.pool.acquire() as conn:
+            if watch is not None:
+                await watch.renew(conn)
+            if cursor.after is not None:
+                return cursor.after
             if cursor.after_ms is not None:
                 return await event_rows.id_at_ms(conn, cursor.after_ms, **key)
             return await event_rows.last_id(conn, **key)
+
+    @contextlib.contextmanager
+    def _watching(self, watch: Watch | None) -> Iterator[None]:
+        """Drop the reader's watcher row when it stops (best effort: the row also lapses
+        by itself within ``WATCH_SECONDS``)."""
+        try:
+            yield
+        finally:
+            if watch is not None and watch.renewed_at is not None:
+                with contextlib.suppress(RuntimeError):  # no loop any more: it lapses
+                    task = asyncio.get_running_loop().create_task(self._unwatch(watch))
+                    self._unwatching.add(task)
+                    task.add_done_callback(self._unwatching.discard)
+
+    async def _unwatch(self, watch: Watch) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                await event_rows.unwatch(conn, watch.watcher_id)
+        except Exception as exc:  # it lapses by itself
+            log.debug("stream watcher %s: not dropped: %r", watch.watcher_id, exc)
 
     async def _retry(
         self, read: Callable[[], Awaitable[T]], wake: asyncio.Event, what: str
@@ -122,18 +169,25 @@ class StreamService:
                 quiet_since = loop.time()
                 yield None
 
-    async def run_events(self, run_id: uuid.UUID, cursor: Cursor) -> AsyncIterator[Event | None]:
+    async def run_events(
+        self, run_id: uuid.UUID, cursor: Cursor, *, watch: bool = True
+    ) -> AsyncIterator[Event | None]:
         """The run's events after ``cursor`` until it ends; None every 5 s of silence.
-        A read that fails on a database fault is retried from the cursor (DESIGN I10)."""
+        A read that fails on a database fault is retried from the cursor (DESIGN I10).
+        ``watch``: register as a watcher of the run (not needed by the request that
+        created the run to stream it: such a run writes its events anyway)."""
+        watcher = Watch(run_id) if watch else None
 
         async def start() -> int:
-            return await self._start(cursor, run_id=run_id)
+            return await self._start(cursor, watcher, run_id=run_id)
 
         async def read() -> tuple[str | None, list[Event]]:
             async with self.pool.acquire() as conn:
+                if watcher is not None and watcher.due:
+                    await watcher.renew(conn)
                 return await event_rows.read_run(conn, run_id, after, BATCH)
 
-        with self.hub.watch_events(run_id) as wake:
+        with self.hub.watch_events(run_id) as wake, self._watching(watcher):
             after = 0
             async for value in self._retry(start, wake, f"run {run_id}"):
                 if value is None:
@@ -171,7 +225,7 @@ class StreamService:
         first = started(run_id, 1)
         yield Event(0, 0, run_id, "metadata", jsonable.dumps_str(first))
         sent = True
-        async for event in self.run_events(run_id, Cursor(after=0)):
+        async for event in self.run_events(run_id, Cursor(after=0), watch=False):
             if sent and _is(event, "metadata", first):
                 sent = False
                 continue  # the worker's copy of what was sent already
@@ -184,14 +238,18 @@ class StreamService:
         until the thread is deleted; None every 5 s of silence. A read that fails on a
         database fault is retried from the cursor."""
 
+        watcher = Watch(thread_id)
+
         async def start() -> int:
-            return await self._start(cursor, thread_id=thread_id)
+            return await self._start(cursor, watcher, thread_id=thread_id)
 
         async def read() -> tuple[bool, list[Event]]:
             async with self.pool.acquire() as conn:
+                if watcher.due:
+                    await watcher.renew(conn)
                 return await event_rows.read_thread(conn, thread_id, after, BATCH)
 
-        with self.hub.watch_events(thread_id) as wake:
+        with self.hub.watch_events(thread_id) as wake, self._watching(watcher):
             after = 0
             async for value in self._retry(start, wake, f"thread {thread_id}"):
                 if value is None:

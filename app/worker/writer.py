@@ -59,6 +59,7 @@ class RunWriter:
         *,
         synchronous: bool = False,
         retry_seconds: float = 60.0,
+        when_watched: bool = False,
     ) -> None:
         self.pool = pool
         self.run_id = run_id
@@ -69,6 +70,9 @@ class RunWriter:
         """Checkpoint puts wait for their commit (durability="sync")."""
         self.retry_seconds = retry_seconds
         """How long a batch is retried through a transient database fault."""
+        self.when_watched = when_watched
+        """Events are written only while somebody reads the run or its thread live (a run
+        of a wait endpoint: its waiter takes the output)."""
         self.lease_lost = False
         self.last_checkpoint: str | None = None
         """The id of the latest root checkpoint this attempt saw committed: the finish checks
@@ -215,7 +219,13 @@ class RunWriter:
             try:
                 async with self.pool.acquire() as conn:
                     held = await run_batch.write(
-                        conn, self.run_id, self.thread_id, self.epoch, self.token, batch
+                        conn,
+                        self.run_id,
+                        self.thread_id,
+                        self.epoch,
+                        self.token,
+                        batch,
+                        when_watched=self.when_watched,
                     )
             except Exception as exc:
                 if self._abandoned:

@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.schema import StreamPart
 
+from app.db.urls import plain_url
 from tests.server import free_port, running_server
 
 GRAPHS = str(Path(__file__).resolve().parents[1] / "graphs" / "langgraph.json")
@@ -462,6 +464,71 @@ async def test_thread_stream_lifecycle_and_replay(client: LangGraphClient, serve
     assert "detail" in bad.json()
     assert bad_mode.status_code == 422
     assert missing.status_code == 404
+
+
+async def _events_of(database_url: str, run_id: str) -> int:
+    conn = await asyncpg.connect(plain_url(database_url))
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM run_events WHERE run_id = $1", run_id))
+    finally:
+        await conn.close()
+
+
+async def _watchers(database_url: str, watched: str) -> int:
+    conn = await asyncpg.connect(plain_url(database_url))
+    try:
+        sql = "SELECT count(*) FROM stream_watchers WHERE watched = $1 AND expires_at > now()"
+        return int(await conn.fetchval(sql, watched))
+    finally:
+        await conn.close()
+
+
+async def _until(check: Any, want: int) -> None:
+    for _ in range(500):
+        if await check() == want:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never {want}")
+
+
+async def test_a_wait_run_writes_its_events_only_while_somebody_watches(
+    client: LangGraphClient, module_database_url: str
+) -> None:
+    """runs.wait's client takes the output: its stream events are written only while a
+    join or a thread stream reads live, or with stream_resumable; other runs write all."""
+    tid = (await client.threads.create())["thread_id"]
+    quiet = await client.runs.wait(tid, "steps", input={"label": "q"})
+    assert quiet["log"] == ["q", "done:q"]
+    await client.http.post(
+        f"/threads/{tid}/runs/wait",
+        json={"assistant_id": "steps", "input": {"label": "r"}, "stream_resumable": True},
+    )
+    bg = await client.runs.create(tid, "steps", input={"label": "b"})
+    await client.runs.join(tid, bg["run_id"])
+    await client.runs.wait(None, "steps", input={"label": "s"})  # stateless: thread gone
+    quiet_id, resumable_id, bg_id = [r["run_id"] for r in await client.runs.list(tid)][::-1]
+    assert (await client.runs.get(tid, quiet_id))["kwargs"]["events_when_watched"] is True
+    assert await _events_of(module_database_url, quiet_id) == 0
+    assert await _events_of(module_database_url, resumable_id) > 0
+    assert await _events_of(module_database_url, bg_id) > 0
+
+    seen: list[StreamPart] = []
+
+    async def watch() -> None:
+        async for part in await client.threads.join_stream(tid, stream_mode="run_modes"):
+            seen.append(part)
+            if part.event == "values" and part.data.get("log", [])[-2:] == ["w", "done:w"]:
+                return
+
+    watcher = asyncio.ensure_future(watch())
+    await _until(lambda: _watchers(module_database_url, tid), 1)
+    watched = await client.runs.wait(tid, "steps", input={"label": "w"})
+    await asyncio.wait_for(watcher, 10)
+    assert watched["log"][-2:] == ["w", "done:w"]
+    assert [p.event for p in seen].count("values") == 3  # input, then each of the 2 nodes
+    watched_id = (await client.runs.list(tid, limit=1))[0]["run_id"]
+    assert await _events_of(module_database_url, watched_id) == 4  # metadata + 3 values
+    await _until(lambda: _watchers(module_database_url, tid), 0)  # dropped when it stops
 
 
 async def test_heartbeat_comment_while_silent(server_url: str, client: LangGraphClient) -> None:
