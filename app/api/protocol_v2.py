@@ -36,6 +36,7 @@ from app.core.access import Access
 from app.core.errors import BadRequest, DomainError, InvalidInput, NotFound, NotSupported
 from app.core.ids import parse_uuid
 from app.core.runs import RunCreate
+from app.core.statuses import ACTIVE
 from app.services import introspection, protocol_v2
 from app.services.protocol_v2 import CHANNELS, V2_STREAM_MODES, Filter
 
@@ -59,7 +60,6 @@ RUN_START_KEYS = (
     "feedback_keys",
     "strict_resume",
 )
-ACTIVE = ("pending", "running")
 
 
 Command = Callable[[Req, uuid.UUID, dict[str, Any], Access], Awaitable[dict[str, Any]]]
