@@ -270,7 +270,8 @@ class RunRequest:
             "subgraphs": bool(body.stream_subgraphs),
             "resumable": bool(body.stream_resumable),
             "strict_resume": bool(body.strict_resume),
-            "checkpoint_during": body.checkpoint_during,
+            # absent: true, as the reference stores it (whatever the durability)
+            "checkpoint_during": body.checkpoint_during is not False,
             "durability": durability(body),
             "on_completion": (body.on_completion or "delete") if self.stateless else None,
             "waited": self.waited,

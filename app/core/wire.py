@@ -70,6 +70,8 @@ class Run(msgspec.Struct):
     kwargs: dict[str, Any] | UnsetType = UNSET
     created_at: Time | UnsetType = UNSET
     updated_at: Time | UnsetType = UNSET
+    langsmith_session_name: str | UnsetType | None = UNSET
+    """Always null (no LangSmith tracing replica of the run), as the reference shows it."""
 
     def ids(self) -> tuple[uuid.UUID, uuid.UUID]:
         """(thread id, run id) of a run read whole."""
@@ -235,6 +237,8 @@ def run(row: Mapping[str, Any], only: Collection[str] | None = None) -> Run:
     """A run record, with only the fields in ``only`` when given (a list's ``select``).
     ``queued`` is shown as ``pending``: the one place that mapping happens."""
     values = _values(row, _RUN, ("created_at", "updated_at"), only)
+    if only is None:
+        values["langsmith_session_name"] = None
     if values.get("status") == "queued":
         values["status"] = "pending"
     return Run(**values)

@@ -21,6 +21,21 @@ from app.graphs.registry import GraphRegistry
 from app.services.listing import Page, Table
 
 
+def in_step(
+    config: dict[str, Any] | None, context: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``config.configurable`` and ``context`` kept in step, as the reference keeps them: a
+    create or update that gives one of the two (not empty) sets the other to the same
+    values (an update giving ``context`` alone replaces ``config`` with
+    ``{"configurable": context}``, as the reference does)."""
+    configurable = (config or {}).get("configurable")
+    if context and not configurable:
+        return {**(config or {}), "configurable": dict(context)}, context
+    if configurable and not context and isinstance(configurable, dict):
+        return config, dict(configurable)
+    return config, context
+
+
 class AssistantFilters(TypedDict):
     """What an assistant search or count filters on (besides access and served graphs)."""
 
@@ -80,6 +95,7 @@ class AssistantService:
     ) -> wire.Assistant:
         self.registry.entry(graph_id)  # 404 naming the served graphs
         one_of_configurable_and_context(config, context)
+        config, context = in_step(config, context)
         aid = assistant_id or uuid.uuid4()
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.insert(
@@ -105,6 +121,11 @@ class AssistantService:
         if "graph_id" in changes:
             self.registry.entry(changes["graph_id"])
         one_of_configurable_and_context(changes.get("config"), changes.get("context"))
+        config, context = in_step(changes.get("config"), changes.get("context"))
+        if config is not None:
+            changes = {**changes, "config": config}
+        if context is not None:
+            changes = {**changes, "context": context}
         async with self.pool.acquire() as conn, conn.transaction():
             row = await rows.update(conn, assistant_id, access, changes)
         return _shown(row)

@@ -324,9 +324,12 @@ class RunCreation(abc.ABC):
 
 
 def _run_metadata(request: RunRequest, assistant: Mapping[str, Any]) -> dict[str, Any]:
-    """The run's metadata after the assistant's and the thread's (which come first)."""
+    """The run's metadata after the assistant's and the thread's (which come first): its
+    graph's id (the request's metadata may say otherwise, as on the reference), the config's
+    and the request's metadata, then its assistant's id."""
     body = request.body
     return {
+        "graph_id": assistant["graph_id"],
         **((body.config or {}).get("metadata") or {}),
         **clean_metadata(body.metadata),
         **request.extra_metadata,

@@ -82,7 +82,24 @@ class Waiter:
 
     def body(self) -> bytes:
         """The run's output as JSON (``{}`` when it has none)."""
-        return jsonable.dumps(self.output if self.output is not None else {})
+        return jsonable.dumps(answered(self.output))
+
+
+def answered(output: Any) -> Any:
+    """A run's output as wait, join and cancel-and-wait answer it: ``{}`` when it has
+    none, and each interrupt of its ``__interrupt__`` with a ``response_schema`` (null
+    when the graph gave none), as the reference's wait and stream payloads carry it (a
+    thread's state shows the key only when there is a schema)."""
+    if output is None:
+        return {}
+    interrupts = output.get("__interrupt__") if isinstance(output, dict) else None
+    if not isinstance(interrupts, list):
+        return output
+    shown = [
+        {**i, "response_schema": i.get("response_schema")} if isinstance(i, dict) else i
+        for i in interrupts
+    ]
+    return {**output, "__interrupt__": shown}
 
 
 async def after_end(after: Callable[[], Awaitable[Any]] | None, run_id: uuid.UUID) -> None:

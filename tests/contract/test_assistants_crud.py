@@ -55,6 +55,23 @@ async def test_create_get_and_if_exists(client: LangGraphClient) -> None:
     uuid.UUID(default["assistant_id"])
 
 
+async def test_configurable_and_context_kept_in_step(client: LangGraphClient) -> None:
+    """As the reference: giving one of ``config.configurable`` and ``context`` sets the
+    other."""
+    a = await client.assistants.create("steps", config={"configurable": {"x": 1}, "tags": ["t"]})
+    assert (a["config"], a["context"]) == ({"configurable": {"x": 1}, "tags": ["t"]}, {"x": 1})
+    b = await client.assistants.create("steps", config={"tags": ["t"]}, context={"y": 2})
+    assert (b["config"], b["context"]) == ({"configurable": {"y": 2}, "tags": ["t"]}, {"y": 2})
+    c = await client.assistants.update(b["assistant_id"], config={"configurable": {"z": 3}})
+    assert (c["config"], c["context"]) == ({"configurable": {"z": 3}}, {"z": 3})
+    d = await client.assistants.update(b["assistant_id"], context={"w": 4})
+    assert (d["config"], d["context"]) == ({"configurable": {"w": 4}}, {"w": 4})
+    e = await client.assistants.update(b["assistant_id"], config={"recursion_limit": 7})
+    assert (e["config"], e["context"]) == ({"recursion_limit": 7}, {"w": 4})
+    plain = await client.assistants.create("steps")
+    assert (plain["config"], plain["context"]) == ({}, {})
+
+
 async def test_update_makes_versions_and_set_latest(client: LangGraphClient) -> None:
     a = await client.assistants.create("steps", metadata={"k": 1}, name="v1")
     aid = a["assistant_id"]

@@ -361,6 +361,20 @@ async def test_100_concurrent_enqueues(client: LangGraphClient, module_database_
     assert executed == expected
 
 
+async def test_a_run_as_the_reference_shows_it(client: LangGraphClient) -> None:
+    """Its graph's id in its metadata from the thread's first run on, ``checkpoint_during``
+    true when the request left it out, and ``langsmith_session_name`` (bench/differential.py)."""
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "steps", input={"label": "g"})
+    assert run["metadata"]["graph_id"] == "steps"
+    assert run["kwargs"]["checkpoint_during"] is True
+    assert run["langsmith_session_name"] is None
+    await client.runs.join(tid, run["run_id"])
+    mine = await client.runs.create(tid, "steps", input={}, metadata={"graph_id": "mine"})
+    assert mine["metadata"]["graph_id"] == "mine"  # the request's metadata wins, as there
+    await client.runs.join(tid, mine["run_id"])
+
+
 async def test_fork_from_checkpoint_metadata_and_command(client: LangGraphClient) -> None:
     tid = (await client.threads.create(metadata={"owner": "ann"}))["thread_id"]
     await client.runs.wait(tid, "steps", input={"label": "a"})

@@ -89,6 +89,21 @@ single_builder.add_edge(START, "work")
 single = single_builder.compile()
 
 
+class Settings(TypedDict, total=False):
+    """What a run may set (``context``): the schemas' ``context_schema`` and
+    ``config_schema`` (bench/differential.py)."""
+
+    model: str
+    temperature: float
+
+
+# Two nodes, with a context schema.
+configured_builder = StateGraph(State, context_schema=Settings)
+configured_builder.add_node("work", work)
+configured_builder.add_edge(START, "work")
+configured = configured_builder.compile()
+
+
 class BurstState(TypedDict, total=False):
     count: int
 

@@ -125,6 +125,7 @@ def test_kwargs_merge_the_assistant_the_request_and_the_caller() -> None:
     assert kwargs["stream_mode"] == ["updates", "values"]
     assert (kwargs["temporary"], kwargs["on_completion"], kwargs["waited"]) == (False, None, False)
     assert kwargs["durability"] == "async"
+    assert kwargs["checkpoint_during"] is True  # left out: true, as the reference stores it
 
 
 def test_kwargs_of_a_stateless_run() -> None:
@@ -134,6 +135,7 @@ def test_kwargs_of_a_stateless_run() -> None:
     assert kwargs["context"] == {"lang": "fr"}
     assert (kwargs["temporary"], kwargs["on_completion"]) == (True, "delete")
     assert kwargs["durability"] == "exit"
+    assert kwargs["checkpoint_during"] is False
     assert kwargs["stream_mode"] == ["values"]
 
 

@@ -72,6 +72,7 @@ def test_a_run_record_as_served_with_queued_shown_as_pending() -> None:
         "kwargs": {"input": None},
         "created_at": AT_WIRE,
         "updated_at": AT_WIRE,
+        "langsmith_session_name": None,
     }
     assert served(wire.run(_run_record("running")))["status"] == "running"
     # a list's select: only the fields asked (names that are not fields are ignored)
