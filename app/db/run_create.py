@@ -67,7 +67,8 @@ async def create_on_thread(
     one-active-run index already holds a run of the thread; then, with ``queue``, it
     inserts it as ``queued`` instead (the index is checked against the latest committed
     rows, after the lock was granted), without, nothing. A ``pending`` run queues its
-    ``run_ready`` NOTIFY; the thread is marked busy. The run's metadata is
+    ``run_ready`` NOTIFY; the thread is marked busy, and its config's ``configurable`` is
+    the assistant's (as the reference server shows it). The run's metadata is
     ``metadata_before || thread metadata || metadata_after``. ``clock_timestamp()``, not
     ``now()``: under the thread lock it is the order in which runs were queued, which FIFO
     promotion follows; a run with ``delay_seconds`` (after_seconds) is created in the
@@ -85,7 +86,7 @@ async def create_on_thread(
         f"""WITH t AS (
               SELECT t.thread_id, t.metadata FROM threads t WHERE {where.sql()}
                  FOR NO KEY UPDATE OF t),
-            a AS (SELECT 1 FROM assistants a WHERE {assistant.sql()}),
+            a AS (SELECT a.config FROM assistants a WHERE {assistant.sql()}),
             active AS (
               {INSERT}
               SELECT {values.format(status="'pending'")} FROM t, a
@@ -101,6 +102,8 @@ async def create_on_thread(
               UPDATE threads SET status = 'busy', updated_at = now(),
                      metadata = metadata || jsonb_build_object('graph_id', ${n + 8}::text,
                                                                'assistant_id', ${n + 2}::text),
+                     config = config || jsonb_build_object('configurable', coalesce(
+                                (SELECT a.config -> 'configurable' FROM a), '{{}}'::jsonb)),
                      expires_at = now() + make_interval(secs => ttl_minutes * 60)
                WHERE thread_id = (SELECT thread_id FROM run) RETURNING 1),
             ready AS (SELECT pg_notify('{RUN_READY}', ${n + 9}) FROM active)

@@ -210,12 +210,13 @@ async def running_run_ids(conn: Conn, thread_id: uuid.UUID) -> list[uuid.UUID]:
 async def copy(
     conn: Conn, source_id: uuid.UUID, new_id: uuid.UUID, stamp: dict[str, Any]
 ) -> asyncpg.Record:
-    """A new thread ``new_id`` with the source's metadata (plus ``stamp``), config, values
-    and interrupts; ``interrupted`` if it has interrupts, else ``idle``. The caller checked
-    that the source exists (and holds it in its transaction)."""
+    """A new thread ``new_id`` with the source's metadata (plus ``stamp``), values and
+    interrupts, and an empty config (as the reference: it shows the last run's assistant
+    configurable, and the copy has had no run); ``interrupted`` if it has interrupts, else
+    ``idle``. The caller checked that the source exists (and holds it in its transaction)."""
     row = await conn.fetchrow(
-        f"""INSERT INTO threads (thread_id, metadata, config, "values", interrupts, status)
-            SELECT $2, metadata || $3::jsonb, config, "values", interrupts,
+        f"""INSERT INTO threads (thread_id, metadata, "values", interrupts, status)
+            SELECT $2, metadata || $3::jsonb, "values", interrupts,
                    CASE WHEN interrupts = '{{}}'::jsonb THEN 'idle' ELSE 'interrupted' END
             FROM threads WHERE thread_id = $1
             RETURNING {COLUMNS}""",

@@ -403,3 +403,17 @@ async def test_fork_from_checkpoint_metadata_and_command(client: LangGraphClient
         tid, "steps", command={"update": {"log": ["u"]}, "goto": "finish"}
     )
     assert updated["log"][-2:] == ["u", "done:m"]
+
+
+async def test_a_run_shows_its_assistants_configurable_in_the_thread_config(
+    client: LangGraphClient,
+) -> None:
+    """As the reference: after a run the thread's config has the assistant's
+    ``configurable`` (not the run's own), replaced by the next run's assistant."""
+    tid = (await client.threads.create())["thread_id"]
+    assert (await client.threads.get(tid))["config"] == {}
+    await client.runs.wait(tid, "steps", input={"label": "a"}, config={"configurable": {"x": 1}})
+    assert (await client.threads.get(tid))["config"] == {"configurable": {}}
+    assistant = await client.assistants.create("steps", config={"configurable": {"k": 1}})
+    await client.runs.wait(tid, assistant["assistant_id"], input={"label": "b"})
+    assert (await client.threads.get(tid))["config"] == {"configurable": {"k": 1}}
