@@ -60,7 +60,7 @@ async def run_access(
     own (``system``) assistant, which every caller may run."""
     headers = dict(request.app.state["headers"].pick(request.headers))
     if request.app.state["authorizer"] is None:  # no custom auth: headers only
-        return ALL, Caller(configurable=headers)
+        return ALL, Caller(configurable={**headers, **user_keys(None)})
     registry: GraphRegistry = request.app.state.services.registry
     aid = _user_assistant(body.assistant_id, registry)
     value: dict[str, Any] = {

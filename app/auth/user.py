@@ -88,9 +88,15 @@ def to_user(result: Any) -> AuthUser:
 
 
 def user_keys(user: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The ``config.configurable`` keys a run of ``user`` (an ``as_dict`` image) carries."""
+    """The ``config.configurable`` keys a run of ``user`` (an ``as_dict`` image) carries;
+    without a user (no custom auth) the empty ones the reference server gives, so a graph
+    that reads them by key runs on both."""
     if not user:
-        return {}
+        return {
+            "langgraph_auth_user": None,
+            "langgraph_auth_user_id": "",
+            "langgraph_auth_permissions": [],
+        }
     return {
         "langgraph_auth_user": dict(user),
         "langgraph_auth_user_id": user["identity"],

@@ -417,3 +417,14 @@ async def test_a_run_shows_its_assistants_configurable_in_the_thread_config(
     assistant = await client.assistants.create("steps", config={"configurable": {"k": 1}})
     await client.runs.wait(tid, assistant["assistant_id"], input={"label": "b"})
     assert (await client.threads.get(tid))["config"] == {"configurable": {"k": 1}}
+
+
+async def test_without_custom_auth_a_run_gets_the_empty_user_keys(client: LangGraphClient) -> None:
+    """As the reference: a graph that reads the user keys by name runs without custom auth."""
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "single", input={"label": "u"})
+    configurable = run["kwargs"]["config"]["configurable"]
+    assert configurable["langgraph_auth_user"] is None
+    assert configurable["langgraph_auth_user_id"] == ""
+    assert configurable["langgraph_auth_permissions"] == []
+    await client.runs.join(tid, run["run_id"])
