@@ -554,7 +554,6 @@ _THREAD_KEYS = _only("turnstile", "error", "interrupts")
 _DEPLOYMENT_KEYS = (
     "langgraph_api_url",
     "langgraph_api_version",
-    "langgraph_auth_user_id",
     "langgraph_host",
     "langgraph_plan",
     "langgraph_request_id",
@@ -580,9 +579,6 @@ _KWARGS = (
         "reference",
         "__after_seconds__",
         "__request_start_time_ms__",
-        "langgraph_auth_permissions",
-        "langgraph_auth_user",
-        "langgraph_auth_user_id",
         "langgraph_request_id",
         "user_id",
         under="kwargs.config.configurable.",
