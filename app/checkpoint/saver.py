@@ -86,7 +86,7 @@ class RunWriterLike(Protocol):
 
     def put_writes(self, rows: list[tuple[sql.WriteKey, sql.WriteRow]]) -> None: ...
 
-    async def flush(self) -> None: ...
+    async def settle(self) -> None: ...
 
 
 def _blocking(
@@ -155,9 +155,9 @@ class PostgresSaver(BaseCheckpointSaver[str]):
     # --- reading ------------------------------------------------------------------------
 
     async def _settle(self) -> None:
-        """Wait until the writes handed to the writer (if any) are committed."""
+        """Wait until the checkpoint data handed to the writer (if any) is committed."""
         if self.writer is not None:
-            await self.writer.flush()
+            await self.writer.settle()
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         await self._settle()

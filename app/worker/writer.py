@@ -46,6 +46,10 @@ log = logging.getLogger("turnstile.worker")
 BATCH_LINGER_SECONDS = 0.002
 """With ``async`` durability, how long the writer waits after being woken before taking
 the batch, so that rows handed over meanwhile share its statement (a flush does not wait)."""
+UNWATCHED_LINGER_SECONDS = 0.02
+"""The same for a run whose events are written only while watched (a wait endpoint's): no
+reader waits for them, so a fast graph's whole run goes in one statement at its end (a
+longer graph's progress is written every 20 ms: within what ``async`` commits may lose)."""
 
 
 class RunWriter:
@@ -73,6 +77,7 @@ class RunWriter:
         self.when_watched = when_watched
         """Events are written only while somebody reads the run or its thread live (a run
         of a wait endpoint: its waiter takes the output)."""
+        self.linger = UNWATCHED_LINGER_SECONDS if when_watched else BATCH_LINGER_SECONDS
         self.lease_lost = False
         self.last_checkpoint: str | None = None
         """The id of the latest root checkpoint this attempt saw committed: the finish checks
@@ -85,6 +90,8 @@ class RunWriter:
         self._written = 0  # rows committed (or given up on) so far
         self._progress = asyncio.Condition()
         self._wake = asyncio.Event()
+        self._hurry = asyncio.Event()  # a flush, close or abandon: stop lingering
+        self._writing_state = False  # the batch being written holds checkpoint data
         self._closing = False
         self._urgent = False  # a flush waits: write without lingering
         self._abandoned = False
@@ -137,6 +144,17 @@ class RunWriter:
         self._queued += 1
         self._wake.set()
 
+    async def settle(self) -> None:
+        """Wait until the checkpoint data handed over so far is committed (a read of the
+        run's checkpoints needs no more: events wait for their batch). Raises like
+        ``flush``."""
+        if self._dropped:
+            return
+        if self._batch.has_state or self._writing_state:
+            await self.flush()
+        else:
+            self._check()
+
     async def flush(self) -> None:
         """Wait until everything handed over so far is committed; LeaseLost if the lease
         was lost, or the write error if writing kept failing."""
@@ -144,6 +162,7 @@ class RunWriter:
             return
         target = self._queued
         self._urgent = True
+        self._hurry.set()
         self._wake.set()
         async with self._progress:
             await self._progress.wait_for(lambda: self._written >= target or self._done())
@@ -155,6 +174,7 @@ class RunWriter:
         if self._batch.has_state:
             await self.flush()
         self._closing = True
+        self._hurry.set()
         self._wake.set()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -174,6 +194,7 @@ class RunWriter:
     def abandon(self) -> None:
         """Stop without writing anything more (the attempt is over: lease lost, shutdown)."""
         self._abandoned = self._closing = True
+        self._hurry.set()
         self._wake.set()
 
     def _check(self) -> None:
@@ -194,8 +215,11 @@ class RunWriter:
                 if not (self.synchronous or self._urgent or self._closing):
                     # What a fast graph hands over next (its node's writes, the checkpoint
                     # after it) joins this batch: one statement and commit, not one each.
-                    await asyncio.sleep(BATCH_LINGER_SECONDS)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.linger):
+                            await self._hurry.wait()
                 self._wake.clear()
+                self._hurry.clear()
                 self._urgent = False
                 if self._abandoned or (self._closing and not self._batch.has_state):
                     return
@@ -205,7 +229,11 @@ class RunWriter:
                     continue
                 batch, self._batch = self._batch, Batch()
                 upto = self._queued
-                await self._write(batch)
+                self._writing_state = batch.has_state
+                try:
+                    await self._write(batch)
+                finally:
+                    self._writing_state = False
                 async with self._progress:
                     self._written = upto
                     self._progress.notify_all()

@@ -245,6 +245,9 @@ async def locked(
         await holder.execute(f"LOCK TABLE {tables} IN {mode} MODE")
 
         async def blocked() -> bool:
+            # The holder is inside its transaction, where pg_stat_activity is read once
+            # and then kept: drop that snapshot, or every poll sees the first one.
+            await holder.execute("SELECT pg_stat_clear_snapshot()")
             n = await holder.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
                 "AND wait_event_type = 'Lock'",
