@@ -67,6 +67,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from app.checkpoint import sql
+from app.checkpoint.latest import Latest
 from app.checkpoint.rows import checkpoint_rows, dumps_json, to_tuple, write_rows
 
 LIST_PAGE_SIZE = 100
@@ -87,6 +88,11 @@ class RunWriterLike(Protocol):
     def put_writes(self, rows: list[tuple[sql.WriteKey, sql.WriteRow]]) -> None: ...
 
     async def settle(self) -> None: ...
+
+    @property
+    def closed(self) -> bool:
+        """Everything handed over is committed and nothing more will be."""
+        ...
 
 
 def _blocking(
@@ -134,6 +140,9 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         self.pool = pool
         self.writer: RunWriterLike | None = None
+        self.latest: Latest | None = None
+        """A buffered saver's newest root checkpoint, read from memory once the writer
+        closed (the run's finish)."""
         try:
             self.loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -150,6 +159,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         (DESIGN I4); every other operation first waits for what was handed over."""
         saver = copy.copy(self)
         saver.writer = writer
+        saver.latest = None
         return saver
 
     # --- reading ------------------------------------------------------------------------
@@ -159,11 +169,23 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         if self.writer is not None:
             await self.writer.settle()
 
+    def _from_memory(self, config: RunnableConfig) -> bool:
+        """Whether ``config`` asks for the run's last root checkpoint, and the run's writer
+        has closed (so the table holds just what memory does)."""
+        return (
+            self.latest is not None
+            and self.writer is not None
+            and self.writer.closed
+            and self.latest.answers(config)
+        )
+
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         await self._settle()
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         checkpoint_ns = configurable.get("checkpoint_ns") or ""
+        if self._from_memory(config):
+            return self.latest.tuple()  # type: ignore[union-attr]
         if checkpoint_id := get_checkpoint_id(config):
             row = await self.pool.fetchrow(sql.GET_BY_ID, thread_id, checkpoint_ns, checkpoint_id)
         else:
@@ -237,18 +259,21 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         key, row, blobs = checkpoint_rows(self.serde, config, checkpoint, metadata, new_versions)
-        if self.writer is not None:
-            await self.writer.put_checkpoint(key, row, blobs)
-        else:
-            await sql.put(self.pool, blobs=blobs, checkpoints={key: row})
         thread_id, checkpoint_ns, checkpoint_id = key
-        return {
+        stored: RunnableConfig = {
             "configurable": {
                 "thread_id": thread_id,
                 "checkpoint_ns": checkpoint_ns,
                 "checkpoint_id": checkpoint_id,
             }
         }
+        if self.writer is not None:
+            await self.writer.put_checkpoint(key, row, blobs)
+            if not checkpoint_ns:
+                self.latest = Latest(stored, checkpoint, row)
+        else:
+            await sql.put(self.pool, blobs=blobs, checkpoints={key: row})
+        return stored
 
     async def aput_writes(
         self,
@@ -262,6 +287,11 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         rows = write_rows(self.serde, config, writes, task_id, task_path)
         if self.writer is not None:
             self.writer.put_writes(rows)
+            configurable = config["configurable"]
+            if self.latest is not None and not configurable.get("checkpoint_ns"):
+                self.latest.add_writes(
+                    str(configurable["checkpoint_id"]), writes, task_id, task_path
+                )
             return
         merged: dict[sql.WriteKey, sql.WriteRow] = {}
         for key, row in rows:

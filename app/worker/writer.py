@@ -93,6 +93,7 @@ class RunWriter:
         self._hurry = asyncio.Event()  # a flush, close or abandon: stop lingering
         self._writing_state = False  # the batch being written holds checkpoint data
         self._closing = False
+        self._closed = False
         self._urgent = False  # a flush waits: write without lingering
         self._abandoned = False
         self._dropped = False
@@ -180,7 +181,14 @@ class RunWriter:
             await self._task
         events, self._batch.events = self._batch.events, []
         self._check()
+        self._closed = not self._abandoned
         return events
+
+    @property
+    def closed(self) -> bool:
+        """``close`` returned: everything handed over is committed, and nothing more will be
+        (the saver may answer the run's last checkpoint from memory)."""
+        return self._closed and not (self._dropped or self.lease_lost or self.failed)
 
     def drop(self) -> list[tuple[str, str]]:
         """Stop without writing anything more and return the events not written (the
