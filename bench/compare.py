@@ -51,6 +51,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import time
@@ -79,6 +80,10 @@ def reference(jobs: int) -> Iterator[Server]:
     """``langgraph dev`` (the cached venv of bench/differential.py) serving tests/graphs."""
     venv = differential.reference_venv()
     port = differential._free_port()
+    # `langgraph dev` keeps its threads and runs in .langgraph_api next to the config
+    # whatever LANGGRAPH_DISABLE_FILE_PERSISTENCE says, and loads them at start: a second
+    # bench run would measure it carrying every run of the first (and pickling them).
+    shutil.rmtree(Path(GRAPHS).parent / ".langgraph_api", ignore_errors=True)
     log_path = differential.CACHE / "compare-server.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
