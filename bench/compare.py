@@ -51,7 +51,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import time
@@ -78,57 +77,16 @@ TICK = os.sysconf("SC_CLK_TCK")
 @contextlib.contextmanager
 def reference(jobs: int) -> Iterator[Server]:
     """``langgraph dev`` (the cached venv of bench/differential.py) serving tests/graphs."""
-    venv = differential.reference_venv()
-    port = differential._free_port()
-    # `langgraph dev` keeps its threads and runs in .langgraph_api next to the config
-    # whatever LANGGRAPH_DISABLE_FILE_PERSISTENCE says, and loads them at start: a second
-    # bench run would measure it carrying every run of the first (and pickling them).
-    shutil.rmtree(Path(GRAPHS).parent / ".langgraph_api", ignore_errors=True)
-    log_path = differential.CACHE / "compare-server.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [
-                str(venv / "bin" / "langgraph"),
-                "dev",
-                "--no-browser",
-                "--no-reload",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--config",
-                GRAPHS,
-                "--n-jobs-per-worker",
-                str(jobs),
-            ],
-            cwd=Path(GRAPHS).parent,
-            env={
-                **os.environ,
-                **ENV,
-                "PYTHONPATH": str(ROOT),  # the demo graph is app.graphs.demo
-                "LANGGRAPH_DISABLE_FILE_PERSISTENCE": "true",
-                "LANGGRAPH_CLI_NO_ANALYTICS": "1",
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while not _answers(url):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the reference server did not start: see {log_path}")
-                time.sleep(0.2)
-            yield Server(url, proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(30)
-
-
-def _answers(url: str) -> bool:
-    with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(f"{url}/ok", timeout=2).status_code == 200
-    return False
+    pids: list[int] = []
+    with differential.reference_server(
+        Path(GRAPHS),
+        "--n-jobs-per-worker",
+        str(jobs),
+        env={**ENV, "PYTHONPATH": str(ROOT)},  # the demo graph is app.graphs.demo
+        log_name="compare-server.log",
+        pids=pids,
+    ) as url:
+        yield Server(url, pids[0])
 
 
 @dataclass

@@ -95,14 +95,21 @@ def project() -> Path:
 
 
 @contextlib.contextmanager
-def reference_server(config: Path) -> Iterator[str]:
-    """``langgraph dev`` on ``config``."""
+def reference_server(
+    config: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    log_name: str = "dev-server.log",
+    pids: list[int] | None = None,
+) -> Iterator[str]:
+    """``langgraph dev`` on ``config`` (with ``args`` and ``env`` added); its pid is
+    appended to ``pids``."""
     venv = reference_venv()
     port = _free_port()
-    # The dev server keeps its data here (LANGGRAPH_DISABLE_FILE_PERSISTENCE or not): start
-    # from none, as Turnstile starts from a fresh database.
+    # The dev server keeps its data here (LANGGRAPH_DISABLE_FILE_PERSISTENCE or not) and
+    # loads it at start: start from none, as Turnstile starts from a fresh database.
     shutil.rmtree(config.parent / ".langgraph_api", ignore_errors=True)
-    log = open(CACHE / "dev-server.log", "w")  # noqa: SIM115
+    log = open(CACHE / log_name, "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             str(venv / "bin" / "langgraph"),
@@ -115,16 +122,20 @@ def reference_server(config: Path) -> Iterator[str]:
             str(port),
             "--config",
             str(config),
+            *args,
         ],
         cwd=config.parent,
         env={
             **os.environ,
+            **(env or {}),
             "LANGGRAPH_DISABLE_FILE_PERSISTENCE": "true",
             "LANGGRAPH_CLI_NO_ANALYTICS": "1",
         },
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    if pids is not None:
+        pids.append(proc.pid)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -134,7 +145,7 @@ def reference_server(config: Path) -> Iterator[str]:
                     break
             if proc.poll() is not None:
                 break
-            time.sleep(0.5)
+            time.sleep(0.2)
         else:
             raise RuntimeError(f"the reference server did not start: see {log.name}")
         if proc.poll() is not None:
