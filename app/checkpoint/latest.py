@@ -29,8 +29,7 @@ class Latest:
         self.checkpoint_id = str(conf["checkpoint_id"])
         self.config = config
         self.checkpoint = checkpoint
-        self.parent_id, _, _, meta = row
-        self.metadata = orjson.loads(meta)  # exactly what the row stores
+        self.parent_id, _, _, self.metadata = row  # the row's JSON: decoded when read
         self.writes: dict[tuple[str, int], tuple[str, str, Any]] = {}
 
     def add_writes(
@@ -70,7 +69,7 @@ class Latest:
         return CheckpointTuple(
             config=self.config,
             checkpoint=self.checkpoint,
-            metadata=self.metadata,
+            metadata=orjson.loads(self.metadata),  # exactly what the row stores
             parent_config=parent,  # type: ignore[arg-type]
             pending_writes=[
                 (task_id, channel, value) for (task_id, _), (_, channel, value) in ordered
