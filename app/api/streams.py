@@ -38,14 +38,16 @@ async def _run_frames(
     modes: frozenset[str] | None = None,
     after: Callable[[], Awaitable[None]] | None = None,
     new_run: bool = False,
+    watch: bool = True,
 ) -> AsyncIterator[bytes]:
     """The run's events as SSE frames. ``new_run``: the run was just created by this
     request and the stream has no ids, so its first event is sent at once
-    (``StreamService.new_run_events``)."""
+    (``StreamService.new_run_events``). ``watch``: register as its watcher (a run that
+    writes its events only while watched)."""
     if new_run and not with_ids:
         events = svc.streams.new_run_events(run_id)
     else:
-        events = svc.streams.run_events(run_id, cursor)
+        events = svc.streams.run_events(run_id, cursor, watch=watch)
     async for event in events:
         if event is None:
             yield sse.HEARTBEAT
@@ -81,6 +83,7 @@ async def _create_and_stream(request: Req, thread_id: uuid.UUID | None) -> Strea
         with_ids=bool(body.stream_resumable),
         after=after,
         new_run=True,
+        watch=False,  # a run made to be streamed writes its events anyway
     )
     on_disconnect = None
     if body.on_disconnect == "cancel":
@@ -132,8 +135,11 @@ async def _join(request: Req, thread_id: uuid.UUID | None, run_id: uuid.UUID) ->
     on_disconnect = None
     if flag(request, "cancel_on_disconnect"):
         on_disconnect = canceller(svc, await cancel_access(request, tid, run_id), tid, run_id)
-    with_ids = bool((run.kwargs or {}).get("resumable"))
-    frames = _run_frames(svc, run_id, cursor, with_ids=with_ids, modes=modes)
+    kwargs = run.kwargs or {}
+    with_ids = bool(kwargs.get("resumable"))
+    # Only a run that writes its events while watched needs to know of this reader.
+    watch = bool(kwargs.get("events_when_watched"))
+    frames = _run_frames(svc, run_id, cursor, with_ids=with_ids, modes=modes, watch=watch)
     path = f"/threads/{tid}/runs/{run_id}"
     headers = {"Content-Location": path, "Location": f"{path}/stream"}
     return sse.response(frames, headers=headers, on_disconnect=on_disconnect)

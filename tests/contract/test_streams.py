@@ -531,6 +531,30 @@ async def test_a_wait_run_writes_its_events_only_while_somebody_watches(
     await _until(lambda: _watchers(module_database_url, tid), 0)  # dropped when it stops
 
 
+async def test_a_join_of_a_wait_run_watches_it(
+    client: LangGraphClient, module_database_url: str
+) -> None:
+    """A join of a runs.wait run registers as its watcher: the events from then on are
+    written and reach it."""
+    tid = (await client.threads.create())["thread_id"]
+    waiting = asyncio.ensure_future(
+        client.runs.wait(tid, "steps", input={"label": "j", "sleep": 0.5})
+    )
+    runs: list[Any] = []
+    for _ in range(500):
+        runs = await client.runs.list(tid)
+        if runs and runs[0]["status"] == "running":
+            break
+        await asyncio.sleep(0.01)
+    rid = runs[0]["run_id"]
+    joined = [p async for p in client.runs.join_stream(tid, rid, stream_mode="values")]
+    assert (await waiting)["log"] == ["j", "done:j"]
+    assert joined[-1].event == "values"
+    assert joined[-1].data["log"] == ["j", "done:j"]
+    assert await _events_of(module_database_url, rid) > 0
+    await _until(lambda: _watchers(module_database_url, rid), 0)
+
+
 async def test_heartbeat_comment_while_silent(server_url: str, client: LangGraphClient) -> None:
     thread = await client.threads.create()
     body = {"assistant_id": "steps", "input": {"label": "hb", "sleep": 5.6}}
