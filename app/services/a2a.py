@@ -132,7 +132,9 @@ class A2aService:
     ) -> AsyncIterator[dict[str, Any] | None]:
         yield dialect.sent(self._submitted(dialect, started))
         seen: set[str] | None = None
-        async for event in self.svc.streams.run_events(started.run_id, Cursor(after=0)):
+        # The run was made to be streamed (not by a wait endpoint): no watcher row needed.
+        events = self.svc.streams.run_events(started.run_id, Cursor(after=0), watch=False)
+        async for event in events:
             if event is None:
                 yield None
                 continue
