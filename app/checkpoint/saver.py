@@ -169,23 +169,21 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         if self.writer is not None:
             await self.writer.settle()
 
-    def _from_memory(self, config: RunnableConfig) -> bool:
-        """Whether ``config`` asks for the run's last root checkpoint, and the run's writer
-        has closed (so the table holds just what memory does)."""
-        return (
-            self.latest is not None
-            and self.writer is not None
-            and self.writer.closed
-            and self.latest.answers(config)
-        )
+    def _from_memory(self, config: RunnableConfig) -> Latest | None:
+        """The run's last root checkpoint if ``config`` asks for it and the run's writer has
+        closed (so the table holds just what memory does)."""
+        latest = self.latest
+        if latest is None or self.writer is None or not self.writer.closed:
+            return None
+        return latest if latest.answers(config) else None
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         await self._settle()
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         checkpoint_ns = configurable.get("checkpoint_ns") or ""
-        if self._from_memory(config):
-            return self.latest.tuple()  # type: ignore[union-attr]
+        if (latest := self._from_memory(config)) is not None:
+            return latest.tuple()
         if checkpoint_id := get_checkpoint_id(config):
             row = await self.pool.fetchrow(sql.GET_BY_ID, thread_id, checkpoint_ns, checkpoint_id)
         else:

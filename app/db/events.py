@@ -9,7 +9,7 @@ reference server sends.
 
 ``stream_watchers`` holds the live readers: a run made by a wait endpoint (kwargs
 ``events_when_watched``) writes its events only while its run or its thread is watched
-(:data:`WATCHED_SQL`), since nobody else could read them.
+(:func:`watched_sql`), since nobody else could read them.
 """
 
 from __future__ import annotations

@@ -42,6 +42,12 @@ class ClaimedRun:
     claimed_at: float = field(default_factory=time.monotonic)
 
     @property
+    def events_when_watched(self) -> bool:
+        """A wait endpoint made it: its events are written only while somebody reads it
+        (or its thread) live."""
+        return bool(self.kwargs.get("events_when_watched"))
+
+    @property
     def cancellable(self) -> bool:
         """Whether cancelling the task now stops the graph (and nothing else)."""
         return self.started and not self.finishing

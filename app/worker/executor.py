@@ -238,7 +238,7 @@ class Executor:
             run.token,
             synchronous=synchronous,
             retry_seconds=self.db_retry_seconds,
-            when_watched=bool(run.kwargs.get("events_when_watched")),
+            when_watched=run.events_when_watched,
         )
 
     def _unavailable(self, exc: BaseException) -> DatabaseUnavailable:

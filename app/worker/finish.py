@@ -155,7 +155,7 @@ class Finisher:
                     events=events,
                     thread_events=done if locked["thread_exists"] else [],
                     checkpoint_id=checkpoint if locked["thread_exists"] else None,
-                    when_watched=bool(run.kwargs.get("events_when_watched")),
+                    when_watched=run.events_when_watched,
                 )
                 if not finished:  # the run row is locked and held: its checkpoint is gone
                     raise ProgressLost(f"checkpoint {checkpoint} of run {run.run_id} is gone")
