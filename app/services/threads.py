@@ -94,7 +94,7 @@ class ThreadService:
         existing thread is returned unchanged; otherwise it raises Conflict."""
         tid = thread_id or uuid7()
         expiry = parse_ttl(ttl) or self.default_ttl
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn:  # one statement: no BEGIN/COMMIT round trips
             row = await rows.insert(conn, tid, clean_metadata(metadata), ttl=expiry)
             if row is not None:
                 return wire.thread(row)
@@ -171,7 +171,7 @@ class ThreadService:
             if source is None:
                 raise Conflict(f"Thread with ID {thread_id} not found")
             row = await rows.copy(conn, thread_id, new_id, stamp or {})
-            await checkpoint_sql.copy_thread(conn, str(thread_id), str(new_id), retag=True)
+            await checkpoint_sql.copy_to_new_thread(conn, str(thread_id), str(new_id))
         return wire.thread(row)
 
     async def prune(self, access: Access, thread_ids: list[uuid.UUID], strategy: str) -> int:
