@@ -22,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
     text,
@@ -122,6 +123,26 @@ threads = Table(
     Index("ix_threads_state_updated_at", "state_updated_at", "thread_id"),
     Index("ix_threads_expires_at", "expires_at", postgresql_where=text("expires_at IS NOT NULL")),
     comment="Threads: a conversation whose state lives in the checkpoint tables.",
+)
+
+thread_counts = Table(
+    "thread_counts",
+    metadata,
+    Column(
+        "shard",
+        SmallInteger,
+        primary_key=True,
+        autoincrement=False,
+        comment="pg_backend_pid() % 16 of the sessions that write it.",
+    ),
+    Column(
+        "n",
+        BigInteger,
+        nullable=False,
+        comment="Threads inserted less threads deleted by those sessions (may be negative).",
+    ),
+    comment="The number of threads: sum(n), kept exact by statement triggers on threads "
+    "(threads.count without a filter reads it). SELECT sum(n) FROM thread_counts.",
 )
 
 MULTITASK_STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")

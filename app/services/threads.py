@@ -230,7 +230,9 @@ class ThreadService:
         )
 
     async def count(self, access: Access, **query: Unpack[ThreadFilters]) -> int:
-        return await THREADS.count(self.pool, self._where(access, query, ids=None))
+        where = self._where(access, query, ids=None)
+        async with self.pool.acquire() as conn:
+            return await rows.count(conn, where)
 
     @staticmethod
     def _where(access: Access, filters: ThreadFilters, *, ids: list[str] | None) -> Where:

@@ -60,10 +60,12 @@ async def test_ttl_shown_and_delete_strategy(
     assert bad.status_code == 422
     await client.runs.wait(tid, "steps", input={"label": "t"})
     plain = await client.threads.create()
+    before = await client.threads.count()
     await _expire(module_database_url, tid)
     assert await _gone(client, tid)
     # A thread without TTL stays: it existed when the sweep that deleted ``tid`` ran.
     assert (await client.threads.get(plain["thread_id"]))["thread_id"] == plain["thread_id"]
+    assert await client.threads.count() == before - 1  # the counter followed the sweep
 
 
 async def test_keep_latest_prunes_history(

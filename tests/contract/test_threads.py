@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
@@ -151,6 +152,31 @@ async def test_count_with_each_filter(client: LangGraphClient) -> None:
     assert await client.threads.count(metadata={"tag": tag}, status="idle") == 3
     assert await client.threads.count(metadata={"tag": tag}, status="error") == 0
     assert await client.threads.count(metadata={"tag": tag}, values={"messages": []}) == 0
+
+
+async def _rows(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM threads"))
+    finally:
+        await conn.close()
+
+
+async def test_unfiltered_count_is_exact(client: LangGraphClient, module_database_url: str) -> None:
+    """``threads.count()`` reads the trigger-kept counter (migration 0015): it follows creates,
+    copies and deletes exactly, and a filter still counts only what it matches."""
+    assert await client.threads.count() == await _rows(module_database_url)
+    tag = uuid.uuid4().hex
+    made = [(await client.threads.create(metadata={"tag": tag}))["thread_id"] for _ in range(4)]
+    copied = await client.threads.copy(made[0])
+    total = await client.threads.count()
+    assert total == await _rows(module_database_url)
+    assert await client.threads.count(metadata={"tag": tag}) == 5  # the copy keeps metadata
+    for tid in (*made[:2], copied["thread_id"]):
+        await client.threads.delete(tid)
+    assert await client.threads.count() == total - 3 == await _rows(module_database_url)
+    assert await client.threads.count(metadata={"tag": tag}) == 2
+    assert await client.threads.count(status="busy") == 0
 
 
 async def test_state_and_history_of_an_empty_thread(client: LangGraphClient) -> None:

@@ -94,3 +94,41 @@ def test_concurrent_upgrades_from_several_processes(empty_database_url: str) -> 
     outputs = [p.communicate(timeout=120)[0].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     assert run_sync(_diff(empty_database_url)) == []
+
+
+async def _thread_counter(url: str, insert: int = 0) -> tuple[int | None, int, int]:
+    """After inserting ``insert`` threads: (the counter's sum, or None without its table;
+    ``count(*)`` of threads; triggers and functions named thread_counts_*)."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO threads (thread_id) SELECT gen_random_uuid() FROM generate_series(1, $1)",
+            insert,
+        )
+        kept = None
+        if await conn.fetchval("SELECT to_regclass('thread_counts')") is not None:
+            kept = await conn.fetchval("SELECT sum(n) FROM thread_counts")
+        real = await conn.fetchval("SELECT count(*) FROM threads")
+        objects = await conn.fetchval(
+            "SELECT (SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'thread\\_counts\\_%')"
+            " + (SELECT count(*) FROM pg_proc WHERE proname LIKE 'thread\\_counts\\_%')"
+        )
+        return kept, real, objects
+    finally:
+        await conn.close()
+
+
+def test_thread_counter_is_filled_from_existing_threads_and_dropped(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    migrate.upgrade(url, "0014_stream_watchers")
+    assert run_sync(_thread_counter(url, insert=1234)) == (None, 1234, 0)
+    migrate.upgrade(url, "0015_thread_count")
+    assert run_sync(_thread_counter(url)) == (1234, 1234, 6)
+    assert run_sync(_thread_counter(url, insert=6)) == (1240, 1240, 6)
+
+    migrate.downgrade(url, "0014_stream_watchers")
+    assert run_sync(_thread_counter(url, insert=10)) == (None, 1250, 0)
+    migrate.upgrade(url)
+    assert run_sync(_thread_counter(url, insert=1)) == (1251, 1251, 6)
