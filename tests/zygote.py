@@ -39,17 +39,22 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Not ``app.graphs.demo``: it builds its graph when imported, reading the server's
+# environment (TURNSTILE_DEMO_TOKEN_DELAY, TURNSTILE_DEMO_MODEL); imported here, every child
+# would run the zygote's graph whatever environment it was given. Its imports are.
 PRELOAD = (
     "app.cli",
     "app.main",
     "app.api.http_limits",
     "app.graphs.registry",
-    "app.graphs.demo",
+    "app.graphs.demo_model",
+    "app.graphs.demo_search",
     "app.worker.process",
     "app.db.migrate",
     "uvicorn",
     "uvloop",
     "langgraph.graph",
+    "langgraph.prebuilt",
     "langchain_core.messages",
 )
 

@@ -9,7 +9,8 @@ simple: when the last message is from the user it searches, when the last messag
 result it answers from it. Streamed, the answer arrives one word at a time (so
 ``stream_mode="messages"`` shows many chunks), a word every ``TURNSTILE_DEMO_TOKEN_DELAY``
 seconds (default ``0.03``, about the pace of a hosted model, so ``curl -N`` shows the answer
-being written; ``0`` for no delay).
+being written; ``0`` for no delay). Not streamed, the reply comes whole after as long as
+streaming it would take.
 
 Set ``TURNSTILE_DEMO_MODEL`` to a ``provider:model`` string understood by
 ``langchain.chat_models.init_chat_model`` (e.g. ``openai:gpt-4o-mini`` or
@@ -202,12 +203,36 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        reply = self._finished(messages)
+        if self.token_delay > 0:
+            time.sleep(self._pace(reply))
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        reply = self._finished(messages)
+        if self.token_delay > 0:
+            await asyncio.sleep(self._pace(reply))
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    def _finished(self, messages: list[BaseMessage]) -> AIMessage:
         reply = self._reply(messages)
         reply.response_metadata = {
             "finish_reason": "tool_use" if reply.tool_calls else "end_turn",
             "model_name": self._llm_type,
         }
-        return ChatResult(generations=[ChatGeneration(message=reply)])
+        return reply
+
+    def _pace(self, reply: AIMessage) -> float:
+        """How long the whole reply takes when it is not streamed: as long as streaming it
+        (a hosted model takes that long either way), so a run that does not stream its
+        messages, such as the double-texting guide's first run, stays active as long."""
+        return self.token_delay * sum(1 for _ in self._chunks(reply))
 
     def _stream(
         self,
