@@ -5,7 +5,8 @@
   per channel in ``new_versions`` (type ``empty`` when the channel has no value).
 * :func:`write_rows`: a task's pending writes as ``checkpoint_writes`` keys and rows; special
   channels (error, interrupt, ...) take their fixed negative ``idx`` (``WRITES_IDX_MAP``).
-* :func:`to_tuple`: a row of ``sql.SELECT_TUPLES`` as a ``CheckpointTuple``.
+* :func:`to_tuple`: a row of ``sql.SELECT_TUPLES`` as a ``CheckpointTuple``; :class:`Starting`:
+  such a row read ahead of a run (with its claim).
 
 Values are serialized with the saver's ``serde`` as (type, bytes); a blob of
 ``COMPRESS_FROM`` bytes or more is stored zstd-compressed, its type marked ``+zstd``
@@ -17,6 +18,7 @@ and reads these rows is :mod:`app.checkpoint.saver`; the statements are :mod:`ap
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -141,6 +143,26 @@ def write_rows(
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class Starting:
+    """A thread's newest root checkpoint read ahead of the run that starts from it (with
+    its claim): a row of ``sql.SELECT_TUPLES``, or None when the thread had none."""
+
+    thread_id: str
+    row: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, thread_id: str, record: Any, prefix: str) -> Starting:
+        """From the ``prefix``-named columns of ``record`` (``sql.latest_root``)."""
+        if record[prefix + "checkpoint_id"] is None:
+            return cls(thread_id, None)
+        return cls(thread_id, {name: record[prefix + name] for name in sql.TUPLE_COLUMNS})
+
+    def answers(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None) -> bool:
+        """Whether it is the answer to a read of this thread's latest root checkpoint."""
+        return thread_id == self.thread_id and checkpoint_ns == "" and not checkpoint_id
 
 
 def to_tuple(serde: SerializerProtocol, row: Any) -> CheckpointTuple:

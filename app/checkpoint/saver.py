@@ -68,7 +68,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from app.checkpoint import sql
 from app.checkpoint.latest import Latest
-from app.checkpoint.rows import checkpoint_rows, dumps_json, to_tuple, write_rows
+from app.checkpoint.rows import Starting, checkpoint_rows, dumps_json, to_tuple, write_rows
 
 LIST_PAGE_SIZE = 100
 
@@ -143,6 +143,7 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         self.latest: Latest | None = None
         """A buffered saver's newest root checkpoint, read from memory once the writer
         closed (the run's finish)."""
+        self.start: Starting | None = None
         try:
             self.loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -153,13 +154,16 @@ class PostgresSaver(BaseCheckpointSaver[str]):
                 ) from None
             self.loop = loop
 
-    def buffered(self, writer: RunWriterLike) -> PostgresSaver:
+    def buffered(self, writer: RunWriterLike, start: Starting | None = None) -> PostgresSaver:
         """This saver, handing its writes to a run's ``writer`` (app.worker.writer), which
         batches them with the run's stream events in statements fenced by the run's lease
-        (DESIGN I4); every other operation first waits for what was handed over."""
+        (DESIGN I4); every other operation first waits for what was handed over. ``start``:
+        the thread's latest root checkpoint, read with the run's claim, answers the first
+        read if that read asks for it (the graph's, as it starts)."""
         saver = copy.copy(self)
         saver.writer = writer
         saver.latest = None
+        saver.start = start
         return saver
 
     # --- reading ------------------------------------------------------------------------
@@ -184,7 +188,11 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         checkpoint_ns = configurable.get("checkpoint_ns") or ""
         if (latest := self._from_memory(config)) is not None:
             return latest.tuple()
-        if checkpoint_id := get_checkpoint_id(config):
+        checkpoint_id = get_checkpoint_id(config)
+        start, self.start = self.start, None  # only ever the first read
+        if start is not None and start.answers(thread_id, checkpoint_ns, checkpoint_id):
+            return None if start.row is None else to_tuple(self.serde, start.row)
+        if checkpoint_id:
             row = await self.pool.fetchrow(sql.GET_BY_ID, thread_id, checkpoint_ns, checkpoint_id)
         else:
             row = await self.pool.fetchrow(sql.GET_LATEST, thread_id, checkpoint_ns)

@@ -74,6 +74,37 @@ GET_LATEST = (
     + "WHERE c.thread_id = $1 AND c.checkpoint_ns = $2 ORDER BY c.checkpoint_id DESC LIMIT 1"
 )
 
+TUPLE_COLUMNS = (
+    "thread_id",
+    "checkpoint_ns",
+    "checkpoint_id",
+    "parent_checkpoint_id",
+    "checkpoint",
+    "metadata",
+    "blob_channels",
+    "blob_types",
+    "blob_values",
+    "write_task_ids",
+    "write_channels",
+    "write_types",
+    "write_values",
+)
+"""The columns of ``SELECT_TUPLES`` (what ``rows.to_tuple`` reads)."""
+
+
+def latest_root(thread: str, prefix: str) -> tuple[str, str]:
+    """(select list, LEFT JOIN LATERAL clause) adding the newest root checkpoint of thread
+    ``thread`` (an SQL expression of text type) to a statement's rows, as ``GET_LATEST``
+    reads it, its columns named ``prefix`` + ``TUPLE_COLUMNS`` (NULL when the thread has
+    none): the claim reads each run's starting checkpoint this way (``app.db.runs.claim``)."""
+    columns = ", ".join(f"{prefix}.{name} AS {prefix}_{name}" for name in TUPLE_COLUMNS)
+    lateral = (
+        f"LEFT JOIN LATERAL ({SELECT_TUPLES} WHERE c.thread_id = {thread} "
+        f"AND c.checkpoint_ns = '' ORDER BY c.checkpoint_id DESC LIMIT 1) {prefix} ON true"
+    )
+    return columns, lateral
+
+
 LIST_ORDER = " ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC"
 
 

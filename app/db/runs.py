@@ -127,6 +127,9 @@ RETURNING run_id"""
 (``app.db.outcome.settle`` and ``release``); the caller holds the thread row lock."""
 
 
+START_COLUMNS, START_JOIN = checkpoint_sql.latest_root("claimed.thread_id::text", "start")
+
+
 async def claim(conn: Conn, owner: str, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
     """Claim up to ``limit`` pending runs (oldest first) for ``owner``: status ``running``,
     a new lease epoch and a fresh random ``lease_token``, attempt + 1. Rows other workers
@@ -136,10 +139,13 @@ async def claim(conn: Conn, owner: str, limit: int, lease_seconds: float) -> lis
     repeat: claims commit with ``synchronous_commit=off``, so a PostgreSQL crash (or a
     failover to a lagging replica) can lose a claim that a worker already acted on, and the
     next claim would hand out the same epoch again; the token is never handed out twice.
-    ``queued_seconds``: how long ago the run was created (or became due)."""
+    ``queued_seconds``: how long ago the run was created (or became due). ``start_*``:
+    the thread's newest root checkpoint (``checkpoint_sql.latest_root``), which the run's
+    graph reads first: read here, it costs the run no statement of its own."""
     return list(
         await conn.fetch(
-            """UPDATE runs r SET status = 'running', attempt = r.attempt + 1,
+            f"""WITH claimed AS (
+               UPDATE runs r SET status = 'running', attempt = r.attempt + 1,
                    lease_owner = $1, lease_epoch = r.lease_epoch + 1,
                    lease_token = gen_random_uuid(),
                    lease_expires_at = now() + make_interval(secs => $3),
@@ -150,7 +156,8 @@ async def claim(conn: Conn, owner: str, limit: int, lease_seconds: float) -> lis
                RETURNING r.run_id, r.thread_id, r.assistant_id, r.kwargs, r.metadata,
                          r.attempt, r.lease_epoch, r.lease_token, r.temporary,
                          r.cancel_action, r.multitask_strategy,
-                         extract(epoch FROM now() - r.created_at)::float8 AS queued_seconds""",
+                         extract(epoch FROM now() - r.created_at)::float8 AS queued_seconds)
+               SELECT claimed.*, {START_COLUMNS} FROM claimed {START_JOIN}""",
             owner,
             limit,
             lease_seconds,

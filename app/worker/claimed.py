@@ -11,6 +11,8 @@ from typing import Any
 
 import asyncpg
 
+from app.checkpoint.rows import Starting
+
 
 @dataclass
 class ClaimedRun:
@@ -40,6 +42,14 @@ class ClaimedRun:
     queued_seconds: float = 0.0
     """How long the run had waited since its creation (or due time) when claimed."""
     claimed_at: float = field(default_factory=time.monotonic)
+    start: Starting | None = None
+    """The thread's newest root checkpoint as the claim read it; the attempt's first saver
+    answers the graph's first read with it (``take_start``)."""
+
+    def take_start(self) -> Starting | None:
+        """``start``, once: a later saver of the attempt (after a fault) reads the table."""
+        start, self.start = self.start, None
+        return start
 
     @property
     def events_when_watched(self) -> bool:
@@ -67,4 +77,5 @@ class ClaimedRun:
             cancel_action=row["cancel_action"],
             strategy=row["multitask_strategy"],
             queued_seconds=row["queued_seconds"],
+            start=Starting.of(str(row["thread_id"]), row, "start_"),
         )

@@ -144,7 +144,7 @@ class Executor:
                     raise asyncio.CancelledError
                 # Every checkpoint write of this attempt goes through the writer, in
                 # statements fenced by its lease (DESIGN I4), batched with its events.
-                saver = self.saver.buffered(writer)
+                saver = self.saver.buffered(writer, run.take_start())
                 graph = await self.registry.get(
                     str(graph_id),
                     config=config,  # type: ignore[arg-type]
