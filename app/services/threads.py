@@ -170,8 +170,10 @@ class ThreadService:
             source = await rows.get(conn, thread_id, access)
             if source is None:
                 raise Conflict(f"Thread with ID {thread_id} not found")
-            row = await rows.copy(conn, thread_id, new_id, stamp or {})
+            # The checkpoint rows first, the thread row last: its insert takes a row lock of
+            # the thread counter (migration 0015), held to the commit, so not for the copy.
             await checkpoint_sql.copy_to_new_thread(conn, str(thread_id), str(new_id))
+            row = await rows.copy(conn, thread_id, new_id, stamp or {})
         return wire.thread(row)
 
     async def prune(self, access: Access, thread_ids: list[uuid.UUID], strategy: str) -> int:
