@@ -155,10 +155,10 @@ class Starting:
 
     @classmethod
     def of(cls, thread_id: str, record: Any, prefix: str) -> Starting:
-        """From the ``prefix``-named columns of ``record`` (``sql.latest_root``)."""
-        if record[prefix + "checkpoint_id"] is None:
+        """From the columns ``prefix_<column>`` of ``record`` (``sql.latest_root``)."""
+        if record[f"{prefix}_checkpoint_id"] is None:
             return cls(thread_id, None)
-        return cls(thread_id, {name: record[prefix + name] for name in sql.TUPLE_COLUMNS})
+        return cls(thread_id, {name: record[f"{prefix}_{name}"] for name in sql.TUPLE_COLUMNS})
 
     def answers(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None) -> bool:
         """Whether it is the answer to a read of this thread's latest root checkpoint."""

@@ -127,7 +127,9 @@ RETURNING run_id"""
 (``app.db.outcome.settle`` and ``release``); the caller holds the thread row lock."""
 
 
-START_COLUMNS, START_JOIN = checkpoint_sql.latest_root("claimed.thread_id::text", "start")
+START = "start"
+"""The claim's columns of the starting checkpoint are named ``start_`` + its columns."""
+START_COLUMNS, START_JOIN = checkpoint_sql.latest_root("claimed.thread_id::text", START)
 
 
 async def claim(conn: Conn, owner: str, limit: int, lease_seconds: float) -> list[asyncpg.Record]:

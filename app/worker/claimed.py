@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from app.checkpoint.rows import Starting
+from app.db import runs as run_rows
 
 
 @dataclass
@@ -77,5 +78,5 @@ class ClaimedRun:
             cancel_action=row["cancel_action"],
             strategy=row["multitask_strategy"],
             queued_seconds=row["queued_seconds"],
-            start=Starting.of(str(row["thread_id"]), row, "start_"),
+            start=Starting.of(str(row["thread_id"]), row, run_rows.START),
         )

@@ -7,10 +7,10 @@ from typing import Any
 
 import asyncpg
 from langgraph.checkpoint.base import ERROR, INTERRUPT
-from langgraph.checkpoint.conformance.test_utils import generate_checkpoint, generate_metadata
 
 from app.checkpoint import PostgresSaver
 from app.worker.writer import RunWriter
+from tests.checkpoint.puts import put
 from tests.db.rows import TOKEN, insert_run
 
 
@@ -23,20 +23,8 @@ async def test_the_closed_run_saver_answers_as_the_table_does(
     saver = PostgresSaver(pool).buffered(writer)
     thread = str(tid)
     root: dict[str, Any] = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
-    first = await saver.aput(
-        root,
-        generate_checkpoint(channel_values={"a": [1]}, channel_versions={"a": "1"}),
-        generate_metadata(source="input", step=-1),
-        {"a": "1"},
-    )
-    last = await saver.aput(
-        first,
-        generate_checkpoint(
-            channel_values={"a": [1, 2], "b": "x"}, channel_versions={"a": "2", "b": "1"}
-        ),
-        generate_metadata(source="loop", step=0),
-        {"a": "2", "b": "1"},
-    )
+    first = await put(saver, root, {"a": [1]}, {"a": "1"}, source="input", step=-1)
+    last = await put(saver, first, {"a": [1, 2], "b": "x"}, {"a": "2", "b": "1"})
     # Writes against the last checkpoint: two tasks handed over out of order, a regular
     # write given twice (the first stays), a special one twice (the second stays).
     await saver.aput_writes(last, [("a", [3]), ("b", "y")], "task-b", "~b")
@@ -45,12 +33,7 @@ async def test_the_closed_run_saver_answers_as_the_table_does(
     await saver.aput_writes(last, [(INTERRUPT, "second")], "task-a", "~a")
     await saver.aput_writes(last, [(ERROR, "boom")], "task-c", "~a")
     ns: dict[str, Any] = {"configurable": {"thread_id": thread, "checkpoint_ns": "sub:1"}}
-    await saver.aput(
-        ns,
-        generate_checkpoint(channel_values={"z": 1}, channel_versions={"z": "1"}),
-        generate_metadata(source="loop", step=0),
-        {"z": "1"},
-    )
+    await put(saver, ns, {"z": 1}, {"z": "1"})
     assert not saver._from_memory(root)  # the run goes on: read from the table
     assert await writer.close() == []
     assert saver._from_memory(root)

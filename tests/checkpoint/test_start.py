@@ -7,13 +7,13 @@ from typing import Any
 
 import asyncpg
 from langgraph.checkpoint.base import INTERRUPT
-from langgraph.checkpoint.conformance.test_utils import generate_checkpoint, generate_metadata
 
 from app.checkpoint import PostgresSaver
 from app.checkpoint.rows import Starting, to_tuple
 from app.db import runs as run_rows
 from app.worker.claimed import ClaimedRun
 from app.worker.writer import RunWriter
+from tests.checkpoint.puts import put
 from tests.db.rows import TOKEN, insert_run
 
 
@@ -27,27 +27,11 @@ async def test_the_claim_reads_the_checkpoint_the_table_gives(pool: asyncpg.Pool
         empty_tid, _ = await insert_run(conn, status="pending")
     saver = PostgresSaver(pool)
     thread = str(tid)
-    first = await saver.aput(
-        root(thread),
-        generate_checkpoint(channel_values={"a": [1]}, channel_versions={"a": "1"}),
-        generate_metadata(source="input", step=-1),
-        {"a": "1"},
-    )
-    last = await saver.aput(
-        first,
-        generate_checkpoint(
-            channel_values={"a": [1, 2], "b": "x" * 10_000}, channel_versions={"a": "2", "b": "1"}
-        ),
-        generate_metadata(source="loop", step=0),
-        {"a": "2", "b": "1"},
-    )
+    first = await put(saver, root(thread), {"a": [1]}, {"a": "1"}, source="input", step=-1)
+    last = await put(saver, first, {"a": [1, 2], "b": "x" * 10_000}, {"a": "2", "b": "1"})
     await saver.aput_writes(last, [(INTERRUPT, "ask"), ("a", [3])], "task-a", "~a")
-    await saver.aput(  # another namespace, newer: not the root's latest
-        {"configurable": {"thread_id": thread, "checkpoint_ns": "sub:1"}},
-        generate_checkpoint(channel_values={"z": 1}, channel_versions={"z": "1"}),
-        generate_metadata(source="loop", step=0),
-        {"z": "1"},
-    )
+    sub = {"configurable": {"thread_id": thread, "checkpoint_ns": "sub:1"}}
+    await put(saver, sub, {"z": 1}, {"z": "1"})  # another namespace, newer: not the root's
     async with pool.acquire() as conn:
         claimed = {
             r.thread_id: r
@@ -75,12 +59,7 @@ async def test_the_start_answers_only_the_first_read_and_only_of_the_latest_root
         tid, rid = await insert_run(conn)
     thread = str(tid)
     plain = PostgresSaver(pool)
-    stored = await plain.aput(
-        root(thread),
-        generate_checkpoint(channel_values={"a": [1]}, channel_versions={"a": "1"}),
-        generate_metadata(source="input", step=-1),
-        {"a": "1"},
-    )
+    stored = await put(plain, root(thread), {"a": [1]}, {"a": "1"}, source="input", step=-1)
 
     def saver(start: Starting) -> PostgresSaver:
         return plain.buffered(RunWriter(relaxed, rid, tid, 1, TOKEN), start)
