@@ -26,7 +26,10 @@ least 5, once 20 s are spent): thread search (no filter; metadata ``user_id``; s
 every size), thread count (no filter; metadata), assistant search, state, history (10) and
 copy of the 10k-checkpoint thread and the delete of a copy, ``DELETE /assistants/{id}`` of a
 fresh assistant that ran on two threads (without and with ``delete_threads``), a run create
-on an idle thread, a reject (409) on a busy one, store search (under a user; everything),
+on an idle thread, a reject (409) on a busy one, a ``runs.wait`` of the ``chat`` graph
+("hi") on the 10k-checkpoint thread and on a thread whose one checkpoint holds the same state
+(``update_state`` with its values: a run's cost against history length), store search
+(under a user; everything),
 list_namespaces. Before those, 20 s idle (the periodic sweeps): CPU of the server's
 processes and of the PostgreSQL backends of its database, and its transactions, per 10 s.
 
@@ -348,6 +351,14 @@ async def measure(url: str, hist: str, n: int) -> list[tuple[str, float, float]]
         await c.runs.join(tid, run["run_id"])
         return took
 
+    hi = {"messages": [{"type": "human", "content": "hi"}]}
+    short = (await c.threads.create(graph_id="chat"))["thread_id"]
+    values = (await c.threads.get_state(hist))["values"]
+    await c.threads.update_state(short, values, as_node="reply")
+
+    async def chat_run(tid: str) -> float:
+        return await clock(c.runs.wait(tid, "chat", input=hi))
+
     copies: list[str] = []
     t, store, users = c.threads, c.store, ["users", "user-42"]
     calls: list[tuple[str, Callable[[], Awaitable[object]]]] = [
@@ -373,6 +384,8 @@ async def measure(url: str, hist: str, n: int) -> list[tuple[str, float, float]]
         ("assistants.delete delete_threads", lambda: delete_assistant(True), 10),
         ("runs.create (idle thread)", lambda: create(False), n),
         ("runs.create reject 409 (busy)", lambda: create(True), n),
+        ("runs.wait chat (10k cps)", lambda: chat_run(hist), n),
+        ("runs.wait chat (1 cp, same state)", lambda: chat_run(short), n),
         ("store.search_items (user prefix)", lambda: clock(store.search_items(users)), n),
         ("store.search_items (all)", lambda: clock(store.search_items([])), n),
         ("store.list_namespaces", lambda: clock(store.list_namespaces(["users"], max_depth=2)), n),
