@@ -19,6 +19,9 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 NOW = text("now()")
 EMPTY_OBJECT = text("'{}'::jsonb")
+PATH_OPS = {"metadata": "jsonb_path_ops"}
+"""The metadata GIN indexes' operator class: every metadata filter is a containment (``@>``),
+which it answers from one entry per path and value (migration 0016)."""
 
 
 def timestamp(name: str, *, nullable: bool = False, comment: str | None = None) -> Column[object]:

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSON, JSONB, TIMESTAMP, UUID
 
-from app.db.meta import EMPTY_OBJECT, metadata, timestamp
+from app.db.meta import EMPTY_OBJECT, PATH_OPS, metadata, timestamp
 from app.db.statuses import ACTIVE_SQL, INFLIGHT_SQL, ONE_ACTIVE_RUN_INDEX, RUN_STATUSES
 
 assistants = Table(
@@ -52,7 +52,7 @@ assistants = Table(
     timestamp("created_at"),
     timestamp("updated_at"),
     Index("ix_assistants_graph_id", "graph_id"),
-    Index("ix_assistants_metadata", "metadata", postgresql_using="gin"),
+    Index("ix_assistants_metadata", "metadata", postgresql_using="gin", postgresql_ops=PATH_OPS),
     comment="Assistants: a graph plus configuration. One system assistant per graph "
     "(id = uuid5 of the graph id, metadata.created_by = 'system').",
 )
@@ -116,7 +116,7 @@ threads = Table(
     ),
     timestamp("expires_at", nullable=True, comment="When the TTL sweep acts; renewed by each run."),
     CheckConstraint(f"status IN {THREAD_STATUSES!r}", name="status"),
-    Index("ix_threads_metadata", "metadata", postgresql_using="gin"),
+    Index("ix_threads_metadata", "metadata", postgresql_using="gin", postgresql_ops=PATH_OPS),
     Index("ix_threads_status_thread_id", "status", "thread_id"),
     Index("ix_threads_created_at", "created_at"),
     Index("ix_threads_updated_at", "updated_at", "thread_id"),
