@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from litestar import Request, Response, get
 
 from app.api.body import flag, json
 from app.api.deps import services
+from app.core.versions import installed
 from app.observability import exposition
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
 
 
 @get(["/ok", "/"], opt={"public": True})
@@ -40,8 +33,8 @@ async def ok(request: Request[Any, Any, Any]) -> Response[bytes]:
 async def info(request: Request[Any, Any, Any]) -> Response[bytes]:
     return json(
         {
-            "version": _version("turnstile"),
-            "langgraph_py_version": _version("langgraph"),
+            "version": installed("turnstile"),
+            "langgraph_py_version": installed("langgraph"),
             "flags": {
                 "assistants": True,
                 "crons": True,

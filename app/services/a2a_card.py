@@ -4,19 +4,12 @@ takes. Fields as the reference server fills them."""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from app.core import wire
+from app.core.versions import installed
 from app.services.a2a_shapes import MODES
 from app.services.mcp import takes_messages
-
-
-def _version() -> str:
-    try:
-        return version("turnstile")
-    except PackageNotFoundError:
-        return "0"
 
 
 def card(assistant: wire.Assistant, schema: Any, base_url: str) -> dict[str, Any]:
@@ -61,5 +54,5 @@ def card(assistant: wire.Assistant, schema: Any, base_url: str) -> dict[str, Any
                 },
             }
         ],
-        "version": _version(),
+        "version": installed("turnstile") or "0",
     }

@@ -16,13 +16,13 @@ tool or bad params are JSON-RPC errors.
 from __future__ import annotations
 
 import re
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
 
 from app.core import jsonable, wire
 from app.core.access import Access, Caller
 from app.core.errors import DomainError
 from app.core.runs import RunCreate
+from app.core.versions import installed
 from app.graphs.registry import GraphRegistry
 from app.services.assistants import AssistantService
 from app.services.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, Call, RpcError
@@ -91,13 +91,6 @@ def tool_result(output: Any) -> dict[str, Any]:
     return {"content": [{"type": "text", "text": jsonable.dumps_str(output)}]}
 
 
-def _server_version() -> str:
-    try:
-        return version("turnstile")
-    except PackageNotFoundError:
-        return "0"
-
-
 class Door(Protocol):
     """The access door as the HTTP layer opens it for one request (``app.auth.door``)."""
 
@@ -144,7 +137,7 @@ class McpService:
         return {
             "protocolVersion": asked if asked in PROTOCOL_VERSIONS else LATEST_VERSION,
             "capabilities": {"tools": {"listChanged": False}},
-            "serverInfo": {"name": "Turnstile", "version": _server_version()},
+            "serverInfo": {"name": "Turnstile", "version": installed("turnstile") or "0"},
         }
 
     async def list_tools(self, access: Access, cursor: str | None) -> dict[str, Any]:

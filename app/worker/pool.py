@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import importlib.metadata
 import logging
 import os
 import socket
@@ -39,6 +38,7 @@ from typing import Any
 
 import asyncpg
 
+from app.core.versions import installed
 from app.db import events as event_rows
 from app.db import periodic
 from app.db import runs as run_rows
@@ -61,13 +61,6 @@ log = logging.getLogger("turnstile.worker")
 FALLBACK_POLL_SECONDS = 2.0
 CRON_POLL_SECONDS = 1.0
 HOST = socket.gethostname()
-
-
-def _version() -> str | None:
-    try:
-        return importlib.metadata.version("turnstile")
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 class WorkerPool:
@@ -102,7 +95,7 @@ class WorkerPool:
         self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         """This pool's lease owner name and ``workers`` row id: random per pool, so no
         other process (another pid namespace with the same host and pid) shares it."""
-        self.worker = worker_rows.Worker(self.owner, HOST, os.getpid(), _version())
+        self.worker = worker_rows.Worker(self.owner, HOST, os.getpid(), installed("turnstile"))
         self.leases = LeaseKeeper(database_url, self.worker, lease_seconds)
         self.database_url = database_url
         self.pooler = pooler

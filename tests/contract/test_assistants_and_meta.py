@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from importlib.metadata import version
 
 import httpx
 import pytest
@@ -59,7 +60,8 @@ async def test_ok_and_info(server_url: str) -> None:
         assert r.json()["ok"] is True
         info = (await http.get("/info")).json()
         assert info["flags"]["assistants"] is True
-        assert "version" in info
+        assert info["version"] == version("turnstile")
+        assert info["langgraph_py_version"] == version("langgraph")
         r = await http.options(
             "/threads/search",
             headers={"Origin": "http://example.test", "Access-Control-Request-Method": "POST"},
