@@ -166,6 +166,13 @@ class PostgresSaver(BaseCheckpointSaver[str]):
         saver.start = start
         return saver
 
+    @property
+    def holds_latest(self) -> bool:
+        """Whether this run's saver put a root checkpoint (it has the latest one, with its
+        pending writes, in memory): once its writer is closed or has handed over, a read
+        of the thread's state needs nothing from the table (``_from_memory``)."""
+        return self.latest is not None
+
     # --- reading ------------------------------------------------------------------------
 
     async def _settle(self) -> None:

@@ -2,7 +2,8 @@
 transaction to finish): lock, write the outcome, settle the thread.
 
 1. ``lock``: the thread row, then the run row under its lease (epoch and token) (the same order as every
-   create and cancel, so they serialise without deadlocks).
+   create and cancel, so they serialise without deadlocks), and the checkpoint rows the
+   run's writer left to the finish, under both locks.
 2. ``write``: the terminal status and output (fenced by the lease), the run's last stream
    events and the thread stream's ``run_done`` event, and the NOTIFYs for readers and
    waiters, which PostgreSQL delivers only if the transaction commits.
@@ -25,34 +26,49 @@ from typing import Any
 
 import asyncpg
 
+from app.checkpoint import sql
 from app.db.events import events_payload, watched_sql
 from app.db.notify import RUN_DONE, RUN_EVENTS, RUN_READY
+from app.db.run_batch import Batch
 from app.db.runs import PROMOTE_NEXT
 from app.db.statuses import TERMINAL
 from app.db.threads import BUSY
 from app.db.types import Conn
 
-
-async def lock(
-    conn: Conn, thread_id: uuid.UUID, run_id: uuid.UUID, epoch: int, token: uuid.UUID
-) -> asyncpg.Record:
-    """(thread_exists, interrupts, held): lock the thread and, if the lease is still held
-    under (``epoch``, ``token``), the run row, for the rest of the transaction."""
-    row = await conn.fetchrow(
-        """WITH thread AS (
+_LOCKS = """thread AS (
              SELECT interrupts FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE),
            run AS (
              SELECT 1 FROM runs WHERE run_id = $2 AND lease_epoch = $3 AND lease_token = $4
                 AND status = 'running'
-             FOR NO KEY UPDATE)
-           SELECT EXISTS (SELECT 1 FROM thread) AS thread_exists,
+             FOR NO KEY UPDATE)"""
+_LOCKED = """SELECT EXISTS (SELECT 1 FROM thread) AS thread_exists,
                   (SELECT interrupts FROM thread) AS interrupts,
-                  EXISTS (SELECT 1 FROM run) AS held""",
-        thread_id,
-        run_id,
-        epoch,
-        token,
-    )
+                  EXISTS (SELECT 1 FROM run) AS held"""
+LOCK = f"WITH {_LOCKS}\n{_LOCKED}"
+LOCK_AND_PUT = f"WITH {_LOCKS},\n{sql.upsert(5, guard='EXISTS (SELECT 1 FROM run)')}\n{_LOCKED}"
+"""``LOCK``, and the checkpoint rows the run's writer left (``RunWriter.hand_over``) written
+if the lease is held. The select list takes the locks, thread first (its order is the
+order of evaluation); the unread inserts run after it (PostgreSQL runs a data-modifying
+CTE nobody reads once the main query is done), under both locks."""
+
+
+async def lock(
+    conn: Conn,
+    thread_id: uuid.UUID,
+    run_id: uuid.UUID,
+    epoch: int,
+    token: uuid.UUID,
+    state: Batch | None = None,
+) -> asyncpg.Record:
+    """(thread_exists, interrupts, held): lock the thread and, if the lease is still held
+    under (``epoch``, ``token``), the run row, for the rest of the transaction; then write
+    ``state``'s checkpoint rows (not its events), only if the lease is held."""
+    args: list[Any] = [thread_id, run_id, epoch, token]
+    if state is not None and state.has_state:
+        args += sql.upsert_args(state.blobs, state.checkpoints, state.writes)
+        row = await conn.fetchrow(LOCK_AND_PUT, *args)
+    else:
+        row = await conn.fetchrow(LOCK, *args)
     assert row is not None
     return row
 

@@ -32,6 +32,7 @@ from app.db import outcome as outcome_rows
 from app.db import runs as run_rows
 from app.db.notify import Hub
 from app.db.retry import Backoff, from_database, retrying, transient
+from app.db.run_batch import Batch
 from app.graphs.registry import GraphRegistry
 from app.observability import tracing
 from app.worker import arguments
@@ -131,6 +132,7 @@ class Executor:
         timeout = self.run_timeout_seconds or None
         until = None if timeout is None else asyncio.get_running_loop().time() + timeout
         fault: Exception | None = None  # the database fault the graph last stopped on
+        saver: PostgresSaver | None = None  # this attempt's, once the graph is built
         backoff: Backoff | None = None
         tries = 0
         while True:
@@ -205,8 +207,15 @@ class Executor:
                 raise
             break
         run.finishing = True  # from here on the outcome is written, whatever else arrives
+        state: Batch | None = None
         try:
-            events = await writer.close()  # checkpoints first: the outcome reads them
+            if saver is not None and saver.holds_latest:
+                # What is left, checkpoints too, is written by the finish, in its
+                # transaction; the final state is read from the saver's memory.
+                state = await writer.hand_over()
+                events = state.events
+            else:  # the final state is read from the table: checkpoints first
+                events = await writer.close()
         except LeaseLost as exc:
             run.lease_lost = True
             log.warning("run %s: %s; abandoning this attempt", run.run_id, exc)
@@ -227,6 +236,7 @@ class Executor:
             error=error,
             events=events,
             checkpoint=writer.last_checkpoint,
+            state=state,
         )
 
     def _writer(self, run: ClaimedRun, synchronous: bool) -> RunWriter:

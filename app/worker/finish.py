@@ -2,7 +2,8 @@
 
 ``Finisher.finish`` reads the run's final state from the graph (its values, interrupts and
 whether it waits on a next step) and then, in one transaction (``app.db.outcome``), locks
-the thread row, writes the run's terminal status, output and last stream events (fenced by
+the thread row (writing the run's last checkpoint rows, which its writer left to the
+finish), writes the run's terminal status, output and last stream events (fenced by
 its lease epoch and token, DESIGN I4), queues the webhook (an outbox row that commits with
 the end), refreshes the thread's status (``app.core.thread_status``) and values, promotes
 the next queued run and NOTIFYs, so a joiner never sees a finished run on a busy-looking
@@ -42,6 +43,7 @@ from app.db import threads as thread_rows
 from app.db import webhooks as delivery_rows
 from app.db.notify import RUN_DONE, RUN_READY, Hub, notify
 from app.db.retry import Backoff, retrying, transient
+from app.db.run_batch import Batch
 from app.observability import metrics, tracing
 from app.worker.claimed import ClaimedRun
 from app.worker.webhooks import WebhookSender
@@ -75,11 +77,14 @@ class Finisher:
         error: dict[str, Any] | None,
         events: list[tuple[str, str]],
         checkpoint: str | None = None,
+        state: Batch | None = None,
     ) -> None:
-        """Write the outcome. ``checkpoint``: the attempt's latest root checkpoint; if the
-        database no longer has it, the outcome read from the thread's state would not be
-        this run's, so the run is handed back instead (counted as an attempt) and re-runs
-        from the checkpoint that survived."""
+        """Write the outcome. ``checkpoint``: the attempt's latest root checkpoint committed
+        so far; if the database no longer has it, the outcome read from the thread's state
+        would not be this run's, so the run is handed back instead (counted as an attempt)
+        and re-runs from the checkpoint that survived. ``state``: the checkpoint rows the
+        run's writer left (``RunWriter.hand_over``), written under the lock (not for a
+        ``rollback``, which deletes the run's checkpoints anyway)."""
         # Its reads and its transaction ride out a fault for as long as it takes: the
         # outcome is all that is left to do, and it needs the database either way. Only
         # the pool's shutdown stops them (the run is then re-claimed once its lease
@@ -123,7 +128,14 @@ class Finisher:
             """(promoted, webhook payload); raises LeaseLost (nothing written) if the run
             is no longer ours, and returns at once if a try before this one committed."""
             hook: dict[str, Any] | None = None
-            locked = await outcome_rows.lock(conn, run.thread_id, run.run_id, run.epoch, run.token)
+            locked = await outcome_rows.lock(
+                conn,
+                run.thread_id,
+                run.run_id,
+                run.epoch,
+                run.token,
+                None if rollback else state,
+            )
             if not locked["held"]:
                 if retried and await outcome_rows.finished_under(
                     conn, run.run_id, run.epoch, run.token

@@ -14,7 +14,10 @@ wait for everything queued, and the run's end waits for it too, so the finish ne
 records an outcome whose checkpoints were not written.
 
 ``close()`` writes what still holds checkpoint data and hands back the events that are
-left, for the finishing transaction to write with the status.
+left, for the finishing transaction to write with the status; ``hand_over()``, at a run's
+end, writes nothing more and hands back everything left, checkpoint data too: the finish
+writes it under its lock, in its own transaction (one statement and one commit fewer per
+run), and the run's saver answers the last checkpoint from memory meanwhile.
 
 A batch that fails on a transient database fault (``app.worker.retry.transient``) is
 retried, with backoff and jitter, through an outage of up to ``retry_seconds``; rewriting
@@ -93,6 +96,7 @@ class RunWriter:
         self._hurry = asyncio.Event()  # a flush, close or abandon: stop lingering
         self._writing_state = False  # the batch being written holds checkpoint data
         self._closing = False
+        self._handing_over = False  # closing: leave what is left to the finish
         self._closed = False
         self._urgent = False  # a flush waits: write without lingering
         self._abandoned = False
@@ -184,10 +188,25 @@ class RunWriter:
         self._closed = not self._abandoned
         return events
 
+    async def hand_over(self) -> Batch:
+        """Stop once the write in flight (if any) is done, and return everything not
+        written: checkpoint data and events, for the finish to write in its transaction.
+        Raises like ``flush``."""
+        self._closing = self._handing_over = True
+        self._hurry.set()
+        self._wake.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        left, self._batch = self._batch, Batch()
+        self._check()
+        self._closed = not self._abandoned
+        return left
+
     @property
     def closed(self) -> bool:
-        """``close`` returned: everything handed over is committed, and nothing more will be
-        (the saver may answer the run's last checkpoint from memory)."""
+        """``close`` or ``hand_over`` returned: nothing more will be written by this writer,
+        and what it did not write is the finish's (the saver may answer the run's last
+        checkpoint from memory)."""
         return self._closed and not (self._dropped or self.lease_lost or self.failed)
 
     def drop(self) -> list[tuple[str, str]]:
@@ -229,7 +248,9 @@ class RunWriter:
                 self._wake.clear()
                 self._hurry.clear()
                 self._urgent = False
-                if self._abandoned or (self._closing and not self._batch.has_state):
+                if self._abandoned or (
+                    self._closing and (self._handing_over or not self._batch.has_state)
+                ):
                     return
                 if not self._batch or self.lease_lost or self.failed is not None:
                     if self._closing:

@@ -117,3 +117,31 @@ async def test_async_durability_returns_before_the_commit(pool: asyncpg.Pool) ->
     assert len(writer._batch.checkpoints) == 5
     await writer.close()
     assert (await _counts(pool, tid))["cps"] == 5
+
+
+async def test_hand_over_writes_nothing_more_and_the_saver_answers_from_memory(
+    pool: asyncpg.Pool,
+) -> None:
+    """At a run's end the writer waits for the batch in flight, then hands everything left
+    (checkpoint data and events) to the finish; the run's saver answers the last
+    checkpoint, with its pending writes, from memory meanwhile."""
+    tid, _rid, writer, saver, config = await _writer(pool)
+    stored = await saver.aput(config, empty_checkpoint(), {"step": -1}, {})
+    await writer.flush()
+    last = empty_checkpoint()
+    last["channel_values"] = {"label": "z"}
+    last["channel_versions"] = {"label": "2"}
+    stored = await saver.aput(stored, last, {"step": 0}, {"label": "2"})
+    await saver.aput_writes(stored, [("log", "x")], task_id="t1")
+    writer.add("values", {"label": "z"})
+    left = await writer.hand_over()
+    assert list(left.checkpoints) == [(str(tid), "", last["id"])]
+    assert len(left.blobs) == len(left.writes) == len(left.events) == 1
+    assert await _counts(pool, tid) == {"cps": 1, "ws": 0, "bl": 0, "ev": 0}
+    assert writer.closed
+    got = await saver.aget_tuple(config)
+    assert got is not None
+    assert got.checkpoint["id"] == last["id"]
+    assert got.checkpoint["channel_values"] == {"label": "z"}
+    assert [(t, c, v) for t, c, v in got.pending_writes] == [("t1", "log", "x")]
+    await saver.aget_tuple(config)  # a read after the hand-over waits for nothing
