@@ -178,21 +178,19 @@ class RunWriter:
         (the finish writes them with the status). Raises like ``flush``."""
         if self._batch.has_state:
             await self.flush()
-        self._closing = True
-        self._hurry.set()
-        self._wake.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        events, self._batch.events = self._batch.events, []
-        self._check()
-        self._closed = not self._abandoned
-        return events
+        return (await self._stop()).events
 
     async def hand_over(self) -> Batch:
         """Stop once the write in flight (if any) is done, and return everything not
         written: checkpoint data and events, for the finish to write in its transaction.
         Raises like ``flush``."""
-        self._closing = self._handing_over = True
+        self._handing_over = True
+        return await self._stop()
+
+    async def _stop(self) -> Batch:
+        """Stop the background writer (it leaves what it holds, see ``_loop``) and take
+        what was not written."""
+        self._closing = True
         self._hurry.set()
         self._wake.set()
         with contextlib.suppress(asyncio.CancelledError):
