@@ -74,6 +74,12 @@ async def create_on_thread(
     promotion follows; a run with ``delay_seconds`` (after_seconds) is created in the
     future, and no worker claims it before its ``created_at``.
 
+    Without ``queue`` (a ``reject``), a thread seen busy (an active run in the statement's
+    snapshot) is answered busy without the lock: the statement then writes nothing, takes
+    no transaction id and commits without a WAL flush, and it does not wait behind the
+    worker's claim or a finish holding the thread row. A ``reject`` on a thread seen idle
+    locks and inserts as above, so the index still decides.
+
     Returns one row: ``thread_found``, ``assistant_ok`` and the run's columns (NULL when
     no run was inserted)."""
     where, assistant = _thread_and_assistant(thread_id, access, assistant_id, graph_ids)
@@ -83,8 +89,12 @@ async def create_on_thread(
                  ${n + 4}::jsonb || t.metadata || ${n + 5}::jsonb, ${n + 6}, ${n + 11},
                  clock_timestamp() + make_interval(secs => ${n + 7}), clock_timestamp()"""
     return await conn.fetchrow(
-        f"""WITH t AS (
-              SELECT t.thread_id, t.metadata FROM threads t WHERE {where.sql()}
+        f"""WITH busy AS (
+              SELECT 1 FROM threads t JOIN runs r ON r.thread_id = t.thread_id
+               WHERE {where.sql()} AND NOT ${n + 10} AND r.status IN {ACTIVE_SQL} LIMIT 1),
+            t AS (
+              SELECT t.thread_id, t.metadata FROM threads t
+               WHERE {where.sql()} AND NOT EXISTS (SELECT 1 FROM busy)
                  FOR NO KEY UPDATE OF t),
             a AS (SELECT a.config FROM assistants a WHERE {assistant.sql()}),
             active AS (
@@ -107,7 +117,7 @@ async def create_on_thread(
                      expires_at = now() + make_interval(secs => ttl_minutes * 60)
                WHERE thread_id = (SELECT thread_id FROM run) RETURNING 1),
             ready AS (SELECT pg_notify('{RUN_READY}', ${n + 9}) FROM active)
-            SELECT EXISTS (SELECT 1 FROM t) AS thread_found,
+            SELECT EXISTS (SELECT 1 FROM t) OR EXISTS (SELECT 1 FROM busy) AS thread_found,
                    EXISTS (SELECT 1 FROM a) AS assistant_ok,
                    (SELECT count(*) FROM thread) AS marked,
                    (SELECT count(*) FROM ready) AS notified, run.*

@@ -1,0 +1,132 @@
+"""The run create's statement (``app.db.run_create.create_on_thread``): a ``reject`` on a
+thread seen busy answers without the thread lock and writes nothing; on an idle thread, and
+for every queueing strategy, it locks the thread and the one-active-run index decides."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+
+from app.core.access import ALL, Access
+from app.core.ids import uuid7
+from app.db import run_create
+from tests.db.rows import insert_run
+
+
+async def _assistant(conn: asyncpg.Connection) -> tuple[uuid.UUID, Any]:
+    aid = uuid.uuid4()
+    updated = await conn.fetchval(
+        "INSERT INTO assistants (assistant_id, graph_id, name, version) "
+        "VALUES ($1, 'g', 'a', 1) RETURNING updated_at",
+        aid,
+    )
+    return aid, updated
+
+
+async def _create(
+    conn: asyncpg.Connection,
+    tid: uuid.UUID,
+    assistant: tuple[uuid.UUID, Any],
+    *,
+    queue: bool,
+    access: Access = ALL,
+) -> asyncpg.Record:
+    return await run_create.create_on_thread(
+        conn,
+        run_id=uuid7(),
+        thread_id=tid,
+        access=access,
+        assistant_id=assistant[0],
+        assistant_updated_at=assistant[1],
+        graph_ids=["g"],
+        graph_id="g",
+        strategy="enqueue" if queue else "reject",
+        queue=queue,
+        temporary=False,
+        metadata_before={},
+        metadata_after={},
+        kwargs={},
+        delay_seconds=0.0,
+        ready_payload="test",
+    )
+
+
+async def _holding_thread_lock(conn: asyncpg.Connection, tid: uuid.UUID) -> asyncpg.Transaction:
+    tx = conn.transaction()
+    await tx.start()
+    await conn.execute("SELECT 1 FROM threads WHERE thread_id = $1 FOR NO KEY UPDATE", tid)
+    return tx
+
+
+async def test_a_reject_on_a_busy_thread_neither_waits_nor_writes(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as a, pool.acquire() as b:
+        tid, _ = await insert_run(a)  # a running run: the thread is busy
+        assistant = await _assistant(a)
+        holder = await _holding_thread_lock(a, tid)  # a claim or a finish, say
+        try:
+            async with b.transaction():
+                row = await asyncio.wait_for(_create(b, tid, assistant, queue=False), 5)
+                xid = await b.fetchval("SELECT pg_current_xact_id_if_assigned()")
+        finally:
+            await holder.rollback()
+        assert (row["thread_found"], row["assistant_ok"], row["run_id"]) == (True, True, None)
+        assert xid is None  # nothing locked or written: no transaction id, no WAL flush
+        assert await a.fetchval("SELECT count(*) FROM runs WHERE thread_id = $1", tid) == 1
+
+
+async def test_an_enqueue_on_a_busy_thread_waits_for_the_lock_and_queues(
+    pool: asyncpg.Pool,
+) -> None:
+    async with pool.acquire() as a, pool.acquire() as b:
+        tid, _ = await insert_run(a)
+        assistant = await _assistant(a)
+        holder = await _holding_thread_lock(a, tid)
+        task = asyncio.create_task(_create(b, tid, assistant, queue=True))
+        try:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), 0.5)
+        finally:
+            await holder.rollback()
+        row = await task
+        assert row["status"] == "queued"
+
+
+async def test_a_reject_on_an_idle_thread_locks_and_inserts(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as a, pool.acquire() as b:
+        tid, _ = await insert_run(a, status="success")
+        assistant = await _assistant(a)
+        holder = await _holding_thread_lock(a, tid)
+        task = asyncio.create_task(_create(b, tid, assistant, queue=False))
+        try:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), 0.5)
+            # Meanwhile another run takes the thread; the reject, once granted the lock,
+            # meets it in the index and inserts nothing.
+            await a.execute(
+                "INSERT INTO runs (run_id, thread_id, assistant_id, status) "
+                "VALUES ($1, $2, $3, 'pending')",
+                uuid7(),
+                tid,
+                uuid.uuid4(),
+            )
+        finally:
+            await holder.commit()
+        row = await task
+        assert (row["thread_found"], row["run_id"]) == (True, None)
+        again = await _create(b, uuid7(), assistant, queue=False)  # a missing thread
+        assert (again["thread_found"], again["run_id"]) == (False, None)
+
+
+async def test_a_busy_thread_hidden_from_the_caller_is_not_found(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        tid, _ = await insert_run(conn)
+        assistant = await _assistant(conn)
+        owner = Access(metadata_filters=({"owner": "someone-else"},))
+        row = await _create(conn, tid, assistant, queue=False, access=owner)
+        assert (row["thread_found"], row["run_id"]) == (False, None)
+        seen = await _create(conn, tid, assistant, queue=False)
+        assert (seen["thread_found"], seen["run_id"]) == (True, None)
