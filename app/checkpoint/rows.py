@@ -2,7 +2,8 @@
 
 * :func:`checkpoint_rows`: a checkpoint as its key, its ``checkpoints`` row (the Checkpoint
   without ``channel_values`` and the metadata, as JSON text) and one ``checkpoint_blobs`` row
-  per channel in ``new_versions`` (type ``empty`` when the channel has no value).
+  per channel in ``new_versions`` that has a value (none for one without: reads find no row,
+  as they skip the ``empty`` rows earlier versions wrote).
 * :func:`write_rows`: a task's pending writes as ``checkpoint_writes`` keys and rows; special
   channels (error, interrupt, ...) take their fixed negative ``idx`` (``WRITES_IDX_MAP``).
 * :func:`to_tuple`: a row of ``sql.SELECT_TUPLES`` as a ``CheckpointTuple``; :class:`Starting`:
@@ -37,7 +38,6 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from app.checkpoint import sql
 
-EMPTY = "empty"  # blob type: the channel had no value at this version
 ZSTD = "+zstd"  # blob type suffix: the bytes are a zstd frame of the serialized value
 COMPRESS_FROM = 4096
 """Blobs this large or larger are compressed here (zstd level 1) rather than by PostgreSQL's
@@ -101,11 +101,10 @@ def checkpoint_rows(
     values = checkpoint["channel_values"]
     blobs: list[sql.BlobRow] = []
     for channel, version in new_versions.items():
+        # A channel without a value at this version gets no row (module docstring).
         if channel in values:
             type_, blob = packed(serde.dumps_typed(values[channel]))
             blobs.append((thread_id, checkpoint_ns, channel, str(version), type_, blob))
-        else:
-            blobs.append((thread_id, checkpoint_ns, channel, str(version), EMPTY, None))
     # The thread's id in the metadata too, as the reference server writes it.
     meta = {**get_serializable_checkpoint_metadata(config, metadata), "thread_id": thread_id}
     run_id = meta.get("run_id")

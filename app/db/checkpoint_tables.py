@@ -115,11 +115,15 @@ checkpoint_blobs = Table(
         "type",
         Text,
         nullable=False,
-        comment="Serializer type tag (msgpack, bytes, null, ...); 'empty' = the channel "
-        "had no value at this version.",
+        comment="Serializer type tag (msgpack, bytes, null, ...; '+zstd' appended: "
+        "zstd-compressed). A channel without a value at a version has no row; 'empty' "
+        "rows, written by versions before 0017, mean the same and are skipped by reads.",
     ),
     Column(
-        "blob", LargeBinary, nullable=True, comment="Serialized value; NULL when type = 'empty'."
+        "blob",
+        LargeBinary,
+        nullable=True,
+        comment="Serialized value; NULL in the older 'empty' rows.",
     ),
     PrimaryKeyConstraint("thread_id", "checkpoint_ns", "channel", "version"),
     comment="Channel values by version, shared by every checkpoint whose channel_versions "

@@ -56,12 +56,23 @@ async def test_unchanged_channels_are_stored_once(saver: PostgresSaver, pool: as
     assert latest.checkpoint["channel_values"] == {"a": 2, "b": "big"}
 
 
-async def test_channel_without_value_is_an_empty_blob(saver: PostgresSaver) -> None:
-    stored = await put(saver, "t", {}, {"a": "1"}, {"a": "1"})
+async def test_a_channel_without_value_has_no_blob_row(
+    saver: PostgresSaver, pool: asyncpg.Pool
+) -> None:
+    stored = await put(saver, "t", {"b": 2}, {"a": "1", "b": "1"}, {"a": "1", "b": "1"})
+    assert await pool.fetchval("SELECT array_agg(channel) FROM checkpoint_blobs") == ["b"]
     tup = await saver.aget_tuple(stored)  # type: ignore[arg-type]
     assert tup is not None
-    assert tup.checkpoint["channel_values"] == {}
-    assert tup.checkpoint["channel_versions"] == {"a": "1"}
+    assert tup.checkpoint["channel_values"] == {"b": 2}
+    assert tup.checkpoint["channel_versions"] == {"a": "1", "b": "1"}
+    # The 'empty' rows earlier versions wrote read the same: no value.
+    await pool.execute(
+        "INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob) "
+        "VALUES ('t', '', 'a', '1', 'empty', NULL)"
+    )
+    again = await saver.aget_tuple(stored)  # type: ignore[arg-type]
+    assert again is not None
+    assert again.checkpoint["channel_values"] == {"b": 2}
 
 
 async def test_large_blobs_and_writes_are_stored_compressed(
