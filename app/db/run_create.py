@@ -2,7 +2,8 @@
 
 One statement, and no other, puts a run on a thread: it locks the thread row (as every
 finish does, so no promotion is missed), checks the assistant, and inserts the run under the
-one-active-run index, which alone decides whether the thread is busy. A missing thread is
+one-active-run index, which alone decides whether a run goes in (a ``reject`` that reads an
+active run on the thread first inserts nothing and locks nothing). A missing thread is
 inserted first (``threads.insert``) in the same transaction; an interrupt or rollback
 supersedes the thread's runs first (``app.services.runs``). Callers own the transaction.
 """
