@@ -1,5 +1,6 @@
-"""A run's finish, in three statements inside the worker's transaction (DESIGN §6: one
-transaction to finish): lock, write the outcome, settle the thread.
+"""A run's finish inside the worker's transaction (DESIGN §6: one transaction to finish):
+lock, write the outcome, settle the thread; two statements, the last two parts in one (three
+when a webhook's outbox row goes between them).
 
 1. ``lock``: the thread row, then the run row under its lease (epoch and token) (the same order as every
    create and cancel, so they serialise without deadlocks), and the checkpoint rows the
@@ -10,8 +11,11 @@ transaction to finish): lock, write the outcome, settle the thread.
 3. ``settle``: promote the oldest queued run if no run is active (FIFO, DESIGN I2,
    ``app.db.runs.PROMOTE_NEXT``), then set the thread's status (``app.core.thread_status``,
    or ``busy`` while anything is still pending, running or queued: ``app.db.threads.BUSY``)
-   and state. A separate statement, so it sees the finish of statement 2 (sibling CTEs
-   would not, and the one-active-run index would see two active runs).
+   and state. In ``write``'s statement (``then``), its promotion and busy rule leave out
+   the ending run, which the statement's snapshot still reads as running, and its
+   promotion reads ``write``'s ``fin`` first, so that the one-active-run index finds the
+   ending run's row already updated (without, it sees two active runs). On its own
+   (``settle``) after a webhook's outbox row.
 
 A run that ends without an outcome of its own (rolled back by its worker, or cancelled
 before it started) is followed by ``release`` instead of ``settle``: the same promotion and
@@ -22,7 +26,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -30,9 +35,9 @@ from app.checkpoint import sql
 from app.db.events import events_payload, watched_sql
 from app.db.notify import RUN_DONE, RUN_EVENTS, RUN_READY
 from app.db.run_batch import Batch
-from app.db.runs import PROMOTE_NEXT
+from app.db.runs import PROMOTE_NEXT, promote_next
 from app.db.statuses import TERMINAL
-from app.db.threads import BUSY
+from app.db.threads import BUSY, busy
 from app.db.types import Conn
 
 _LOCKS = """thread AS (
@@ -109,6 +114,39 @@ async def finished_under(conn: Conn, run_id: uuid.UUID, epoch: int, token: uuid.
     )
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """What ``settle`` writes to the thread after a run's outcome (its arguments)."""
+
+    status: str
+    values: Any
+    interrupts: dict[str, Any]
+    error: Any
+    ready_payload: str
+
+
+class Written(NamedTuple):
+    finished: bool
+    promoted: bool
+
+
+def _settle_ctes(thread: str, first: int, ending: str | None = None) -> str:
+    """``settle``'s CTEs (``promoted``, ``ready``, ``thread``) on thread ``thread`` (SQL),
+    its values from parameter ``$first`` on in ``Settlement``'s order; ``ending``: a run
+    that a sibling CTE ``fin`` ends (``app.db.runs.promote_next``)."""
+    p = [f"${first + i}" for i in range(5)]
+    ended = "" if ending is None else "EXISTS (SELECT 1 FROM fin)"
+    after_fin = f" AND {ended}" if ended else ""
+    return f"""promoted AS ({promote_next(thread, ending, ended)}),
+            ready AS (SELECT pg_notify('{RUN_READY}', {p[4]}) FROM promoted),
+            thread AS (
+              UPDATE threads SET status = CASE WHEN {busy(ending)} THEN 'busy' ELSE {p[0]} END,
+                     "values" = {p[1]}, interrupts = {p[2]}, error = {p[3]},
+                     updated_at = now(), state_updated_at = now()
+               WHERE thread_id = {thread}{after_fin}
+              RETURNING 1)"""
+
+
 async def write(
     conn: Conn,
     *,
@@ -123,17 +161,45 @@ async def write(
     thread_events: Sequence[tuple[str, str]],
     checkpoint_id: str | None = None,
     when_watched: bool = False,
-) -> bool:
+    then: Settlement | None = None,
+) -> Written:
     """Write the outcome (``events`` only if somebody reads the run or its thread live,
-    with ``when_watched``); False (nothing written) if the lease was lost meanwhile, or if
-    ``checkpoint_id`` (the attempt's latest root checkpoint) is no longer in the table:
-    PostgreSQL lost commits the attempt had seen succeed (a crash with
+    with ``when_watched``); ``finished`` False (nothing written) if the lease was lost
+    meanwhile, or if ``checkpoint_id`` (the attempt's latest root checkpoint) is no longer
+    in the table: PostgreSQL lost commits the attempt had seen succeed (a crash with
     ``synchronous_commit = off``, a failover to a replica that had not received them), so
     the outcome read from the thread's state is not the run's. A statement of its own after
-    ``lock``, so that it sees what committed while the lock was awaited."""
+    ``lock``, so that it sees what committed while the lock was awaited.
+
+    ``then``: also ``settle`` the thread, in the same statement (one round trip fewer),
+    only if the outcome was written; its promotion and busy rule leave out this run, which
+    the statement's snapshot still reads as running (``promoted`` tells)."""
     names = [e for e, _ in events] + [e for e, _ in thread_events]
     datas = [d for _, d in events] + [d for _, d in thread_events]
     own = [True] * len(events) + [False] * len(thread_events)
+    args: list[Any] = [
+        run_id,
+        epoch,
+        status,
+        output,
+        error,
+        thread_id,
+        names,
+        datas,
+        own,
+        events_payload(run_id, thread_id),
+        token,
+        checkpoint_id,
+        str(thread_id),
+        when_watched,
+    ]
+    settled, promoted = "", "0 AS promoted, 0 AS readied"
+    if then is not None:
+        settled = ",\n            " + _settle_ctes("$6", len(args) + 1, ending="$1")
+        # ``ready`` is read, or PostgreSQL would not run it (it is no data-modifying CTE)
+        promoted = "(SELECT count(*) FROM promoted) AS promoted, (SELECT count(*) FROM ready)"
+        promoted += " AS readied"
+        args += [then.status, then.values, then.interrupts, then.error, then.ready_payload]
     row = await conn.fetchrow(
         f"""WITH fin AS (
               UPDATE runs SET status = $3, output = $4, error = $5, ended_at = now(),
@@ -154,58 +220,29 @@ async def write(
               RETURNING 1),
             ping AS (
               SELECT pg_notify('{RUN_EVENTS}', $10), pg_notify('{RUN_DONE}', $1::text)
-                FROM fin)
+                FROM fin){settled}
             SELECT (SELECT count(*) FROM fin) AS finished, (SELECT count(*) FROM ev) AS events,
-                   (SELECT count(*) FROM ping) AS notified""",
-        run_id,
-        epoch,
-        status,
-        output,
-        error,
-        thread_id,
-        names,
-        datas,
-        own,
-        events_payload(run_id, thread_id),
-        token,
-        checkpoint_id,
-        str(thread_id),
-        when_watched,
+                   (SELECT count(*) FROM ping) AS notified, {promoted}""",
+        *args,
     )
     assert row is not None
-    return bool(row["finished"])
+    return Written(bool(row["finished"]), bool(row["promoted"]))
 
 
-async def settle(
-    conn: Conn,
-    thread_id: uuid.UUID,
-    *,
-    status: str,
-    values: Any,
-    interrupts: dict[str, Any],
-    error: Any,
-    ready_payload: str,
-) -> bool:
+async def settle(conn: Conn, thread_id: uuid.UUID, then: Settlement) -> bool:
     """Promote the next queued run and refresh the thread: ``status``
     (``app.core.thread_status``) unless a run in flight keeps it ``busy``, and its state;
     True if a run was promoted. The caller holds the thread lock."""
     row = await conn.fetchrow(
-        f"""WITH promoted AS ({PROMOTE_NEXT}),
-            ready AS (SELECT pg_notify('{RUN_READY}', $6) FROM promoted),
-            thread AS (
-              UPDATE threads SET status = CASE WHEN {BUSY} THEN 'busy' ELSE $2 END,
-                     "values" = $3, interrupts = $4, error = $5,
-                     updated_at = now(), state_updated_at = now()
-               WHERE thread_id = $1
-              RETURNING 1)
+        f"""WITH {_settle_ctes("$1", 2)}
             SELECT (SELECT count(*) FROM promoted) AS promoted,
                    (SELECT count(*) FROM ready) AS notified""",
         thread_id,
-        status,
-        values,
-        interrupts,
-        error,
-        ready_payload,
+        then.status,
+        then.values,
+        then.interrupts,
+        then.error,
+        then.ready_payload,
     )
     assert row is not None
     return bool(row["promoted"])

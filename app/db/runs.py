@@ -117,14 +117,24 @@ async def request_cancel(conn: Conn, run_id: uuid.UUID, action: str) -> None:
     )
 
 
-PROMOTE_NEXT = f"""UPDATE runs SET status = 'pending', updated_at = now()
- WHERE run_id = (SELECT run_id FROM runs WHERE thread_id = $1 AND status = 'queued'
-                  ORDER BY created_at, run_id LIMIT 1)
-   AND NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = $1 AND status IN {ACTIVE_SQL})
+def promote_next(thread: str, ending: str | None = None, ended: str = "") -> str:
+    """The promotion (FIFO, DESIGN I2): the oldest queued run of thread ``thread`` (SQL)
+    becomes ``pending`` if the thread has no active run. ``ending``: the id (SQL) of a run
+    of the thread that a sibling CTE of the same statement ends, which the statement's
+    snapshot still reads as active; ``ended``: a condition reading that sibling (``EXISTS
+    (SELECT 1 FROM fin)``), which runs it before this update, so the one-active-run index
+    finds the ended run's row updated. A CTE of the statements that end a run
+    (``app.db.outcome``); the caller holds the thread row lock."""
+    other = "" if ending is None else f" AND run_id <> {ending}"
+    guard = f"\n   AND {ended}" if ended else ""
+    return f"""UPDATE runs SET status = 'pending', updated_at = now()
+ WHERE run_id = (SELECT run_id FROM runs WHERE thread_id = {thread} AND status = 'queued'
+                  ORDER BY created_at, run_id LIMIT 1){guard}
+   AND NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = {thread} AND status IN {ACTIVE_SQL}{other})
 RETURNING run_id"""
-"""The promotion (FIFO, DESIGN I2): the oldest queued run of thread ``$1`` becomes
-``pending`` if the thread has no active run. A CTE of the statements that end a run
-(``app.db.outcome.settle`` and ``release``); the caller holds the thread row lock."""
+
+
+PROMOTE_NEXT = promote_next("$1")
 
 
 START = "start"

@@ -116,13 +116,19 @@ async def count(conn: Conn, where: Where) -> int:
     return int(await conn.fetchval("SELECT coalesce(sum(n), 0) FROM thread_counts"))
 
 
-BUSY = (
-    "EXISTS (SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id "
-    f"AND runs.status IN {INFLIGHT_SQL})"
-)
-"""Whether the ``threads`` row of the statement has a run in flight: the thread is ``busy``
-then, whatever ``app.core.thread_status.after_run`` says (the statements that write a
-thread's status after a run use this: ``app.db.outcome``)."""
+def busy(ending: str | None = None) -> str:
+    """SQL: whether the ``threads`` row of the statement has a run in flight: the thread is
+    ``busy`` then, whatever ``app.core.thread_status.after_run`` says (the statements that
+    write a thread's status after a run use this: ``app.db.outcome``). ``ending``: a run
+    (its id as SQL) that the same statement ends, not counted."""
+    other = "" if ending is None else f" AND runs.run_id <> {ending}"
+    return (
+        "EXISTS (SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id "
+        f"AND runs.status IN {INFLIGHT_SQL}{other})"
+    )
+
+
+BUSY = busy()
 
 _STALE_TEMPORARY = f"""threads.thread_id IN (
     SELECT thread_id FROM runs WHERE temporary AND kwargs->>'on_completion' = 'delete'

@@ -155,7 +155,17 @@ class Finisher:
                 # The last events commit with the status: a reader that sees the run ended
                 # has every event of it (DESIGN I3).
                 done = [] if delete_thread else [event_rows.run_done(run.run_id)]
-                finished = await outcome_rows.write(
+                settlement = outcome_rows.Settlement(
+                    status=thread_status.after_run(failed=error is not None, waiting=has_next),
+                    values=values,
+                    interrupts=interrupts,
+                    error=error,
+                    ready_payload=self.hub.ready_payload(),
+                )
+                # With a webhook, its payload (the run's row as ended) goes between the
+                # outcome and the settlement; without, they are one statement.
+                hooked = bool(run.kwargs.get("webhook")) and self.webhooks.policy.enabled
+                written = await outcome_rows.write(
                     conn,
                     run_id=run.run_id,
                     thread_id=run.thread_id,
@@ -168,22 +178,15 @@ class Finisher:
                     thread_events=done if locked["thread_exists"] else [],
                     checkpoint_id=checkpoint if locked["thread_exists"] else None,
                     when_watched=run.events_when_watched,
+                    then=None if hooked else settlement,
                 )
-                if not finished:  # the run row is locked and held: its checkpoint is gone
+                if not written.finished:  # the run row is locked and held: checkpoint gone
                     raise ProgressLost(f"checkpoint {checkpoint} of run {run.run_id} is gone")
-                if run.kwargs.get("webhook") and self.webhooks.policy.enabled:
-                    # the outbox row commits with the end
+                promoted = written.promoted
+                if hooked:  # the outbox row commits with the end
                     hook = await self._webhook_payload(conn, run, values, error)
                     await delivery_rows.insert(conn, run.run_id, run.kwargs["webhook"], hook)
-                promoted = await outcome_rows.settle(
-                    conn,
-                    run.thread_id,
-                    status=thread_status.after_run(failed=error is not None, waiting=has_next),
-                    values=values,
-                    interrupts=interrupts,
-                    error=error,
-                    ready_payload=self.hub.ready_payload(),
-                )
+                    promoted = await outcome_rows.settle(conn, run.thread_id, settlement)
             if delete_thread:
                 await thread_rows.delete_temporary(conn, run.thread_id)
             return promoted, hook

@@ -131,7 +131,7 @@ async def test_a_lost_claim_replayed_with_the_same_epoch_fences_off_the_first_at
 async def _finish(
     conn: asyncpg.Connection, tid: uuid.UUID, rid: uuid.UUID, epoch: int, token: uuid.UUID
 ) -> bool:
-    return await outcome.write(
+    written = await outcome.write(
         conn,
         run_id=rid,
         thread_id=tid,
@@ -143,3 +143,4 @@ async def _finish(
         events=[("end", "{}")],
         thread_events=[],
     )
+    return written.finished
