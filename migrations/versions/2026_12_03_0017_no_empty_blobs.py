@@ -34,28 +34,26 @@ TYPE_AFTER = (
 BLOB_AFTER = "Serialized value; NULL in the older 'empty' rows."
 
 
-def _comment(type_: str, blob: str, type_before: str, blob_before: str) -> None:
-    op.alter_column(
-        'checkpoint_blobs',
-        'type',
-        existing_type=sa.Text(),
-        existing_nullable=False,
-        comment=type_,
-        existing_comment=type_before,
-    )
-    op.alter_column(
-        'checkpoint_blobs',
-        'blob',
-        existing_type=sa.LargeBinary(),
-        existing_nullable=True,
-        comment=blob,
-        existing_comment=blob_before,
-    )
+COLUMNS = (('type', sa.Text(), False), ('blob', sa.LargeBinary(), True))
+
+
+def _comment(comments: tuple[str, str], before: tuple[str, str]) -> None:
+    for (column, type_, nullable), comment, existing in zip(
+        COLUMNS, comments, before, strict=True
+    ):
+        op.alter_column(
+            'checkpoint_blobs',
+            column,
+            existing_type=type_,
+            existing_nullable=nullable,
+            comment=comment,
+            existing_comment=existing,
+        )
 
 
 def upgrade() -> None:
-    _comment(TYPE_AFTER, BLOB_AFTER, TYPE_BEFORE, BLOB_BEFORE)
+    _comment((TYPE_AFTER, BLOB_AFTER), (TYPE_BEFORE, BLOB_BEFORE))
 
 
 def downgrade() -> None:
-    _comment(TYPE_BEFORE, BLOB_BEFORE, TYPE_AFTER, BLOB_AFTER)
+    _comment((TYPE_BEFORE, BLOB_BEFORE), (TYPE_AFTER, BLOB_AFTER))

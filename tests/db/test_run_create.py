@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 
 import asyncpg
-import pytest
 
 from app.core.access import ALL, Access
 from app.core.ids import uuid7
@@ -62,6 +61,28 @@ async def _holding_thread_lock(conn: asyncpg.Connection, tid: uuid.UUID) -> asyn
     return tx
 
 
+async def _blocked_create(
+    a: asyncpg.Connection,
+    b: asyncpg.Connection,
+    tid: uuid.UUID,
+    assistant: tuple[uuid.UUID, Any],
+    queue: bool,
+) -> asyncio.Task[asyncpg.Record]:
+    """A create on ``b`` while ``a`` holds the thread lock, once ``b`` waits for that lock
+    (its backend's wait event, not a guessed sleep)."""
+    task = asyncio.create_task(_create(b, tid, assistant, queue=queue))
+    pid = b.get_server_pid()
+    for _ in range(500):
+        if (
+            await a.fetchval("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", pid)
+            == "Lock"
+        ):
+            return task
+        assert not task.done(), "the create did not wait for the thread lock"
+        await asyncio.sleep(0.01)
+    raise AssertionError("the create never waited for the thread lock")
+
+
 async def test_a_reject_on_a_busy_thread_neither_waits_nor_writes(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as a, pool.acquire() as b:
         tid, _ = await insert_run(a)  # a running run: the thread is busy
@@ -85,10 +106,8 @@ async def test_an_enqueue_on_a_busy_thread_waits_for_the_lock_and_queues(
         tid, _ = await insert_run(a)
         assistant = await _assistant(a)
         holder = await _holding_thread_lock(a, tid)
-        task = asyncio.create_task(_create(b, tid, assistant, queue=True))
         try:
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), 0.5)
+            task = await _blocked_create(a, b, tid, assistant, queue=True)
         finally:
             await holder.rollback()
         row = await task
@@ -100,10 +119,8 @@ async def test_a_reject_on_an_idle_thread_locks_and_inserts(pool: asyncpg.Pool) 
         tid, _ = await insert_run(a, status="success")
         assistant = await _assistant(a)
         holder = await _holding_thread_lock(a, tid)
-        task = asyncio.create_task(_create(b, tid, assistant, queue=False))
         try:
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), 0.5)
+            task = await _blocked_create(a, b, tid, assistant, queue=False)
             # Meanwhile another run takes the thread; the reject, once granted the lock,
             # meets it in the index and inserts nothing.
             await a.execute(
