@@ -136,14 +136,13 @@ def _settle_ctes(thread: str, first: int, ending: str | None = None) -> str:
     that a sibling CTE ``fin`` ends (``app.db.runs.promote_next``)."""
     p = [f"${first + i}" for i in range(5)]
     ended = "" if ending is None else "EXISTS (SELECT 1 FROM fin)"
-    after_fin = f" AND {ended}" if ended else ""
     return f"""promoted AS ({promote_next(thread, ending, ended)}),
             ready AS (SELECT pg_notify('{RUN_READY}', {p[4]}) FROM promoted),
             thread AS (
               UPDATE threads SET status = CASE WHEN {busy(ending)} THEN 'busy' ELSE {p[0]} END,
                      "values" = {p[1]}, interrupts = {p[2]}, error = {p[3]},
                      updated_at = now(), state_updated_at = now()
-               WHERE thread_id = {thread}{after_fin}
+               WHERE thread_id = {thread}{f" AND {ended}" if ended else ""}
               RETURNING 1)"""
 
 
@@ -193,12 +192,13 @@ async def write(
         str(thread_id),
         when_watched,
     ]
-    settled, promoted = "", "0 AS promoted, 0 AS readied"
+    settled, counts = "", "0 AS promoted, 0 AS readied"
     if then is not None:
         settled = ",\n            " + _settle_ctes("$6", len(args) + 1, ending="$1")
         # ``ready`` is read, or PostgreSQL would not run it (it is no data-modifying CTE)
-        promoted = "(SELECT count(*) FROM promoted) AS promoted, (SELECT count(*) FROM ready)"
-        promoted += " AS readied"
+        counts = (
+            "(SELECT count(*) FROM promoted) AS promoted, (SELECT count(*) FROM ready) AS readied"
+        )
         args += [then.status, then.values, then.interrupts, then.error, then.ready_payload]
     row = await conn.fetchrow(
         f"""WITH fin AS (
@@ -222,7 +222,7 @@ async def write(
               SELECT pg_notify('{RUN_EVENTS}', $10), pg_notify('{RUN_DONE}', $1::text)
                 FROM fin){settled}
             SELECT (SELECT count(*) FROM fin) AS finished, (SELECT count(*) FROM ev) AS events,
-                   (SELECT count(*) FROM ping) AS notified, {promoted}""",
+                   (SELECT count(*) FROM ping) AS notified, {counts}""",
         *args,
     )
     assert row is not None
