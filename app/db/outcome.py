@@ -17,6 +17,10 @@ when a webhook's outbox row goes between them).
    ending run's row already updated (without, it sees two active runs). On its own
    (``settle``) after a webhook's outbox row.
 
+A run alone on its thread (no queued run, no webhook) finishes with ``finish_alone``
+instead: the three parts as one statement without BEGIN and COMMIT, written only where its
+one snapshot cannot have missed what a lock wait would have shown; else the above.
+
 A run that ends without an outcome of its own (rolled back by its worker, or cancelled
 before it started) is followed by ``release`` instead of ``settle``: the same promotion and
 status rule, the thread's state left as it was.
@@ -146,66 +150,140 @@ def _settle_ctes(thread: str, first: int, ending: str | None = None) -> str:
               RETURNING 1)"""
 
 
-async def write(
-    conn: Conn,
-    *,
-    run_id: uuid.UUID,
-    thread_id: uuid.UUID,
-    epoch: int,
-    token: uuid.UUID,
-    status: str,
-    output: Any,
-    error: Any,
-    events: Sequence[tuple[str, str]],
-    thread_events: Sequence[tuple[str, str]],
-    checkpoint_id: str | None = None,
-    when_watched: bool = False,
-    then: Settlement | None = None,
-) -> Written:
-    """Write the outcome (``events`` only if somebody reads the run or its thread live,
-    with ``when_watched``); ``finished`` False (nothing written) if the lease was lost
-    meanwhile, or if ``checkpoint_id`` (the attempt's latest root checkpoint) is no longer
-    in the table: PostgreSQL lost commits the attempt had seen succeed (a crash with
-    ``synchronous_commit = off``, a failover to a replica that had not received them), so
-    the outcome read from the thread's state is not the run's. A statement of its own after
-    ``lock``, so that it sees what committed while the lock was awaited.
+@dataclass(frozen=True)
+class Outcome:
+    """What ``write`` and ``finish_alone`` write for a run (their arguments): its terminal
+    ``status``, ``output`` and ``error`` under lease (``epoch``, ``token``), its last
+    stream ``events`` (only while somebody reads the run or its thread live, with
+    ``when_watched``) and the thread stream's ``thread_events``; ``checkpoint_id``: the
+    attempt's latest root checkpoint committed so far, which must still be there."""
+
+    run_id: uuid.UUID
+    thread_id: uuid.UUID
+    epoch: int
+    token: uuid.UUID
+    status: str
+    output: Any
+    error: Any
+    events: Sequence[tuple[str, str]] = ()
+    thread_events: Sequence[tuple[str, str]] = ()
+    checkpoint_id: str | None = None
+    when_watched: bool = False
+
+
+async def write(conn: Conn, outcome: Outcome, then: Settlement | None = None) -> Written:
+    """Write the outcome; ``finished`` False (nothing written) if the lease was lost
+    meanwhile, or if ``checkpoint_id`` is no longer in the table: PostgreSQL lost commits
+    the attempt had seen succeed (a crash with ``synchronous_commit = off``, a failover to
+    a replica that had not received them), so the outcome read from the thread's state is
+    not the run's. A statement of its own after ``lock``, so that it sees what committed
+    while the lock was awaited.
 
     ``then``: also ``settle`` the thread, in the same statement (one round trip fewer),
     only if the outcome was written; its promotion and busy rule leave out this run, which
     the statement's snapshot still reads as running (``promoted`` tells)."""
-    names = [e for e, _ in events] + [e for e, _ in thread_events]
-    datas = [d for _, d in events] + [d for _, d in thread_events]
-    own = [True] * len(events) + [False] * len(thread_events)
+    row = await conn.fetchrow(_write_sql(then is not None), *_write_args(outcome, then))
+    assert row is not None
+    return Written(bool(row["finished"]), bool(row["promoted"]))
+
+
+class Alone(NamedTuple):
+    alone: bool
+    """The statement found the thread lock free, nothing committed on the thread since its
+    snapshot, and no queued run: it could finish alone (when False it wrote nothing)."""
+    held: bool
+    finished: bool
+    promoted: bool
+
+
+_ALONE = """lk AS (
+              SELECT xmin AS version FROM threads WHERE thread_id = $6
+                 FOR NO KEY UPDATE NOWAIT),
+            alone AS (
+              SELECT 1 FROM lk JOIN threads t ON t.thread_id = $6 AND t.xmin = lk.version
+               WHERE NOT EXISTS (SELECT 1 FROM runs WHERE thread_id = $6 AND status = 'queued')),
+            run AS (
+              SELECT 1 FROM runs WHERE run_id = $1 AND lease_epoch = $2 AND lease_token = $11
+                 AND status = 'running' AND EXISTS (SELECT 1 FROM alone)
+                 FOR NO KEY UPDATE NOWAIT),"""
+
+
+async def finish_alone(
+    conn: Conn, outcome: Outcome, then: Settlement, state: Batch | None = None
+) -> Alone:
+    """The whole finish (``lock`` with ``state``, then ``write`` with ``then``) as one
+    statement in a transaction of its own (no BEGIN and COMMIT: three round trips fewer),
+    for a run alone on its thread. ``conn`` is in no transaction.
+
+    One statement reads one snapshot, taken before its locks; the two-statement finish
+    reads after them, and so sees what committed while they were awaited. This one
+    therefore writes only if waiting cannot have hidden anything: both locks are taken
+    with ``NOWAIT`` (a held lock raises ``asyncpg.LockNotAvailableError``, nothing
+    written), the locked thread row is the version its snapshot reads (every statement
+    that puts a run on a thread updates its row: ``app.db.run_create``), and the thread
+    has no queued run (whose cancel, by a transaction that held the lock, would not show
+    in the thread row). ``alone`` False: nothing written; finish with the transaction."""
+    args = _write_args(outcome, then)
+    put = ""
+    if state is not None and state.has_state:
+        put = "\n            " + sql.upsert(len(args) + 1, guard="EXISTS (SELECT 1 FROM run)") + ","
+        args += sql.upsert_args(state.blobs, state.checkpoints, state.writes)
+    row = await conn.fetchrow(_write_sql(True, head=_ALONE + put), *args)
+    assert row is not None
+    return Alone(*(bool(row[k]) for k in Alone._fields))
+
+
+def _write_args(o: Outcome, then: Settlement | None) -> list[Any]:
+    """``write``'s parameters: $1-$14, then ``then``'s five."""
+    names = [e for e, _ in o.events] + [e for e, _ in o.thread_events]
+    datas = [d for _, d in o.events] + [d for _, d in o.thread_events]
+    own = [True] * len(o.events) + [False] * len(o.thread_events)
     args: list[Any] = [
-        run_id,
-        epoch,
-        status,
-        output,
-        error,
-        thread_id,
+        o.run_id,
+        o.epoch,
+        o.status,
+        o.output,
+        o.error,
+        o.thread_id,
         names,
         datas,
         own,
-        events_payload(run_id, thread_id),
-        token,
-        checkpoint_id,
-        str(thread_id),
-        when_watched,
+        events_payload(o.run_id, o.thread_id),
+        o.token,
+        o.checkpoint_id,
+        str(o.thread_id),
+        o.when_watched,
     ]
-    settled, counts = "", "0 AS promoted, 0 AS readied"
     if then is not None:
-        settled = ",\n            " + _settle_ctes("$6", len(args) + 1, ending="$1")
+        args += [then.status, then.values, then.interrupts, then.error, then.ready_payload]
+    return args
+
+
+_WRITE_ARGS = 14
+
+
+def _write_sql(then: bool, head: str | None = None) -> str:
+    """``write``'s statement, settling with ``then``; ``head``: ``finish_alone``'s locks
+    (CTEs defining ``alone`` and ``run``), which then guard the outcome."""
+    settled, counts = "", "0 AS promoted, 0 AS readied"
+    if then:
+        settled = ",\n            " + _settle_ctes("$6", _WRITE_ARGS + 1, ending="$1")
         # ``ready`` is read, or PostgreSQL would not run it (it is no data-modifying CTE)
         counts = (
             "(SELECT count(*) FROM promoted) AS promoted, (SELECT count(*) FROM ready) AS readied"
         )
-        args += [then.status, then.values, then.interrupts, then.error, then.ready_payload]
-    row = await conn.fetchrow(
-        f"""WITH fin AS (
+    held, alone = "", ""
+    if head is not None:
+        held = "\n                 AND EXISTS (SELECT 1 FROM run)"
+        alone = (
+            ",\n                   EXISTS (SELECT 1 FROM alone) AS alone,"
+            " EXISTS (SELECT 1 FROM run) AS held"
+        )
+    return f"""WITH {head or ""}fin AS (
               UPDATE runs SET status = $3, output = $4, error = $5, ended_at = now(),
                               updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
                WHERE run_id = $1 AND lease_epoch = $2 AND lease_token = $11
-                 AND status = 'running'
+                 AND status = 'running'{held}
                  AND ($12::text IS NULL OR EXISTS (
                        SELECT 1 FROM checkpoints WHERE thread_id = $13
                           AND checkpoint_ns = '' AND checkpoint_id = $12))
@@ -222,11 +300,7 @@ async def write(
               SELECT pg_notify('{RUN_EVENTS}', $10), pg_notify('{RUN_DONE}', $1::text)
                 FROM fin){settled}
             SELECT (SELECT count(*) FROM fin) AS finished, (SELECT count(*) FROM ev) AS events,
-                   (SELECT count(*) FROM ping) AS notified, {counts}""",
-        *args,
-    )
-    assert row is not None
-    return Written(bool(row["finished"]), bool(row["promoted"]))
+                   (SELECT count(*) FROM ping) AS notified, {counts}{alone}"""
 
 
 async def settle(conn: Conn, thread_id: uuid.UUID, then: Settlement) -> bool:

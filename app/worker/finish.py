@@ -7,7 +7,9 @@ finish), writes the run's terminal status, output and last stream events (fenced
 its lease epoch and token, DESIGN I4), queues the webhook (an outbox row that commits with
 the end), refreshes the thread's status (``app.core.thread_status``) and values, promotes
 the next queued run and NOTIFYs, so a joiner never sees a finished run on a busy-looking
-thread (DESIGN I3). A run cancelled with ``rollback`` is deleted with its checkpoints
+thread (DESIGN I3). A run alone on its thread (the common case) does all of it in one
+statement (``outcome.finish_alone``), which writes nothing where a transaction is needed.
+A run cancelled with ``rollback`` is deleted with its checkpoints
 instead; a stateless run's thread (``on_completion="delete"``) goes with its run.
 
 Hand-backs also live here: at shutdown a run goes back ``pending`` (not counted as an
@@ -23,6 +25,7 @@ shutdown stops them: the run is then re-claimed once its lease expires.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -120,6 +123,31 @@ class Finisher:
             and run.kwargs.get("on_completion") == "delete"
             and not run.kwargs.get("waited")
         )
+        settlement = outcome_rows.Settlement(
+            status=thread_status.after_run(failed=error is not None, waiting=has_next),
+            values=values,
+            interrupts=interrupts,
+            error=error,
+            ready_payload=self.hub.ready_payload(),
+        )
+        # The last events commit with the status: a reader that sees the run ended has
+        # every event of it (DESIGN I3).
+        ended = outcome_rows.Outcome(
+            run.run_id,
+            run.thread_id,
+            run.epoch,
+            run.token,
+            status,
+            output,
+            error,
+            events,
+            thread_events=[] if delete_thread else [event_rows.run_done(run.run_id)],
+            checkpoint_id=checkpoint,
+            when_watched=run.events_when_watched,
+        )
+        # With a webhook, its payload (the run's row as ended) goes between the outcome
+        # and the settlement; without, they are one statement.
+        hooked = bool(run.kwargs.get("webhook")) and self.webhooks.policy.enabled
         # The finish's NOTIFY may reach this process's hub before the commit returns
         # here; the hub leaves the signal to us then, with the output in hand.
         self.hub.finishing.add(run.run_id)
@@ -152,33 +180,12 @@ class Finisher:
                     locked["thread_exists"] and not delete_thread,
                 )
             else:
-                # The last events commit with the status: a reader that sees the run ended
-                # has every event of it (DESIGN I3).
-                done = [] if delete_thread else [event_rows.run_done(run.run_id)]
-                settlement = outcome_rows.Settlement(
-                    status=thread_status.after_run(failed=error is not None, waiting=has_next),
-                    values=values,
-                    interrupts=interrupts,
-                    error=error,
-                    ready_payload=self.hub.ready_payload(),
-                )
-                # With a webhook, its payload (the run's row as ended) goes between the
-                # outcome and the settlement; without, they are one statement.
-                hooked = bool(run.kwargs.get("webhook")) and self.webhooks.policy.enabled
                 written = await outcome_rows.write(
                     conn,
-                    run_id=run.run_id,
-                    thread_id=run.thread_id,
-                    epoch=run.epoch,
-                    token=run.token,
-                    status=status,
-                    output=output,
-                    error=error,
-                    events=events,
-                    thread_events=done if locked["thread_exists"] else [],
-                    checkpoint_id=checkpoint if locked["thread_exists"] else None,
-                    when_watched=run.events_when_watched,
-                    then=None if hooked else settlement,
+                    ended
+                    if locked["thread_exists"]
+                    else dataclasses.replace(ended, thread_events=(), checkpoint_id=None),
+                    None if hooked else settlement,
                 )
                 if not written.finished:  # the run row is locked and held: checkpoint gone
                     raise ProgressLost(f"checkpoint {checkpoint} of run {run.run_id} is gone")
@@ -192,7 +199,20 @@ class Finisher:
             return promoted, hook
 
         try:
-            promoted, hook = await self._transact(run, transaction, backoff)
+            promoted: bool | None = None
+            hook: dict[str, Any] | None = None
+            retried = False
+            if not (rollback or hooked or delete_thread):
+                try:
+                    promoted = await self._alone(run, ended, state, settlement)
+                except asyncpg.LockNotAvailableError:
+                    pass  # a lock is held: the transaction waits for it
+                except Exception as exc:
+                    if not transient(exc):
+                        raise
+                    retried = True  # it may have committed: the transaction finds out
+            if promoted is None:
+                promoted, hook = await self._transact(run, transaction, backoff, retried)
         except LeaseLost:
             run.lease_lost = True
             log.warning("run %s: lease lost before finishing; leaving it", run.run_id)
@@ -251,11 +271,12 @@ class Finisher:
         run: ClaimedRun,
         body: Callable[[Any, bool], Awaitable[T]],
         backoff: Backoff,
+        retried: bool = False,
     ) -> T:
         """``body(conn, retried)`` in a transaction, the whole transaction tried again
         through a transient fault (it did nothing then, or it committed and only the
-        acknowledgement was lost: ``retried`` tells the body to check the row for that)."""
-        retried = False
+        acknowledgement was lost: ``retried`` tells the body to check the row for that;
+        ``retried`` True from the start: an earlier attempt may have committed)."""
         while True:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
@@ -275,6 +296,26 @@ class Finisher:
                 log.warning(
                     "run %s: finishing failed (retry %d): %r", run.run_id, backoff.tries, exc
                 )
+
+    async def _alone(
+        self,
+        run: ClaimedRun,
+        ended: outcome_rows.Outcome,
+        state: Batch | None,
+        settlement: outcome_rows.Settlement,
+    ) -> bool | None:
+        """The finish as one statement (``outcome.finish_alone``): whether it promoted a
+        run, or None if the run was not alone on its thread (nothing written). Raises
+        LeaseLost or ProgressLost as the transaction would."""
+        async with self.pool.acquire() as conn:
+            done = await outcome_rows.finish_alone(conn, ended, settlement, state)
+        if not done.alone:
+            return None
+        if not done.held:
+            raise LeaseLost(f"run {run.run_id} lost lease epoch {run.epoch}")
+        if not done.finished:
+            raise ProgressLost(f"checkpoint {ended.checkpoint_id} of run {run.run_id} is gone")
+        return done.promoted
 
     async def _rollback(
         self, conn: Any, run: ClaimedRun, interrupts: Any, thread_exists: bool

@@ -133,14 +133,6 @@ async def _finish(
 ) -> bool:
     written = await outcome.write(
         conn,
-        run_id=rid,
-        thread_id=tid,
-        epoch=epoch,
-        token=token,
-        status="success",
-        output={"ok": 2},
-        error=None,
-        events=[("end", "{}")],
-        thread_events=[],
+        outcome.Outcome(rid, tid, epoch, token, "success", {"ok": 2}, None, [("end", "{}")]),
     )
     return written.finished

@@ -41,17 +41,7 @@ async def _finish(
     async with conn.transaction():
         await outcome.lock(conn, tid, rid, 1, token)
         return await outcome.write(
-            conn,
-            run_id=rid,
-            thread_id=tid,
-            epoch=1,
-            token=token,
-            status="success",
-            output={"v": 1},
-            error=None,
-            events=[],
-            thread_events=[],
-            then=THEN,
+            conn, outcome.Outcome(rid, tid, 1, token, "success", {"v": 1}, None), THEN
         )
 
 

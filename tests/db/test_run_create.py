@@ -10,48 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from app.core.access import ALL, Access
+from app.core.access import Access
 from app.core.ids import uuid7
-from app.db import run_create
-from tests.db.rows import insert_run
-
-
-async def _assistant(conn: asyncpg.Connection) -> tuple[uuid.UUID, Any]:
-    aid = uuid.uuid4()
-    updated = await conn.fetchval(
-        "INSERT INTO assistants (assistant_id, graph_id, name, version) "
-        "VALUES ($1, 'g', 'a', 1) RETURNING updated_at",
-        aid,
-    )
-    return aid, updated
-
-
-async def _create(
-    conn: asyncpg.Connection,
-    tid: uuid.UUID,
-    assistant: tuple[uuid.UUID, Any],
-    *,
-    queue: bool,
-    access: Access = ALL,
-) -> asyncpg.Record:
-    return await run_create.create_on_thread(
-        conn,
-        run_id=uuid7(),
-        thread_id=tid,
-        access=access,
-        assistant_id=assistant[0],
-        assistant_updated_at=assistant[1],
-        graph_ids=["g"],
-        graph_id="g",
-        strategy="enqueue" if queue else "reject",
-        queue=queue,
-        temporary=False,
-        metadata_before={},
-        metadata_after={},
-        kwargs={},
-        delay_seconds=0.0,
-        ready_payload="test",
-    )
+from tests.db.rows import create_run, insert_assistant, insert_run
 
 
 async def _holding_thread_lock(conn: asyncpg.Connection, tid: uuid.UUID) -> asyncpg.Transaction:
@@ -70,7 +31,7 @@ async def _blocked_create(
 ) -> asyncio.Task[asyncpg.Record]:
     """A create on ``b`` while ``a`` holds the thread lock, once ``b`` waits for that lock
     (its backend's wait event, not a guessed sleep)."""
-    task = asyncio.create_task(_create(b, tid, assistant, queue=queue))
+    task = asyncio.create_task(create_run(b, tid, assistant, queue=queue))
     pid = b.get_server_pid()
     for _ in range(500):
         if (
@@ -86,11 +47,11 @@ async def _blocked_create(
 async def test_a_reject_on_a_busy_thread_neither_waits_nor_writes(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as a, pool.acquire() as b:
         tid, _ = await insert_run(a)  # a running run: the thread is busy
-        assistant = await _assistant(a)
+        assistant = await insert_assistant(a)
         holder = await _holding_thread_lock(a, tid)  # a claim or a finish, say
         try:
             async with b.transaction():
-                row = await asyncio.wait_for(_create(b, tid, assistant, queue=False), 5)
+                row = await asyncio.wait_for(create_run(b, tid, assistant, queue=False), 5)
                 xid = await b.fetchval("SELECT pg_current_xact_id_if_assigned()")
         finally:
             await holder.rollback()
@@ -104,7 +65,7 @@ async def test_an_enqueue_on_a_busy_thread_waits_for_the_lock_and_queues(
 ) -> None:
     async with pool.acquire() as a, pool.acquire() as b:
         tid, _ = await insert_run(a)
-        assistant = await _assistant(a)
+        assistant = await insert_assistant(a)
         holder = await _holding_thread_lock(a, tid)
         try:
             task = await _blocked_create(a, b, tid, assistant, queue=True)
@@ -117,7 +78,7 @@ async def test_an_enqueue_on_a_busy_thread_waits_for_the_lock_and_queues(
 async def test_a_reject_on_an_idle_thread_locks_and_inserts(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as a, pool.acquire() as b:
         tid, _ = await insert_run(a, status="success")
-        assistant = await _assistant(a)
+        assistant = await insert_assistant(a)
         holder = await _holding_thread_lock(a, tid)
         try:
             task = await _blocked_create(a, b, tid, assistant, queue=False)
@@ -134,16 +95,16 @@ async def test_a_reject_on_an_idle_thread_locks_and_inserts(pool: asyncpg.Pool) 
             await holder.commit()
         row = await task
         assert (row["thread_found"], row["run_id"]) == (True, None)
-        again = await _create(b, uuid7(), assistant, queue=False)  # a missing thread
+        again = await create_run(b, uuid7(), assistant, queue=False)  # a missing thread
         assert (again["thread_found"], again["run_id"]) == (False, None)
 
 
 async def test_a_busy_thread_hidden_from_the_caller_is_not_found(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         tid, _ = await insert_run(conn)
-        assistant = await _assistant(conn)
+        assistant = await insert_assistant(conn)
         owner = Access(metadata_filters=({"owner": "someone-else"},))
-        row = await _create(conn, tid, assistant, queue=False, access=owner)
+        row = await create_run(conn, tid, assistant, queue=False, access=owner)
         assert (row["thread_found"], row["run_id"]) == (False, None)
-        seen = await _create(conn, tid, assistant, queue=False)
+        seen = await create_run(conn, tid, assistant, queue=False)
         assert (seen["thread_found"], seen["run_id"]) == (True, None)

@@ -1,6 +1,7 @@
 """A cancel that arrives while a run's outcome is being written: the run keeps the outcome
 its graph reached (the finishing transaction is never cancelled, API.md §5.5), and a cancel
-that waits behind the finish's lock finds the run finished (404)."""
+that waits behind the finish's lock finds the run finished (404). Before the lock the finish
+is its one statement (``outcome.finish_alone``); under it, its transaction."""
 
 from __future__ import annotations
 
@@ -42,6 +43,18 @@ async def test_a_cancel_during_the_finish_leaves_the_outcome(
         return locked
 
     monkeypatch.setattr(outcome, "lock", lock_then_cancel)
+    alone = outcome.finish_alone
+
+    async def cancel_then_finish_alone(conn: Any, ended: outcome.Outcome, *a: Any) -> outcome.Alone:
+        if ended.run_id == rid and not cancels and when == "before_the_lock":
+            cancels.append(asyncio.create_task(cancel()))
+            await cancels[0]
+            return await alone(conn, ended, *a)
+        # A cancel waits behind the lock of the transaction only, which the finish takes
+        # when the statement did not find the run alone.
+        return outcome.Alone(alone=False, held=False, finished=False, promoted=False)
+
+    monkeypatch.setattr(outcome, "finish_alone", cancel_then_finish_alone)
     async with house.workers(lease_seconds=5.0):
         row = await house.wait_for_run(rid, lambda r: r["status"] in TERMINAL, "ended")
         [task] = cancels
